@@ -1,0 +1,76 @@
+// swift-tools-version: 6.1
+// Ingot: immutable appliance images from one YAML spec, booted and gated under QEMU/libvirt.
+import PackageDescription
+
+let package = Package(
+    name: "Ingot",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "ingot", targets: ["ingot"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+    ],
+    targets: [
+        // C seams (pkg-config system libraries); one Swift class per handle lives in the module using it.
+        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        .systemLibrary(name: "CFdisk", pkgConfig: "fdisk", providers: [.apt(["libfdisk-dev"])]),
+        .systemLibrary(name: "CBlkid", pkgConfig: "blkid", providers: [.apt(["libblkid-dev"])]),
+        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+
+        // Leaf modules: no processes, network or CLI.
+        .target(name: "IngotSpec", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "IngotTree",
+            dependencies: ["CArchive"]),
+        .target(
+            name: "IngotFilesystems",
+            dependencies: ["IngotTree", "CZlib", "CZstd"]),
+
+        // Orchestrating layers.
+        .target(
+            name: "IngotSources",
+            dependencies: [
+                "IngotSpec", "IngotTree", "CArchive",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "IngotDisk",
+            dependencies: [
+                "IngotTree", "IngotFilesystems", "CFdisk", "CBlkid",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .target(
+            name: "IngotBoot",
+            dependencies: [
+                "IngotSpec", "CLibvirt",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "IngotCommands",
+            dependencies: [
+                "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(name: "ingot", dependencies: ["IngotCommands"]),
+
+        .testTarget(name: "IngotSpecTests", dependencies: ["IngotSpec"]),
+        .testTarget(name: "IngotTreeTests", dependencies: ["IngotTree"]),
+        .testTarget(name: "IngotFilesystemsTests", dependencies: ["IngotFilesystems", "IngotTree"]),
+        .testTarget(name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec"]),
+        .testTarget(name: "IngotDiskTests", dependencies: ["IngotDisk", "IngotTree", "IngotFilesystems"]),
+        .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec"]),
+        .testTarget(
+            name: "IngotCommandsTests",
+            dependencies: ["IngotCommands", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,4 @@
+// C seam for CZstd: headers plus static inline wrappers for variadic/macro APIs.
+#pragma once
+#include <zstd.h>
+

@@ -1,0 +1,2 @@
+// IngotBoot module placeholder.
+enum IngotBootModule {}

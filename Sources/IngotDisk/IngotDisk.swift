@@ -1,0 +1,2 @@
+// IngotDisk module placeholder.
+enum IngotDiskModule {}

@@ -1,0 +1,2 @@
+// IngotFilesystems module placeholder.
+enum IngotFilesystemsModule {}

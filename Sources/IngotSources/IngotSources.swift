@@ -1,0 +1,2 @@
+// IngotSources module placeholder.
+enum IngotSourcesModule {}

@@ -1,0 +1,2 @@
+// IngotSpec module placeholder.
+enum IngotSpecModule {}
