@@ -173,7 +173,7 @@ public final class FileTree {
                 case .symlink(let target):
                     guard depth < 40 else { throw Error.invalidPath("/" + comps.joined(separator: "/")) }
                     let base = target.hasPrefix("/") ? [] : walked
-                    let resolved = Self.components((base + Self.components(target)).joined(separator: "/"))
+                    let resolved = Self.components((base + [target]).joined(separator: "/"))
                     let (p, n) = try resolveParent(
                         resolved + ["_"], create: create, parentPermissions: parentPermissions, depth: depth + 1)
                     _ = n
