@@ -54,13 +54,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
+            name: "IngotBuild",
+            dependencies: [
+                "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "IngotCommands",
             dependencies: [
-                "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot",
+                "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotBuild",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .executableTarget(name: "ingot", dependencies: ["IngotCommands"]),
+        .executableTarget(
+            name: "ingot",
+            dependencies: ["IngotCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .testTarget(name: "IngotSpecTests", dependencies: ["IngotSpec"]),
         .testTarget(name: "IngotTreeTests", dependencies: ["IngotTree"]),
@@ -70,7 +79,7 @@ let package = Package(
         .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec"]),
         .testTarget(
             name: "IngotCommandsTests",
-            dependencies: ["IngotCommands", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources"]),
+            dependencies: ["IngotCommands", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -63,9 +63,8 @@ public final class ArchiveReader {
             archive_read_support_format_gnutar(h)
         }
         guard archive_read_open_filename(h, path, 1 << 16) == ARCHIVE_OK else {
-            let err = error()
-            archive_read_free(h)
-            throw err
+            // deinit frees the handle: every stored property is set, so it runs on this throw.
+            throw error()
         }
     }
 

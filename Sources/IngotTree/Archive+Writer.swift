@@ -34,9 +34,8 @@ public final class ArchiveWriter {
         if let level { _ = archive_write_set_filter_option(h, nil, "compression-level", "\(level)") }
         archive_write_set_bytes_in_last_block(h, 1)
         guard archive_write_open_filename(h, path) == ARCHIVE_OK else {
-            let err = error(nil)
-            archive_write_free(h)
-            throw err
+            // deinit frees the handle: every stored property is set, so it runs on this throw.
+            throw error(nil)
         }
     }
 

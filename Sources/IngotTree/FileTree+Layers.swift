@@ -76,12 +76,20 @@ extension FileTree {
     ///   - path: the layer file.
     ///   - label: how errors name the layer (e.g. "busybox-static 1.35 (arm64)").
     ///   - under: a directory of the tree the layer is rooted at (default "/").
+    ///   - include: when given, only entries whose sanitised path it accepts are applied (the
+    ///     rest are skipped without reading their data), e.g. to take a kernel out of its package.
     @discardableResult
-    public func applyLayer(archive path: String, label: String? = nil, under prefix: String = "/") throws -> Int {
+    public func applyLayer(
+        archive path: String, label: String? = nil, under prefix: String = "/", include: ((String) -> Bool)? = nil
+    ) throws -> Int {
         let name = label ?? path
         let reader = try ArchiveReader(path: path, formats: .all)
         var count = 0
         while let entry = try reader.next() {
+            if let include, let clean = Self.sanitize(entry.path), !include(clean) {
+                try reader.skipData()
+                continue
+            }
             try applyEntry(entry, reader: reader, layer: name, prefix: prefix)
             count += 1
         }

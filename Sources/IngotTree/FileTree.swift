@@ -314,6 +314,17 @@ public final class FileTree {
         }
     }
 
+    /// Reads `count` bytes at `offset` within a file's content (clamped to its size).
+    public func bytes(of content: Content, offset: Int64, count: Int) throws -> [UInt8] {
+        let start = max(0, min(offset, content.size))
+        let n = Int(min(Int64(count), content.size - start))
+        guard n > 0 else { return [] }
+        switch content.storage {
+        case .inline(let b): return Array(b[Int(start)..<(Int(start) + n)])
+        case .spool(let off): return try spool.read(offset: off + start, count: n)
+        }
+    }
+
     /// Streams a file's content in chunks of at most `chunkSize` bytes.
     public func readChunks(
         of content: Content, chunkSize: Int = 1 << 20, _ body: (UnsafeRawBufferPointer) throws -> Void

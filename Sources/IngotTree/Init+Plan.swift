@@ -146,6 +146,7 @@ extension InitPlan {
             $bb mkdir -p /dev/pts /dev/shm
             $bb mount -t devpts devpts /dev/pts 2>/dev/null
             $bb mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+            $bb mkdir -p /run/ingot
             $bb mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
             exec </dev/console >/dev/console 2>&1
 
@@ -223,6 +224,7 @@ extension InitPlan {
               name=$1; fn=$2; delay=1
               while :; do
                 mark service name=$name status=started
+                $bb touch "/run/ingot/started.$name"
                 $fn
                 rc=$?
                 [ -f /run/ingot.stopping ] && return 0
@@ -260,9 +262,13 @@ extension InitPlan {
             }
             index += 1
         }
+        // Ready means every service has been launched: wait for their supervisors.
+        for step in steps where step.phase == .service {
+            s += "while [ ! -e /run/ingot/started.\(Self.token(step.name)) ]; do $bb usleep 20000; done\n"
+        }
         s += """
-            mark ready name=\(Self.token(name))
             echo \(Self.quote(readyMessage))
+            mark ready name=\(Self.token(name))
             while :; do
               $bb sleep 3600 &
               wait $!

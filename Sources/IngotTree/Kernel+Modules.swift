@@ -76,18 +76,48 @@ public struct ModuleClosure: Sendable, Equatable {
     }
 
     /// Resolves against a tree that holds /lib/modules/VERSION (e.g. the kernel package's data).
+    /// Uses modules.dep when present; Debian's packages ship none (depmod runs at install), so
+    /// then the dependencies are read from each module's `.modinfo` (`depends=`).
     public static func resolve(names: [String], in tree: FileTree, kernelVersion: String) throws -> ModuleClosure {
         let base = "/lib/modules/\(kernelVersion)"
         func text(_ file: String) throws -> String {
             guard let c = tree.lookup(base + "/" + file)?.content else { return "" }
             return String(decoding: try tree.bytes(of: c), as: UTF8.self)
         }
+        var dep = try text("modules.dep")
+        if dep.isEmpty { dep = try synthesizeModulesDep(tree: tree, base: base) }
         let closure = try resolve(
-            names: names, modulesDep: try text("modules.dep"), modulesBuiltin: try text("modules.builtin"),
-            kernel: kernelVersion)
+            names: names, modulesDep: dep, modulesBuiltin: try text("modules.builtin"), kernel: kernelVersion)
         for p in closure.ordered where tree.lookup(base + "/" + p)?.content == nil {
             throw Error.missingFile(p, kernel: kernelVersion)
         }
         return closure
+    }
+
+    /// Builds modules.dep text from the `.modinfo` sections of every module under `base`.
+    static func synthesizeModulesDep(tree: FileTree, base: String) throws -> String {
+        guard let root = tree.lookup(base) else { return "" }
+        var modules: [(rel: String, content: Content)] = []
+        func walk(_ node: Node, _ rel: String) {
+            for (name, child) in node.sortedChildren {
+                let r = rel.isEmpty ? name : rel + "/" + name
+                if child.isDirectory {
+                    walk(child, r)
+                } else if let c = child.content, name.hasSuffix(".ko") {
+                    modules.append((r, c))
+                }
+            }
+        }
+        walk(root, "")
+        var pathByName: [String: String] = [:]
+        for m in modules { pathByName[moduleName(ofPath: m.rel)] = m.rel }
+        var lines: [String] = []
+        for m in modules {
+            let fields = try ModInfo.fields(path: m.rel) { try tree.bytes(of: m.content, offset: $0, count: $1) }
+            let deps = fields.filter { $0.0 == "depends" }.flatMap { $0.1.split(separator: ",").map(String.init) }
+                .compactMap { pathByName[canonical($0)] }
+            lines.append(m.rel + ":" + deps.map { " " + $0 }.joined())
+        }
+        return lines.joined(separator: "\n")
     }
 }

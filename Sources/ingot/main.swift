@@ -1,4 +1,4 @@
 // The ingot executable: everything lives in IngotCommands.
 import IngotCommands
 
-await Ingot.main()
+await Ingot.start()

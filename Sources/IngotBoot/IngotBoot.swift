@@ -1,2 +1,0 @@
-// IngotBoot module placeholder.
-enum IngotBootModule {}

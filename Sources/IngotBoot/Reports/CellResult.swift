@@ -1,0 +1,144 @@
+// One cell of the test matrix (board × format × backend) and the JSON report over all cells.
+
+import Foundation
+import IngotSpec
+
+/// The result of booting one image format on one board with one backend.
+public struct CellResult: Codable, Equatable, Sendable {
+    /// Board profile name.
+    public var board: String
+    /// Image format (`raw`, `qcow2`, `iso`, `kernel+initrd`).
+    public var format: String
+    /// `qemu` or `libvirt`.
+    public var backend: String
+    /// Host name or description the cell ran on.
+    public var host: String
+    /// The stage verdict.
+    public var verdict: BootVerdict
+    /// Named durations in seconds (e.g. `build`, `boot`, `wall`).
+    public var durations: [String: Double]
+    /// The serial log file.
+    public var logPath: String
+
+    /// Creates a cell result.
+    public init(
+        board: String, format: String, backend: String, host: String, verdict: BootVerdict,
+        durations: [String: Double] = [:], logPath: String
+    ) {
+        self.board = board
+        self.format = format
+        self.backend = backend
+        self.host = host
+        self.verdict = verdict
+        self.durations = durations
+        self.logPath = logPath
+    }
+
+    /// `board/format/backend`, the cell's name in reports.
+    public var name: String { "\(board)/\(format)/\(backend)" }
+
+    /// One line: `passed (ready at 4.1 s)` or `failed in kernel: reason`.
+    public var summary: String {
+        if verdict.passed {
+            let time = verdict.stageTimes[.ready].map { String(format: " at %.1f s", $0) } ?? ""
+            return "passed (ready\(time))"
+        }
+        return "failed in \(verdict.failedStage?.rawValue ?? "unknown stage"): \(verdict.reason)"
+    }
+}
+
+/// The machine-readable report: all cells, as JSON.
+public enum JSONReport {
+    /// The report document.
+    public struct Document: Codable, Equatable, Sendable {
+        /// Report format version.
+        public var version = 1
+        /// Number of cells that passed.
+        public var passed: Int
+        /// Number of cells that failed.
+        public var failed: Int
+        /// All cells.
+        public var cells: [CellResult]
+    }
+
+    /// Encodes `cells` as pretty, key-sorted JSON.
+    public static func render(_ cells: [CellResult]) throws -> Data {
+        let passed = cells.filter(\.verdict.passed).count
+        let document = Document(passed: passed, failed: cells.count - passed, cells: cells)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try encoder.encode(document)
+    }
+
+    /// Decodes a report written by `render`.
+    public static func parse(_ data: Data) throws -> Document {
+        try JSONDecoder().decode(Document.self, from: data)
+    }
+}
+
+/// JUnit XML: one testsuite per board, one testcase per cell; failures carry the stage verdict.
+public enum JUnitReport {
+    /// Renders `cells` as a JUnit XML document.
+    /// - Parameters:
+    ///   - cells: matrix results.
+    ///   - suiteName: the name of the enclosing `testsuites`.
+    public static func render(_ cells: [CellResult], suiteName: String = "ingot") -> String {
+        var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        let failures = cells.filter { !$0.verdict.passed }.count
+        let total = cells.reduce(0.0) { $0 + wall($1) }
+        xml += "<testsuites name=\"\(escape(suiteName))\" tests=\"\(cells.count)\" failures=\"\(failures)\" time=\"\(seconds(total))\">\n"
+        var boards: [String] = []
+        for cell in cells where !boards.contains(cell.board) { boards.append(cell.board) }
+        for board in boards {
+            let group = cells.filter { $0.board == board }
+            let groupFailures = group.filter { !$0.verdict.passed }.count
+            xml += "  <testsuite name=\"\(escape(board))\" tests=\"\(group.count)\" failures=\"\(groupFailures)\" errors=\"0\" time=\"\(seconds(group.reduce(0.0) { $0 + wall($1) }))\">\n"
+            for cell in group {
+                xml += "    <testcase classname=\"ingot.\(escape(cell.board))\" name=\"\(escape("\(cell.format)/\(cell.backend)"))\" time=\"\(seconds(wall(cell)))\">\n"
+                if !cell.verdict.passed {
+                    let stage = cell.verdict.failedStage?.rawValue ?? "unknown"
+                    xml += "      <failure message=\"\(escape("stage \(stage): \(cell.verdict.reason)"))\" type=\"\(escape(stage))\">"
+                    xml += escape(cell.verdict.lastLines.joined(separator: "\n"))
+                    xml += "</failure>\n"
+                }
+                xml += "      <system-out>\(escape(systemOut(cell)))</system-out>\n"
+                xml += "    </testcase>\n"
+            }
+            xml += "  </testsuite>\n"
+        }
+        xml += "</testsuites>\n"
+        return xml
+    }
+
+    static func systemOut(_ cell: CellResult) -> String {
+        var lines = ["host: \(cell.host)", "log: \(cell.logPath)", cell.summary]
+        for (stage, seconds) in cell.verdict.stageDurations { lines.append("\(stage.rawValue): \(String(format: "%.2f", seconds)) s") }
+        return lines.joined(separator: "\n")
+    }
+
+    static func wall(_ cell: CellResult) -> Double {
+        cell.durations["wall"] ?? cell.durations["boot"] ?? cell.verdict.stageTimes.values.max() ?? 0
+    }
+
+    static func seconds(_ value: Double) -> String { String(format: "%.3f", value) }
+
+    /// XML-escapes text and drops characters XML 1.0 cannot carry.
+    public static func escape(_ text: String) -> String {
+        var out = ""
+        out.reserveCapacity(text.count)
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "'": out += "&apos;"
+            case "\t", "\n", "\r": out.unicodeScalars.append(scalar)
+            default:
+                if scalar.value < 0x20 || scalar.value == 0xFFFE || scalar.value == 0xFFFF { continue }
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,272 @@
+// The serial stage watcher: a pure, line-driven state machine fed with console bytes and the time
+// they arrived. It recognises boot stages by pattern or verified init marker, applies per-stage
+// timeouts against an injected clock, ends at once on failure patterns, and yields a BootVerdict.
+
+import Foundation
+import IngotSpec
+
+/// What the watcher looks for: per-stage patterns and timeouts, failure patterns, readiness.
+public struct WatchRules: Sendable {
+    /// Patterns (regular expressions) and timeouts per stage; a stage's timeout runs from entering
+    /// the previous stage (the firmware's from the start).
+    public var stages: [BootStage: StageRule]
+    /// Extra readiness patterns (from the appliance spec) that mark the `ready` stage.
+    public var readinessPatterns: [String]
+    /// Patterns that end the run at once as failed.
+    public var failurePatterns: [String]
+    /// Stages not expected on the console (e.g. firmware and bootloader for a direct kernel boot):
+    /// their timeouts are not counted and they are recorded as skipped when a later stage arrives.
+    public var notExpected: Set<BootStage>
+    /// Timeout for a stage that has no rule.
+    public var defaultTimeoutSeconds: Double
+
+    /// Failure patterns every board gets in addition to its own.
+    public static let standardFailurePatterns = [
+        #"Kernel panic"#, #"\bOops\b"#, #"\bBUG: "#, #"Unable to mount root"#,
+    ]
+
+    /// Creates rules.
+    public init(
+        stages: [BootStage: StageRule], readinessPatterns: [String] = [], failurePatterns: [String] = [],
+        notExpected: Set<BootStage> = [], defaultTimeoutSeconds: Double = 120
+    ) {
+        self.stages = stages
+        self.readinessPatterns = readinessPatterns
+        self.failurePatterns = failurePatterns
+        self.notExpected = notExpected
+        self.defaultTimeoutSeconds = defaultTimeoutSeconds
+    }
+
+    /// Rules from a board profile plus the spec's readiness pattern(s).
+    /// - Parameters:
+    ///   - board: the board whose stage patterns, timeouts and failure patterns apply.
+    ///   - readiness: the spec's own readiness patterns, added to the `ready` stage.
+    ///   - directKernelBoot: true when QEMU loads the kernel itself (firmware/bootloader not expected).
+    public init(board: BoardProfile, readiness: [String] = [], directKernelBoot: Bool = false) {
+        self.init(
+            stages: board.stages, readinessPatterns: readiness, failurePatterns: board.failurePatterns,
+            notExpected: directKernelBoot ? [.firmware, .bootloader] : [])
+    }
+}
+
+/// Watches a console stream and decides the boot verdict.
+public final class StageWatcher {
+    /// Errors building a watcher.
+    public enum Error: Swift.Error, CustomStringConvertible {
+        /// A pattern is not a valid regular expression.
+        case invalidPattern(stage: String, pattern: String, message: String)
+
+        public var description: String {
+            switch self {
+            case .invalidPattern(let stage, let pattern, let message):
+                return "invalid \(stage) pattern '\(pattern)': \(message); fix the board profile or spec (regular expression syntax)"
+            }
+        }
+    }
+
+    /// The rules in effect.
+    public let rules: WatchRules
+    /// How many console lines to keep for the verdict.
+    public var keepLines = 30
+
+    private let stagePatterns: [BootStage: [NSRegularExpression]]
+    private let failurePatterns: [(source: String, regex: NSRegularExpression)]
+    private var splitter = ConsoleLineSplitter()
+    private var lineNumber = 0
+    private var recent: [String] = []
+    private var reached: BootStage?
+    private var enteredAt = 0.0
+    private var stageTimes: [BootStage: Double] = [:]
+    private var stageLines: [BootStage: Int] = [:]
+    private var skipped: [BootStage] = []
+    private var events: [BootEvent] = []
+    // A replayed marker (same payload) counts once; seq numbers restart in subshells, so they are not unique.
+    private var seenPayloads: Set<String> = []
+    private var finalVerdict: BootVerdict?
+
+    /// Creates a watcher; throws when a pattern does not compile.
+    public init(rules: WatchRules) throws {
+        self.rules = rules
+        var compiled: [BootStage: [NSRegularExpression]] = [:]
+        for stage in BootStage.allCases {
+            var sources = rules.stages[stage]?.patterns ?? []
+            if stage == .ready { sources += rules.readinessPatterns }
+            // Marker text is only trusted through the checksum-verified parser: a plain regex on
+            // "@@INGOT ..." would let a forged or broken marker count.
+            sources.removeAll { $0.contains("@@INGOT") }
+            compiled[stage] = try sources.map { try Self.compile($0, stage: stage.rawValue) }
+        }
+        stagePatterns = compiled
+        let failures = WatchRules.standardFailurePatterns + rules.failurePatterns
+        failurePatterns = try failures.map { ($0, try Self.compile($0, stage: "failure")) }
+    }
+
+    /// The verdict, once known.
+    public var verdict: BootVerdict? { finalVerdict }
+
+    /// The latest stage reached so far.
+    public var currentStage: BootStage? { reached }
+
+    /// Feeds console bytes received at `time` (seconds since start). Returns the verdict as soon
+    /// as it is known (ready, failure, or a timeout that expired by `time`).
+    @discardableResult
+    public func feed<Bytes: Sequence>(_ bytes: Bytes, at time: Double) -> BootVerdict? where Bytes.Element == UInt8 {
+        if let finalVerdict { return finalVerdict }
+        if let expired = check(at: time) { return expired }
+        for line in splitter.feed(bytes) {
+            lineNumber += 1
+            remember(line)
+            if let verdict = process(line: line, number: lineNumber, at: time, complete: true) { return verdict }
+        }
+        // Prompts and firmware banners may not end with a newline: match the tail too (idempotent).
+        let tail = splitter.partialLine
+        if !tail.isEmpty {
+            return process(line: tail, number: lineNumber + 1, at: time, complete: false)
+        }
+        return nil
+    }
+
+    /// Feeds text (UTF-8) received at `time`.
+    @discardableResult
+    public func feed(text: String, at time: Double) -> BootVerdict? { feed(Array(text.utf8), at: time) }
+
+    /// Applies the stage timeouts at `time`; returns the verdict when one expired.
+    @discardableResult
+    public func check(at time: Double) -> BootVerdict? {
+        if let finalVerdict { return finalVerdict }
+        guard let (stage, deadline) = nextDeadline(), time > deadline else { return nil }
+        let since = reached.map { "entering \($0.rawValue) at \(Self.format(enteredAt)) s" } ?? "start"
+        return conclude(
+            passed: false, failedStage: stage,
+            reason: "stage \(stage.rawValue) not reached within \(Self.format(deadline - enteredAt)) s of \(since)")
+    }
+
+    /// The stage awaited next and the time by which it must arrive (nil once decided).
+    public func nextDeadline() -> (stage: BootStage, deadline: Double)? {
+        guard finalVerdict == nil else { return nil }
+        var budget = 0.0
+        for stage in BootStage.allCases where reached.map({ stage > $0 }) ?? true {
+            if rules.notExpected.contains(stage) { continue }
+            budget += rules.stages[stage]?.timeoutSeconds ?? rules.defaultTimeoutSeconds
+            let observable = !(stagePatterns[stage] ?? []).isEmpty || stage == .`init` || stage == .ready
+            if observable { return (stage, enteredAt + budget) }
+        }
+        return nil
+    }
+
+    /// Ends the stream (QEMU exited, or the caller gave up) and returns the verdict.
+    /// - Parameters:
+    ///   - time: seconds since start.
+    ///   - cause: why the stream ended, e.g. `QEMU exited with status 1`.
+    @discardableResult
+    public func finish(at time: Double, cause: String) -> BootVerdict {
+        if let finalVerdict { return finalVerdict }
+        if let line = splitter.flush() {
+            lineNumber += 1
+            remember(line)
+            if let verdict = process(line: line, number: lineNumber, at: time, complete: true) { return verdict }
+        }
+        if let expired = check(at: time) { return expired }
+        let awaited = nextDeadline()?.stage ?? .ready
+        let where_ = reached.map { "after reaching \($0.rawValue)" } ?? "before any stage was recognised"
+        return conclude(passed: false, failedStage: awaited, reason: "\(cause) \(where_), awaiting \(awaited.rawValue)")
+    }
+
+    // MARK: - Line processing
+
+    private func process(line: String, number: Int, at time: Double, complete: Bool) -> BootVerdict? {
+        if complete {
+            for marker in IngotMarker.markers(in: line) where !seenPayloads.contains(marker.payload) {
+                seenPayloads.insert(marker.payload)
+                events.append(BootEvent(time: time, line: number, marker: marker))
+                if let verdict = apply(marker, line: number, at: time) { return verdict }
+            }
+        }
+        let range = NSRange(line.startIndex..<line.endIndex, in: line)
+        for (source, regex) in failurePatterns where regex.firstMatch(in: line, range: range) != nil {
+            let stage = reached ?? firstExpectedStage
+            return conclude(
+                passed: false, failedStage: stage,
+                reason: "failure pattern '\(source)' on console line \(number) in stage \(stage.rawValue): \(Self.excerpt(line))")
+        }
+        for stage in BootStage.allCases.reversed() where reached.map({ stage > $0 }) ?? true {
+            guard let patterns = stagePatterns[stage], patterns.contains(where: { $0.firstMatch(in: line, range: range) != nil })
+            else { continue }
+            enter(stage, line: number, at: time)
+            if stage == .ready {
+                return conclude(passed: true, failedStage: nil, reason: "ready on console line \(number) at \(Self.format(time)) s")
+            }
+            break
+        }
+        return nil
+    }
+
+    private func apply(_ marker: IngotMarker, line: Int, at time: Double) -> BootVerdict? {
+        switch marker.stage {
+        case "init", "onboot", "service":
+            enter(.`init`, line: line, at: time)
+        case "ready":
+            enter(.ready, line: line, at: time)
+            let name = marker.fields["name"].map { " (\($0))" } ?? ""
+            return conclude(passed: true, failedStage: nil, reason: "ready marker\(name) on console line \(line) at \(Self.format(time)) s")
+        case "fail":
+            enter(.`init`, line: line, at: time)
+            var what = "init reported failure"
+            if let reason = marker.fields["reason"] { what += " (\(reason))" }
+            if let name = marker.fields["name"] { what += ": step \(name)" }
+            if let rc = marker.fields["rc"] { what += " exited with rc=\(rc)" }
+            return conclude(passed: false, failedStage: .`init`, reason: "\(what) on console line \(line)")
+        default:
+            break
+        }
+        return nil
+    }
+
+    private var firstExpectedStage: BootStage {
+        BootStage.allCases.first { !rules.notExpected.contains($0) } ?? .firmware
+    }
+
+    private func enter(_ stage: BootStage, line: Int, at time: Double) {
+        if let reached, stage <= reached { return }
+        for earlier in BootStage.allCases where earlier < stage && stageTimes[earlier] == nil {
+            stageTimes[earlier] = time
+            skipped.append(earlier)
+        }
+        stageTimes[stage] = time
+        stageLines[stage] = line
+        reached = stage
+        enteredAt = time
+    }
+
+    private func remember(_ line: String) {
+        recent.append(line)
+        if recent.count > keepLines { recent.removeFirst(recent.count - keepLines) }
+    }
+
+    private func conclude(passed: Bool, failedStage: BootStage?, reason: String) -> BootVerdict {
+        var lines = recent
+        let tail = splitter.partialLine
+        if !tail.isEmpty { lines.append(tail) }
+        if lines.count > keepLines { lines.removeFirst(lines.count - keepLines) }
+        let verdict = BootVerdict(
+            passed: passed, reached: reached, failedStage: failedStage, reason: reason, stageTimes: stageTimes,
+            stageLines: stageLines, skipped: skipped, events: events, lastLines: lines)
+        finalVerdict = verdict
+        return verdict
+    }
+
+    private static func compile(_ pattern: String, stage: String) throws -> NSRegularExpression {
+        do {
+            return try NSRegularExpression(pattern: pattern)
+        } catch {
+            throw Error.invalidPattern(stage: stage, pattern: pattern, message: "\(error)")
+        }
+    }
+
+    static func format(_ seconds: Double) -> String { String(format: "%.1f", seconds) }
+
+    private static func excerpt(_ line: String) -> String {
+        let trimmed = line.trimmingCharacters(in: .whitespaces)
+        return trimmed.count > 160 ? String(trimmed.prefix(160)) + "…" : trimmed
+    }
+}

@@ -1,0 +1,57 @@
+// Finding what to boot from a command-line path: a build prefix (out/hello-x86_64-efi), a
+// manifest, or an image file; the board comes from the manifest unless --board names it.
+
+import ArgumentParser
+import Foundation
+import IngotBoot
+import IngotBuild
+import IngotSpec
+
+struct BootTarget {
+    var board: BoardProfile
+    var artifacts: BootArtifacts
+    var manifest: BuildManifest?
+    var label: String
+
+    static func resolve(_ path: String, boards: Flags.Boards) throws -> BootTarget {
+        let catalog = try boards.catalog()
+        var prefix = path
+        for suffix in [".manifest.json", "-kernel", "-initrd.img", "-cmdline", "/"] where prefix.hasSuffix(suffix) {
+            prefix.removeLast(suffix.count)
+        }
+        let fm = FileManager.default
+        let manifestPath = prefix + ".manifest.json"
+        let manifest = fm.fileExists(atPath: manifestPath) ? try BuildManifest.load(path: manifestPath) : nil
+        let boardName = boards.board.first ?? manifest?.board
+        guard let boardName else {
+            throw ValidationError("cannot tell the board of \(path): no manifest beside it; pass --board")
+        }
+        let board = try catalog.board(named: boardName)
+        if let m = manifest, m.board != board.name {
+            throw ValidationError("\(path) was built for board \(m.board), not \(board.name); drop --board or rebuild")
+        }
+        let label = (prefix as NSString).lastPathComponent
+        if fm.fileExists(atPath: prefix + "-kernel") {
+            guard fm.fileExists(atPath: prefix + "-initrd.img") else {
+                throw ValidationError("\(prefix)-initrd.img is missing; rebuild with --format kernel+initrd")
+            }
+            let cmdline = (try? String(contentsOfFile: prefix + "-cmdline", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? board.cmdline.joined(separator: " ")
+            return BootTarget(
+                board: board,
+                artifacts: BootArtifacts(kind: .kernelInitrd(kernel: prefix + "-kernel", initrd: prefix + "-initrd.img", cmdline: cmdline, dtb: nil)),
+                manifest: manifest, label: label)
+        }
+        for (ext, format) in [(".img", "raw"), (".qcow2", "qcow2")] {
+            let p = path.hasSuffix(ext) ? path : prefix + ext
+            if fm.fileExists(atPath: p) {
+                return BootTarget(board: board, artifacts: BootArtifacts(kind: .disk(path: p, format: format)), manifest: manifest, label: label)
+            }
+        }
+        if path.hasSuffix(".iso"), fm.fileExists(atPath: path) {
+            return BootTarget(board: board, artifacts: BootArtifacts(kind: .iso(path: path)), manifest: manifest, label: label)
+        }
+        throw ValidationError(
+            "nothing bootable at \(path): expected \(prefix)-kernel + -initrd.img, \(prefix).img or a .qcow2/.iso; run 'ingot build' first")
+    }
+}

@@ -1,0 +1,43 @@
+// `ingot build SPEC --board B [--board B2] [--format raw,qcow2,...] -o DIR`.
+
+import ArgumentParser
+import Foundation
+import IngotBuild
+import IngotSpec
+
+struct BuildCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build", abstract: "Build the appliance for each board into the output directory.")
+
+    @Argument(help: "The appliance spec (YAML).") var spec: String
+    @OptionGroup var boards: Flags.Boards
+    @OptionGroup var output: Flags.Output
+    @OptionGroup var store: Flags.Store
+    @OptionGroup var logs: Flags.Logs
+    @Option(name: .long, help: "Output formats, comma-separated: raw, qcow2, iso, kernel+initrd, tar.")
+    var format: String = "raw"
+
+    func run() async throws {
+        let logger = logs.logger()
+        let formats = try OutputFormat.parseList(format)
+        let appliance = try SpecLoader.load(path: spec)
+        let selected = try boards.selected()
+        let catalog = try boards.catalog()
+        let options = BuildOptions(
+            outputDirectory: absolutePath(output.output), formats: formats, storeRoot: store.cache,
+            lockPath: store.lockPath(boardsDirectory: catalog.directory))
+        let builder = Builder(spec: appliance, options: options, logger: logger)
+        for board in selected {
+            let started = Date()
+            let result = try await builder.build(board: board)
+            let secs = String(format: "%.1f", Date().timeIntervalSince(started))
+            if !logs.quiet {
+                print("built \(appliance.name) for \(board.name) in \(secs) s:")
+                for o in result.manifest.outputs {
+                    print("  \(output.output)/\(o.name)  \(o.size) bytes  sha256:\(o.sha256.prefix(16))…")
+                }
+                print("  \(output.output)/\((result.manifestPath as NSString).lastPathComponent)")
+            }
+        }
+    }
+}

@@ -1,2 +1,0 @@
-// IngotDisk module placeholder.
-enum IngotDiskModule {}

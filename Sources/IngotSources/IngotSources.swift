@@ -1,2 +1,0 @@
-// IngotSources module placeholder.
-enum IngotSourcesModule {}

@@ -1,0 +1,115 @@
+// Debian packages for the board's architecture: locked packages come from the store when the
+// pinned .deb is there, else from apt at the pinned version and are checked against the lock;
+// unlocked ones resolve to apt's candidate (metapackages followed) and are marked unlocked.
+
+import Foundation
+import IngotSpec
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+extension SourceResolver {
+    /// Fetches a Debian package for the board's architecture (kernels, busybox, firmware).
+    /// - Parameters:
+    ///   - name: the package (a kernel metapackage resolves to the versioned package).
+    ///   - version: an exact version, or nil for the lock's pin / apt's candidate.
+    /// - Returns: the package with its .deb and data.tar stored and verified.
+    public func package(_ name: String, version: String?) async throws -> ResolvedPackage {
+        let arch = self.arch.debian
+        if let entry = lock?.entry(name: name, arch: arch), version == nil || version == entry.version {
+            return try await locked(entry)
+        }
+        let candidate: Apt.Candidate
+        if let version {
+            candidate = try await apt.show(name: name, arch: arch, version: version)
+        } else {
+            candidate = try await apt.resolveMetapackage(name: name, arch: arch)
+        }
+        let (uri, filename) = try await apt.uri(of: candidate)
+        var deb: Digest
+        if let sha = candidate.sha256, let d = try? Digest(parsing: sha), store.contains(d) {
+            logger?.debug("\(candidate.spec) is cached as \(d)")
+            deb = d
+        } else {
+            deb = try await download(candidate)
+            if let sha = candidate.sha256, let expected = try? Digest(parsing: sha), expected != deb {
+                throw ContentStore.Error.mismatch(source: uri, expected: expected, actual: deb)
+            }
+        }
+        if lock != nil {
+            logger?.warning("\(candidate.name) (\(arch)) is not in the lock; using apt's \(candidate.version)")
+        }
+        return try make(deb: deb, filename: filename, origin: uri, locked: false, requested: name)
+    }
+
+    /// A package from the lock: the store first, then apt at the pinned version.
+    func locked(_ entry: LockFile.Entry) async throws -> ResolvedPackage {
+        let expected = try Digest(parsing: entry.sha256)
+        var origin = "lock \(entry.filename)"
+        if !store.contains(expected) {
+            let candidate = try await apt.show(name: entry.name, arch: entry.arch, version: entry.version)
+            if let sha = candidate.sha256, sha.lowercased() != entry.sha256.lowercased() {
+                throw LockFile.Error.mismatch(
+                    name: entry.name, arch: entry.arch, version: entry.version, locked: entry.sha256, actual: sha,
+                    source: "apt's package lists")
+            }
+            origin = (try? await apt.uri(of: candidate).uri) ?? origin
+            let got = try await download(candidate)
+            guard got == expected else {
+                throw LockFile.Error.mismatch(
+                    name: entry.name, arch: entry.arch, version: entry.version, locked: entry.sha256, actual: got.hex,
+                    source: origin)
+            }
+        }
+        return try make(deb: expected, filename: entry.filename, origin: origin, locked: true, requested: entry.name)
+    }
+
+    /// Reads a local .deb (`deb-file:`).
+    public func debFile(_ path: String) throws -> ResolvedPackage {
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw SourceError.notFound(kind: ".deb file", path: path)
+        }
+        try ArchiveProbe.check(path, as: .ar)
+        let deb = try store.put(fileAt: path)
+        return try make(
+            deb: deb, filename: (path as NSString).lastPathComponent, origin: path, locked: true, requested: path,
+            source: "deb-file")
+    }
+
+    private func download(_ candidate: Apt.Candidate) async throws -> Digest {
+        let dir = "\(store.root)/tmp/apt-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        logger?.info("downloading \(candidate.spec)")
+        let file = try await apt.download(candidate, into: dir)
+        return try store.put(fileAt: file)
+    }
+
+    private func make(
+        deb: Digest, filename: String, origin: String, locked: Bool, requested: String, source: String = "apt"
+    ) throws -> ResolvedPackage {
+        let contents = try Debian.contents(of: deb, store: store, name: source == "apt" ? filename : origin)
+        // Remember where apt fetched it, so a later build served from the store can say so.
+        var origin = origin
+        if source == "apt" {
+            if origin.contains("://") {
+                _ = try? store.putRecord([origin], kind: "origin", key: deb.hex)
+            } else if let known = store.record([String].self, kind: "origin", key: deb.hex)?.first {
+                origin = known
+            }
+        }
+        let name = contents.control["Package"] ?? requested
+        let version = contents.control["Version"] ?? "unknown"
+        let arch = contents.control["Architecture"] ?? self.arch.debian
+        let layer = Layer(
+            source: .archive(path: try store.path(for: contents.data), digest: contents.data),
+            origin: "\(name) \(version) \(arch) (\(source))")
+        return ResolvedPackage(
+            name: name, version: version, arch: arch, debPath: try store.path(for: deb), debDigest: deb,
+            data: layer, control: contents.control, filename: filename,
+            input: InputRecord(
+                name: name, version: version, arch: arch, sha256: deb.hex, origin: origin, locked: locked))
+    }
+}

@@ -1,2 +1,0 @@
-// IngotSpec module placeholder.
-enum IngotSpecModule {}

@@ -1,0 +1,91 @@
+// End to end, as a user runs it: `ingot build --format kernel+initrd` for x86_64 and arm64 (the
+// latter cross-built on this host), then `ingot test` boots each under QEMU and must see the
+// init's verified ready marker. Also: rebuilds are bit-identical, and a build works as an
+// unprivileged user.
+import Foundation
+import Testing
+
+@Suite(.serialized) struct KernelInitrdBootTests {
+    @Test(arguments: ["x86_64-efi", "arm64-efi"])
+    func buildsAndBootsToReady(board: String) throws {
+        let out = try E2E.tempDir("boot-\(board)")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let build = try E2E.ingot(["build", "examples/hello.yml", "--board", board, "--format", "kernel+initrd", "-o", out])
+        #expect(build.status == 0, "\(build.all)")
+        let prefix = "\(out)/hello-\(board)"
+        #expect(E2E.listing(out) == ["hello-\(board)-cmdline", "hello-\(board)-initrd.img", "hello-\(board)-kernel", "hello-\(board).manifest.json"])
+
+        // The manifest lists every input with a digest and every output's real sha256.
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: prefix + ".manifest.json"))) as? [String: Any]
+        let inputs = try #require(manifest?["inputs"] as? [[String: Any]])
+        #expect(inputs.contains { ($0["name"] as? String)?.hasPrefix("linux-image-6.") == true })
+        #expect(inputs.contains { ($0["name"] as? String) == "busybox-static" && ($0["arch"] as? String) == (board.hasPrefix("arm64") ? "arm64" : "amd64") })
+        #expect(inputs.allSatisfy { (($0["sha256"] as? String)?.count ?? 0) == 64 })
+        let outputs = try #require(manifest?["outputs"] as? [[String: Any]])
+        for o in outputs {
+            let name = try #require(o["name"] as? String)
+            let digest = try shellOutput("sha256sum \(out)/\(name)").split(separator: " ").first.map(String.init)
+            #expect(o["sha256"] as? String == digest)
+        }
+
+        let log = out + "/console.log"
+        let test = try E2E.ingot(["test", prefix, "--log", log])
+        #expect(test.status == 0, "\(test.all)")
+        #expect(test.stdout.contains("PASS hello-\(board)"))
+        let console = try String(contentsOfFile: log, encoding: .utf8)
+        #expect(console.contains("stage=onboot") && console.contains("name=greet status=ok"))
+        #expect(console.contains("stage=service") && console.contains("name=web status=started"))
+        #expect(console.contains("ingot: hello is ready"))
+        // No QEMU left behind.
+        #expect(try shellOutput("pgrep -f '[q]emu-system.*\(out)' || true").isEmpty)
+    }
+
+    @Test func rebuildsAreBitIdentical() throws {
+        let a = try E2E.tempDir("repro-a")
+        let b = try E2E.tempDir("repro-b")
+        defer {
+            try? FileManager.default.removeItem(atPath: a)
+            try? FileManager.default.removeItem(atPath: b)
+        }
+        #expect(try E2E.ingot(["build", "examples/hello.yml", "--board", "arm64-efi", "--format", "kernel+initrd,tar", "-o", a]).status == 0)
+        #expect(try E2E.ingot(["build", "examples/hello.yml", "--board", "arm64-efi", "--format", "kernel+initrd,tar", "-o", b],
+                              env: ["TZ": "Pacific/Auckland"]).status == 0)
+        let names = E2E.listing(a)
+        #expect(names == E2E.listing(b) && names.count == 5)
+        for n in names {
+            #expect(FileManager.default.contentsEqual(atPath: "\(a)/\(n)", andPath: "\(b)/\(n)"), "\(n) differs")
+        }
+    }
+
+    @Test func buildsAsAnUnprivilegedUser() throws {
+        let out = try E2E.tempDir("nobody")
+        let cache = try E2E.tempDir("nobody-cache")
+        defer {
+            try? FileManager.default.removeItem(atPath: out)
+            try? FileManager.default.removeItem(atPath: cache)
+        }
+        let r = try E2E.ingot(
+            ["build", "examples/hello.yml", "--board", "arm64-efi", "--format", "kernel+initrd", "-o", out + "/o"],
+            prefix: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"],
+            env: ["INGOT_CACHE": cache, "HOME": "/nonexistent", "TMPDIR": out])
+        #expect(r.status == 0, "\(r.all)")
+        var st = stat()
+        #expect(stat(out + "/o/hello-arm64-efi-initrd.img", &st) == 0)
+        #expect(st.st_uid == 65534)
+        // Owners inside the image come from the packages and the spec, not from the builder.
+        let listing = try shellOutput("zcat \(out)/o/hello-arm64-efi-initrd.img | cpio -tv --quiet --numeric-uid-gid 2>/dev/null | grep ' bin/busybox$'")
+        #expect(listing.contains(" 0 ") && !listing.contains("65534"))
+    }
+}
+
+func shellOutput(_ command: String) throws -> String {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/bin/sh")
+    p.arguments = ["-c", command]
+    let pipe = Pipe()
+    p.standardOutput = pipe
+    try p.run()
+    let d = pipe.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+}
