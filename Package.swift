@@ -71,6 +71,13 @@ let package = Package(
             name: "ingot",
             dependencies: ["IngotCommands", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
+        .executableTarget(
+            name: "ingot-bench",
+            dependencies: [
+                "IngotBuild", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotSpec", "IngotSources",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+
         .testTarget(name: "IngotSpecTests", dependencies: ["IngotSpec"]),
         .testTarget(name: "IngotTreeTests", dependencies: ["IngotTree"]),
         .testTarget(name: "IngotFilesystemsTests", dependencies: ["IngotFilesystems", "IngotTree"]),

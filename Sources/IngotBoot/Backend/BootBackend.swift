@@ -1,0 +1,21 @@
+// What every boot backend offers the test command and the matrix: run one machine plan,
+// watch its console, always end the machine, and say how it went.
+
+import Foundation
+
+/// A place machines run: the embedded QEMU process backend, or a libvirt daemon (local or remote).
+public protocol BootBackend: Sendable {
+    /// "qemu" or "libvirt".
+    var kind: String { get }
+    /// Where cells run: "local" or the libvirt URI.
+    var host: String { get }
+    /// Runs `plan`, feeding the console to `watcher`; the machine is always gone on return.
+    /// Throws only for infrastructure failures (emulator missing or crashed on start, host
+    /// unreachable); guest failures come back as a failed verdict.
+    func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult
+}
+
+extension QEMUProcess: BootBackend {
+    public var kind: String { "qemu" }
+    public var host: String { "local" }
+}
