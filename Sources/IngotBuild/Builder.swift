@@ -2,6 +2,7 @@
 // → outputs + manifest, all staged and renamed into the output directory at the end.
 
 import Foundation
+import IngotDisk
 import IngotSources
 import IngotSpec
 import IngotTree
@@ -89,6 +90,7 @@ public struct Builder {
 
         let cmdline = (board.cmdline + [spec.kernel?.cmdline ?? ""]).filter { !$0.isEmpty }.joined(separator: " ")
         var outputs: [BuildManifest.OutputRecord] = []
+        var disk: DiskAssembly?
         func recordOutput(_ name: String, role: String) throws {
             let path = staging.path(name)
             let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
@@ -116,12 +118,37 @@ public struct Builder {
                 let name = "\(base)-rootfs.tar"
                 try TarWriter.write(tree: composed, to: staging.path(name))
                 try recordOutput(name, role: "rootfs-tar")
-            case .raw, .qcow2, .iso:
+            case .raw, .qcow2:
+                // One disk assembly serves raw and qcow2.
+                if disk == nil {
+                    let specDigest = BuildManifest.sha256(try Data(contentsOf: URL(fileURLWithPath: spec.sourcePath)))
+                    let assembler = DiskAssembler(
+                        spec: spec, board: board, kernel: kernel, root: composed, resolver: resolver, spool: spool,
+                        epoch: epoch, seed: "\(specDigest)|\(board.name)", baseCmdline: cmdline, logger: logger)
+                    disk = try await assembler.assemble(into: staging.path("\(base).img"))
+                }
+                if format == .raw {
+                    let bmap = "\(base).img.bmap"
+                    _ = try BmapWriter.write(image: staging.path("\(base).img"), to: staging.path(bmap))
+                    try recordOutput("\(base).img", role: "disk-raw")
+                    try recordOutput(bmap, role: "bmap")
+                } else {
+                    let r = try BuildTools.run(
+                        "qemu-img", ["convert", "-f", "raw", "-O", "qcow2", staging.path("\(base).img"), staging.path("\(base).qcow2")])
+                    guard r.status == 0 else {
+                        throw ComposeError(location: nil, message: "qemu-img convert failed: \(r.output)")
+                    }
+                    try recordOutput("\(base).qcow2", role: "disk-qcow2")
+                }
+            case .iso:
                 throw ComposeError(
                     location: nil,
-                    message: "output format '\(format.rawValue)' is not available in this build of Ingot yet; "
-                        + "use --format kernel+initrd or tar")
+                    message: "output format 'iso' is not available in this build of Ingot yet; use raw, qcow2, kernel+initrd or tar")
             }
+        }
+        if disk != nil, !options.formats.contains(.raw) {
+            // The raw image was only the source of the qcow2.
+            unlink(staging.path("\(base).img"))
         }
 
         let specData = try Data(contentsOf: URL(fileURLWithPath: spec.sourcePath))
@@ -134,7 +161,8 @@ public struct Builder {
             kernel: .init(
                 package: kernel.package.name, version: kernel.package.version, release: kernel.release,
                 modules: kernel.closure.ordered, dtbs: kernel.dtbs.map(\.name)),
-            cmdline: cmdline, inputs: inputs, outputs: outputs, partitions: nil)
+            cmdline: disk?.cmdline ?? cmdline, inputs: inputs, outputs: outputs, partitions: disk?.partitions,
+            diskID: disk?.layout.diskID, table: disk?.layout.table.rawValue)
         let manifestName = "\(base).manifest.json"
         try manifest.encoded().write(to: URL(fileURLWithPath: staging.path(manifestName)))
         try staging.commit()

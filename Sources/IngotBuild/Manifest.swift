@@ -48,6 +48,9 @@ public struct BuildManifest: Codable, Equatable, Sendable {
     public var inputs: [InputRecord]
     public var outputs: [OutputRecord]
     public var partitions: [PartitionRecord]?
+    /// Disk images: the GPT disk GUID or MBR signature, and the table kind.
+    public var diskID: String?
+    public var table: String?
 
     public func encoded() throws -> Data {
         let enc = JSONEncoder()
@@ -79,6 +82,13 @@ public struct BuildManifest: Codable, Equatable, Sendable {
             hasher.update(data: chunk)
         }
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Incremental sha256 with a hex result.
+    struct Hasher {
+        private var h = SHA256()
+        mutating func update(_ bytes: [UInt8]) { h.update(data: bytes) }
+        var hex: String { h.finalize().map { String(format: "%02x", $0) }.joined() }
     }
 
     public static func sha256(_ data: Data) -> String {

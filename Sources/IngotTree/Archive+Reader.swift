@@ -36,7 +36,7 @@ public struct ArchiveEntry {
 }
 
 public final class ArchiveReader {
-    public enum Formats { case all, ar, tar }
+    public enum Formats { case all, ar, tar, raw }
 
     private let handle: OpaquePointer
     public let name: String
@@ -61,6 +61,9 @@ public final class ArchiveReader {
         case .tar:
             archive_read_support_format_tar(h)
             archive_read_support_format_gnutar(h)
+        case .raw:
+            // One entry: the decompressed stream (e.g. a gzip-compressed kernel).
+            archive_read_support_format_raw(h)
         }
         guard archive_read_open_filename(h, path, 1 << 16) == ARCHIVE_OK else {
             // deinit frees the handle: every stored property is set, so it runs on this throw.

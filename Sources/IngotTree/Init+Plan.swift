@@ -155,8 +155,10 @@ extension InitPlan {
             $bb ip link set lo up 2>/dev/null
 
             """
+        // A disk boot's stage 1 has loaded these already; load what is missing.
         for ko in modules {
-            s += "$bb insmod \(Self.quote(ko)) || echo \(Self.quote("ingot: loading \(ko) failed"))\n"
+            let name = ModuleClosure.moduleName(ofPath: ko)
+            s += "[ -d /sys/module/\(name) ] || $bb insmod \(Self.quote(ko)) || echo \(Self.quote("ingot: loading \(ko) failed"))\n"
         }
         if let dataMount {
             let m = Self.quote(dataMount)
@@ -164,7 +166,8 @@ extension InitPlan {
             if let dataDevice {
                 s += "$bb mount -t ext4 -o rw,noatime \(Self.quote(dataDevice)) \(m) || echo 'ingot: data partition not mounted'\n"
             } else {
-                s += "$bb mount -t tmpfs -o mode=0755 tmpfs \(m)  # kernel+initrd: no data partition, state lives in RAM\n"
+                // A disk boot's stage 1 mounted the data partition; kernel+initrd keeps state in RAM.
+                s += "is_mounted \(m) || $bb mount -t tmpfs -o mode=0755 tmpfs \(m)\n"
             }
         }
         s += "\n"
@@ -224,8 +227,12 @@ extension InitPlan {
               name=$1; fn=$2; delay=1
               while :; do
                 mark service name=$name status=started
-                $bb touch "/run/ingot/started.$name"
-                $fn
+                # Counted as started (for readiness) once it has stayed up for half a second.
+                $fn &
+                child=$!
+                $bb usleep 500000
+                $bb kill -0 $child 2>/dev/null && $bb touch "/run/ingot/started.$name"
+                wait $child
                 rc=$?
                 [ -f /run/ingot.stopping ] && return 0
                 mark service name=$name status=restarting rc=$rc

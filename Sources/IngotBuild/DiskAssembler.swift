@@ -1,0 +1,321 @@
+// Disk images: the composed root as squashfs, a FAT boot partition with the board's boot chain
+// (syslinux, systemd-boot or Raspberry Pi firmware + U-Boot/extlinux), an ext4 data partition,
+// laid out with libfdisk from a seed — written straight into one sparse file, no mounts.
+
+import Foundation
+import IngotDisk
+import IngotFilesystems
+import IngotSources
+import IngotSpec
+import IngotTree
+import Logging
+
+struct DiskAssembly {
+    var layout: DiskLayout
+    var partitions: [BuildManifest.PartitionRecord]
+    var cmdline: String
+}
+
+struct DiskAssembler {
+    let spec: ApplianceSpec
+    let board: BoardProfile
+    let kernel: KernelBundle
+    let root: FileTree
+    let resolver: SourceResolver
+    let spool: ContentSpool
+    let epoch: Int64
+    let seed: String
+    let baseCmdline: String
+    let logger: Logger?
+
+    static let mib: Int64 = 1 << 20
+
+    /// Partition plans for the board's default layout (boot, root-a, optional root-b, data).
+    func partitionPlans() -> (TableKind, [PartitionPlan], LayoutConstraints) {
+        let efi = board.bootloader == .systemdBoot
+        let rpi = board.bootloader == .ubootExtlinux
+        let table: TableKind = board.partitionTable == .gpt ? .gpt : .mbr
+        let bootSize = Int64(board.layout.bootPartitionMiB) * Self.mib
+        var plans: [PartitionPlan] = []
+        if efi {
+            plans.append(PartitionPlan(name: "esp", role: .esp, type: "esp", size: .fixed(bootSize), bootable: false, label: "ESP"))
+        } else {
+            plans.append(PartitionPlan(name: "boot", role: .boot, type: "fat32-lba", size: .fixed(bootSize), bootable: true, label: "BOOT"))
+        }
+        let rootType = table == .gpt ? (board.arch == .amd64 ? "linux-root-x86-64" : "linux-root-arm64") : "linux"
+        plans.append(PartitionPlan(name: "root-a", role: .rootA, type: rootType, size: .content(minimum: 16 * Self.mib, headroomPercent: 10), bootable: false, label: "root-a"))
+        if board.layout.rootB {
+            plans.append(PartitionPlan(name: "root-b", role: .rootB, type: rootType, size: .content(minimum: 16 * Self.mib, headroomPercent: 10), bootable: false, label: "root-b"))
+        }
+        let dataSize = Int64(spec.data?.size ?? 64 << 20)
+        plans.append(PartitionPlan(name: "data", role: .data, type: table == .gpt ? "linux-data" : "linux", size: .fixed(dataSize), bootable: false, label: "data"))
+        let constraints = LayoutConstraints(
+            requireTable: rpi || board.bootloader == .syslinux ? .mbr : nil,
+            firstPartitionRole: rpi ? .boot : nil,
+            allowedFirstTypes: rpi ? ["fat32-lba", "fat16"] : nil,
+            forbidTypes: rpi ? ["esp"] : [],
+            requireESP: efi,
+            boardName: board.name)
+        return (table, plans, constraints)
+    }
+
+    /// Writes the whole disk into `image` and returns its layout.
+    func assemble(into path: String) async throws -> DiskAssembly {
+        let (table, plans, constraints) = partitionPlans()
+        let firstOffset = Int64(board.layout.firstPartitionOffsetMiB) * Self.mib
+        let bootSize = Int64(board.layout.bootPartitionMiB) * Self.mib
+        let image = try ImageFile(path: path, create: true)
+
+        // Root first: its size decides the layout. It starts right after the fixed boot partition.
+        let rootOffset = firstOffset + bootSize
+        logger?.info("\(board.name): writing the squashfs root")
+        let squash = try SquashfsWriter.write(
+            tree: root, to: image, range: ByteRange(offset: rootOffset, size: 64 << 30),
+            options: SquashfsOptions(compression: .zstd, modificationTime: UInt32(clamping: epoch)))
+        var sizes = ["root-a": squash.bytesUsed, "root-b": squash.bytesUsed]
+        sizes["esp"] = bootSize
+        sizes["boot"] = bootSize
+        let layout = try LayoutPlanner.plan(
+            table: table, partitions: plans, contentSizes: sizes, firstOffset: firstOffset, seed: seed,
+            constraints: constraints, roundDiskToPowerOfTwo: board.emulation.diskSizePowerOfTwo)
+        guard let rootPart = layout.partition(named: "root-a"), rootPart.range.offset == rootOffset,
+            let bootPart = layout.partitions.first, let dataPart = layout.partition(named: "data")
+        else {
+            throw ComposeError(location: board.location, message: "internal: the planned root partition does not start at \(rootOffset)")
+        }
+        try image.truncate(to: layout.diskSize)
+        try PartitionTableWriter.write(layout, to: image)
+
+        // The disk identifier as stage 1 will read it from the device.
+        let idBytes = table == .gpt ? try image.read(at: 568, count: 16) : try image.read(at: 440, count: 4)
+        let diskArg = (table == .gpt ? "gpt:" : "mbr:") + idBytes.map { String(format: "%02x", $0) }.joined()
+        var args = [baseCmdline, "ingot.disk=\(diskArg)", "ingot.root=\(rootPart.number)"]
+        if let mount = spec.data?.mount { args += ["ingot.data=\(dataPart.number)", "ingot.datamount=\(mount)"] }
+        let cmdline = args.filter { !$0.isEmpty }.joined(separator: " ")
+
+        // Boot partition.
+        logger?.info("\(board.name): writing the \(board.bootloader.rawValue) boot partition")
+        let bootTree = try await bootTree(cmdline: cmdline)
+        let label = String((bootPart.label ?? "BOOT").uppercased().prefix(11))
+        try FATWriter.write(
+            tree: bootTree, to: image, range: bootPart.range,
+            options: FATOptions(
+                type: .fat32, volumeLabel: label, volumeID: SeededID.mbrSignature(seed: seed, for: "fat-volume-id"),
+                timestamp: epoch))
+        if board.bootloader == .syslinux {
+            try await installSyslinux(image: image, path: path, boot: bootPart)
+        }
+
+        // Data partition: an empty ext4, reproducible (fixed UUID, hash seed and time).
+        try makeData(path: path, range: dataPart.range, uuid: SeededID.uuid(seed: seed, for: "data-filesystem"))
+        try image.sync()
+
+        var records: [BuildManifest.PartitionRecord] = []
+        for p in layout.partitions {
+            let fs: String? = switch p.role {
+            case .esp, .boot: "vfat"
+            case .rootA: "squashfs"
+            case .data: "ext4"
+            default: nil
+            }
+            records.append(.init(
+                number: p.number, name: p.name, role: p.role.rawValue, offset: p.range.offset, size: p.range.size,
+                type: p.gptType ?? p.mbrType.map { String(format: "0x%02x", $0) } ?? p.typeName, uuid: p.uuid,
+                filesystem: fs, sha256: try sha256(image: image, range: p.range)))
+        }
+        return DiskAssembly(layout: layout, partitions: records, cmdline: cmdline)
+    }
+
+    private func sha256(image: ImageFile, range: ByteRange) throws -> String {
+        var hasher = BuildManifest.Hasher()
+        var off: Int64 = 0
+        while off < range.size {
+            let n = Int(min(Int64(4 << 20), range.size - off))
+            hasher.update(try image.read(at: range.offset + off, count: n))
+            off += Int64(n)
+        }
+        return hasher.hex
+    }
+
+    // MARK: Boot chains
+
+    /// Files of a board package, by their path inside it.
+    func packageFiles(_ name: String, _ paths: [String]) async throws -> [String: Content] {
+        let pkg = try await resolver.package(name, version: nil)
+        guard case .archive(let data, _) = pkg.data.source else { return [:] }
+        let want = Set(paths.map { FileTree.normalize($0) })
+        let tree = try FileTree(spool: spool)
+        try tree.applyLayer(archive: data, label: "\(pkg.name) \(pkg.version)") { want.contains($0) }
+        var out: [String: Content] = [:]
+        for p in paths {
+            guard let c = tree.lookup(p)?.content else {
+                throw ComposeError(
+                    location: board.location,
+                    message: "board \(board.name) needs \(p) from package \(pkg.name) \(pkg.version) (\(pkg.arch)), which it does not ship")
+            }
+            out[p] = c
+        }
+        return out
+    }
+
+    /// The kernel as the bootloader loads it: arm64 Debian kernels are gzip-compressed Images,
+    /// which neither systemd-boot (needs the PE/EFI stub) nor U-Boot's booti take, so inflate them.
+    func bootKernel() throws -> Content {
+        let head = try root.bytes(of: kernel.kernel, offset: 0, count: 2)
+        guard head == [0x1F, 0x8B] else { return kernel.kernel }
+        let tmp = NSTemporaryDirectory() + "ingot-vmlinuz-\(getpid())-\(UUID().uuidString.prefix(6)).gz"
+        defer { unlink(tmp) }
+        try Data(try root.bytes(of: kernel.kernel)).write(to: URL(fileURLWithPath: tmp))
+        let reader = try ArchiveReader(path: tmp, formats: .raw)
+        _ = try reader.next()
+        let w = spool.beginFile()
+        try reader.readData { try w.write($0) }
+        return w.finish()
+    }
+
+    func stage1() throws -> Content {
+        let modules = kernel.closure.ordered.map { "/lib/modules/\(kernel.release)/\($0)" }
+        guard let busybox = root.lookup("/bin/busybox")?.content else {
+            throw ComposeError(location: nil, message: "the root has no /bin/busybox for stage 1")
+        }
+        let tree = try Stage1Plan(modules: modules).tree(busybox: busybox, kernelTree: kernel.tree, spool: spool, mtime: epoch)
+        let tmp = NSTemporaryDirectory() + "ingot-stage1-\(getpid())-\(UUID().uuidString.prefix(6)).img"
+        defer { unlink(tmp) }
+        try InitramfsWriter.write(tree: tree, to: tmp, compression: .gzip)
+        let size = (try FileManager.default.attributesOfItem(atPath: tmp)[.size] as? NSNumber)?.int64Value ?? 0
+        return try root.spoolHostFile(tmp, size: size, layer: "stage-1 initramfs")
+    }
+
+    func bootTree(cmdline: String) async throws -> FileTree {
+        let t = try FileTree(spool: spool)
+        let kernelContent = try bootKernel()
+        let initrd = try stage1()
+        func add(_ path: String, _ c: Content) throws {
+            try t.insert(Node(kind: .file(c), permissions: 0o755, mtime: epoch), at: path)
+        }
+        func text(_ path: String, _ s: String) throws { try t.addFile(path, text: s, mtime: epoch) }
+        switch board.bootloader {
+        case .syslinux:
+            try add("/vmlinuz", kernelContent)
+            try add("/initrd.img", initrd)
+            try text("/syslinux.cfg", """
+                # Generated by Ingot for \(spec.name) on \(board.name).
+                SERIAL 0 115200
+                DEFAULT ingot
+                PROMPT 0
+                TIMEOUT 0
+                LABEL ingot
+                  KERNEL /vmlinuz
+                  INITRD /initrd.img
+                  APPEND \(cmdline)
+
+                """)
+        case .systemdBoot:
+            let (efiName, stub) = board.arch == .amd64 ? ("BOOTX64.EFI", "systemd-bootx64.efi") : ("BOOTAA64.EFI", "systemd-bootaa64.efi")
+            let loader = "usr/lib/systemd/boot/efi/\(stub)"
+            let files = try await packageFiles("systemd-boot-efi", [loader])
+            try add("/EFI/BOOT/\(efiName)", files[loader]!)
+            try add("/ingot/vmlinuz", kernelContent)
+            try add("/ingot/initrd.img", initrd)
+            try text("/loader/loader.conf", "timeout 0\nconsole-mode keep\neditor no\ndefault ingot.conf\n")
+            try text("/loader/entries/ingot.conf", """
+                title \(spec.name) (Ingot)
+                linux /ingot/vmlinuz
+                initrd /ingot/initrd.img
+                options \(cmdline)
+
+                """)
+        case .ubootExtlinux:
+            let fw = "usr/lib/raspi-firmware/"
+            let pi4 = board.dtbs.contains { $0.contains("bcm2711") }
+            let fwFiles = pi4 ? ["start4.elf", "fixup4.dat"] : ["bootcode.bin", "start.elf", "fixup.dat"]
+            let firmware = try await packageFiles("raspi-firmware", fwFiles.map { fw + $0 })
+            for f in fwFiles { try add("/" + f, firmware[fw + f]!) }
+            let ubootPath = board.emulation.ubootPath ?? "usr/lib/u-boot/rpi_arm64/u-boot.bin"
+            let uboot = try await packageFiles("u-boot-rpi", [ubootPath])
+            try add("/u-boot.bin", uboot[ubootPath]!)
+            for (name, c) in kernel.dtbs { try add("/" + name, c) }
+            try add("/vmlinuz", kernelContent)
+            try add("/initrd.img", initrd)
+            try text("/config.txt", """
+                # Generated by Ingot for \(spec.name) on \(board.name).
+                arm_64bit=1
+                enable_uart=1
+                kernel=u-boot.bin
+                [pi4]
+                arm_boost=1
+                [all]
+
+                """)
+            let fdt = kernel.dtbs.first.map { "  FDT /\($0.name)\n" } ?? ""
+            try text("/extlinux/extlinux.conf", """
+                # Generated by Ingot for \(spec.name) on \(board.name).
+                DEFAULT ingot
+                TIMEOUT 1
+                LABEL ingot
+                  KERNEL /vmlinuz
+                  INITRD /initrd.img
+                \(fdt)  APPEND \(cmdline)
+
+                """)
+        }
+        t.clampTimes(to: epoch)
+        return t
+    }
+
+    /// MBR boot code and `syslinux --install` on the boot partition (the installer works on an
+    /// image file with an offset; no loop device).
+    func installSyslinux(image: ImageFile, path: String, boot: ResolvedPartition) async throws {
+        let mbr = "usr/lib/SYSLINUX/mbr.bin"
+        let files = try await packageFiles("syslinux", [mbr])
+        let code = try root.bytes(of: files[mbr]!)
+        try PartitionTableWriter.installMBRBootCode(Array(code.prefix(440)), image: image)
+        try image.sync()
+        let r = try BuildTools.run("syslinux", ["--offset", "\(boot.range.offset)", "--install", path])
+        guard r.status == 0 else {
+            throw ComposeError(location: board.location, message: "syslinux --install failed on \(path): \(r.output)")
+        }
+        try FATWriter.syncBackupBootSector(image: image, range: boot.range)
+    }
+
+    func makeData(path: String, range: ByteRange, uuid: String) throws {
+        let blocks = range.size / 4096
+        let r = try BuildTools.run(
+            "mke2fs",
+            ["-q", "-F", "-t", "ext4", "-b", "4096", "-L", "data", "-U", uuid.lowercased(),
+             "-E", "offset=\(range.offset),nodiscard,hash_seed=\(uuid.lowercased()),root_owner=0:0",
+             path, "\(blocks)"],
+            environment: ["E2FSPROGS_FAKE_TIME": "\(epoch)"])
+        guard r.status == 0 else {
+            throw ComposeError(location: nil, message: "mke2fs failed for the data partition of \(path): \(r.output)")
+        }
+    }
+}
+
+/// Host tools the build runs (mke2fs, syslinux, qemu-img): always waited for, output captured.
+enum BuildTools {
+    struct Result {
+        var status: Int32
+        var output: String
+    }
+
+    static func run(_ tool: String, _ args: [String], environment: [String: String] = [:]) throws -> Result {
+        let p = Process()
+        let candidates = ["/usr/bin/", "/usr/sbin/", "/sbin/", "/bin/"].map { $0 + tool }
+        guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            throw ComposeError(location: nil, message: "\(tool) is not installed; run ci/bootstrap (or apt-get install the package that provides it)")
+        }
+        p.executableURL = URL(fileURLWithPath: exe)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        let pipe = Pipe()
+        p.standardOutput = pipe
+        p.standardError = pipe
+        try p.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self))
+    }
+}
