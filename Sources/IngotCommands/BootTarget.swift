@@ -5,9 +5,21 @@ import ArgumentParser
 import Foundation
 import IngotBoot
 import IngotBuild
+import IngotDisk
+import IngotFilesystems
 import IngotSpec
 
 struct BootTarget {
+    enum Error: Swift.Error, CustomStringConvertible {
+        case notOnBootPartition(image: String, file: String)
+        var description: String {
+            switch self {
+            case .notOnBootPartition(let image, let file):
+                return "\(image): the boot partition (partition 1, FAT) has no \(file); this image was not built for this board — rebuild it with --board"
+            }
+        }
+    }
+
     var board: BoardProfile
     var artifacts: BootArtifacts
     var manifest: BuildManifest?
@@ -53,5 +65,30 @@ struct BootTarget {
         }
         throw ValidationError(
             "nothing bootable at \(path): expected \(prefix)-kernel + -initrd.img, \(prefix).img or a .qcow2/.iso; run 'ingot build' first")
+    }
+
+    /// Raspberry Pi boards: QEMU cannot run the VideoCore firmware, so the harness plays its part
+    /// and loads the image's own u-boot.bin and DTB from its boot partition (copied into `runDirectory`).
+    func preparedArtifacts(runDirectory: String) throws -> BootArtifacts {
+        guard board.emulation.firmware == .ubootKernel, case .disk(let path, let format) = artifacts.kind else { return artifacts }
+        guard format == "raw" else {
+            throw ValidationError("\(board.name) boots from an SD card image: test the raw image (.img), not \(format)")
+        }
+        let report = try ImageInspector.inspect(path: path)
+        guard let boot = report.partitions.first else {
+            throw ValidationError("\(path) has no partition table; it is not an Ingot image for \(board.name)")
+        }
+        let image = try ImageFile(path: path)
+        let fat = try FATReader(image: image, range: ByteRange(offset: boot.offset, size: boot.size))
+        var out = artifacts
+        for (file, assign) in [("u-boot.bin", 0), (((board.emulation.dtb ?? board.dtbs.first ?? "") as NSString).lastPathComponent, 1)] {
+            guard !file.isEmpty, let bytes = try? fat.read("/" + file) else {
+                throw Error.notOnBootPartition(image: path, file: file)
+            }
+            let dest = runDirectory + "/" + file
+            try Data(bytes).write(to: URL(fileURLWithPath: dest))
+            if assign == 0 { out.ubootKernel = dest } else { out.dtb = dest }
+        }
+        return out
     }
 }

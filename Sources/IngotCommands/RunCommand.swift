@@ -26,7 +26,7 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--accel must be auto, tcg or kvm")
         }
         let plan = try MachinePlan(
-            board: t.board, artifacts: t.artifacts,
+            board: t.board, artifacts: try t.preparedArtifacts(runDirectory: runDir),
             options: PlanOptions(runDirectory: runDir, serial: .stdio, accelerator: accelerator))
         if dryRun {
             print(plan)

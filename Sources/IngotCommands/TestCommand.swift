@@ -24,7 +24,7 @@ struct TestCommand: AsyncParsableCommand {
         let runDir = NSTemporaryDirectory() + "ingot-test-\(getpid())-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: runDir) }
-        let plan = try MachinePlan(board: t.board, artifacts: t.artifacts, options: PlanOptions(runDirectory: runDir, serial: .pipe))
+        let plan = try MachinePlan(board: t.board, artifacts: try t.preparedArtifacts(runDirectory: runDir), options: PlanOptions(runDirectory: runDir, serial: .pipe))
         if dryRun {
             print(plan)
             return
