@@ -59,8 +59,29 @@ struct DiskAssembler {
         return (table, plans, constraints)
     }
 
+    /// Checks everything that can be checked before a byte is written: the board's layout rules
+    /// (with a provisional root size) and that stage 1 can mount what the layout holds.
+    func validate() throws {
+        let (table, plans, constraints) = partitionPlans()
+        let bootSize = Int64(board.layout.bootPartitionMiB) * Self.mib
+        _ = try LayoutPlanner.plan(
+            table: table, partitions: plans, contentSizes: ["root-a": 16 * Self.mib, "root-b": 16 * Self.mib, "esp": bootSize, "boot": bootSize],
+            firstOffset: Int64(board.layout.firstPartitionOffsetMiB) * Self.mib, seed: seed, constraints: constraints,
+            roundDiskToPowerOfTwo: board.emulation.diskSizePowerOfTwo)
+        let loadable = Set(kernel.closure.ordered.map { ModuleClosure.moduleName(ofPath: $0) } + kernel.closure.builtin)
+        var needed = ["squashfs": "the read-only root (squashfs)", "overlay": "the tmpfs overlay over the root"]
+        if spec.data != nil { needed["ext4"] = "the data partition (ext4)" }
+        for (module, what) in needed.sorted(by: { $0.key < $1.key }) where !loadable.contains(module) {
+            throw ComposeError(
+                location: board.location,
+                message: "board \(board.name) cannot mount \(what): kernel module '\(module)' is not in its initramfsModules "
+                    + "and not built into kernel \(kernel.release); add '\(module)' to initramfsModules in \(board.location.file)")
+        }
+    }
+
     /// Writes the whole disk into `image` and returns its layout.
     func assemble(into path: String) async throws -> DiskAssembly {
+        try validate()
         let (table, plans, constraints) = partitionPlans()
         let firstOffset = Int64(board.layout.firstPartitionOffsetMiB) * Self.mib
         let bootSize = Int64(board.layout.bootPartitionMiB) * Self.mib

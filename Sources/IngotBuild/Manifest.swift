@@ -84,6 +84,19 @@ public struct BuildManifest: Codable, Equatable, Sendable {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
+    /// sha256 of the next `count` bytes of an open file.
+    public static func sha256(reading h: FileHandle, count: Int64) throws -> String {
+        var hasher = SHA256()
+        var left = count
+        while left > 0 {
+            let chunk = h.readData(ofLength: Int(min(left, 4 << 20)))
+            if chunk.isEmpty { break }
+            hasher.update(data: chunk)
+            left -= Int64(chunk.count)
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
     /// Incremental sha256 with a hex result.
     struct Hasher {
         private var h = SHA256()

@@ -17,6 +17,10 @@ struct TestCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Keep the console log here.") var log: String?
     @Option(name: .long, help: "Write the verdict as JSON here.") var json: String?
     @Flag(name: .long, help: "Print the QEMU command line and exit.") var dryRun = false
+    @Option(name: .long, help: "Seconds from power-on by which readiness must be reached (the spec's readiness.timeout).")
+    var readyTimeout: Double?
+    @Option(name: .long, help: "Seconds to watch for crash-looping services after the ready marker (default 0).")
+    var settle: Double = 0
 
     func run() async throws {
         let logger = logs.logger()
@@ -30,7 +34,9 @@ struct TestCommand: AsyncParsableCommand {
             return
         }
         let watcher = try StageWatcher(
-            rules: WatchRules(board: t.board, readiness: ready.map { [$0] } ?? [], directKernelBoot: t.artifacts.isDirectKernelBoot))
+            rules: WatchRules(
+                board: t.board, readiness: ready.map { [$0] } ?? [], directKernelBoot: t.artifacts.isDirectKernelBoot,
+                readinessTimeout: readyTimeout, settle: settle))
         let logPath = log.map(absolutePath) ?? runDir + "/console.log"
         let result = try await QEMUProcess(logger: logger).run(plan: plan, watcher: watcher, logPath: logPath)
         let v = result.verdict

@@ -29,7 +29,8 @@ public struct ModuleClosure: Sendable, Equatable {
         name.replacingOccurrences(of: "-", with: "_")
     }
 
-    static func moduleName(ofPath path: String) -> String {
+    /// The module name of a .ko path ("kernel/fs/ext4/ext4.ko" → "ext4"), dashes as underscores.
+    public static func moduleName(ofPath path: String) -> String {
         var base = String(path.split(separator: "/").last ?? "")
         for ext in [".ko.xz", ".ko.zst", ".ko.gz", ".ko"] where base.hasSuffix(ext) {
             base.removeLast(ext.count)

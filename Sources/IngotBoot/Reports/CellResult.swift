@@ -19,11 +19,22 @@ public struct CellResult: Codable, Equatable, Sendable {
     public var durations: [String: Double]
     /// The serial log file.
     public var logPath: String
+    /// How the cell ended for the release gate (derived from the verdict unless set).
+    public var status: CellStatus
+    /// How many times the cell was started (1 + infrastructure retries; 0 when it never ran).
+    public var attempts: Int
+    /// Why earlier attempts were retried, one sentence each.
+    public var retryReasons: [String]
 
     /// Creates a cell result.
+    /// - Parameters:
+    ///   - status: the gate status; nil derives `passed`/`failed` from the verdict.
+    ///   - attempts: starts of the machine (0 for a cell that never ran).
+    ///   - retryReasons: why earlier attempts were thrown away.
     public init(
         board: String, format: String, backend: String, host: String, verdict: BootVerdict,
-        durations: [String: Double] = [:], logPath: String
+        durations: [String: Double] = [:], logPath: String, status: CellStatus? = nil, attempts: Int = 1,
+        retryReasons: [String] = []
     ) {
         self.board = board
         self.format = format
@@ -32,6 +43,27 @@ public struct CellResult: Codable, Equatable, Sendable {
         self.verdict = verdict
         self.durations = durations
         self.logPath = logPath
+        self.status = status ?? (verdict.passed ? .passed : .failed)
+        self.attempts = attempts
+        self.retryReasons = retryReasons
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case board, format, backend, host, verdict, durations, logPath, status, attempts, retryReasons
+    }
+
+    // Reports written before `status` existed still decode (status from the verdict).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            board: try c.decode(String.self, forKey: .board), format: try c.decode(String.self, forKey: .format),
+            backend: try c.decode(String.self, forKey: .backend), host: try c.decode(String.self, forKey: .host),
+            verdict: try c.decode(BootVerdict.self, forKey: .verdict),
+            durations: try c.decodeIfPresent([String: Double].self, forKey: .durations) ?? [:],
+            logPath: try c.decode(String.self, forKey: .logPath),
+            status: try c.decodeIfPresent(CellStatus.self, forKey: .status),
+            attempts: try c.decodeIfPresent(Int.self, forKey: .attempts) ?? 1,
+            retryReasons: try c.decodeIfPresent([String].self, forKey: .retryReasons) ?? [])
     }
 
     /// `board/format/backend`, the cell's name in reports.
@@ -39,6 +71,11 @@ public struct CellResult: Codable, Equatable, Sendable {
 
     /// One line: `passed (ready at 4.1 s)` or `failed in kernel: reason`.
     public var summary: String {
+        switch status {
+        case .skipped: return "skipped: \(verdict.reason)"
+        case .error: return "infrastructure error: \(verdict.reason)"
+        case .passed, .failed: break
+        }
         if verdict.passed {
             let time = verdict.stageTimes[.ready].map { String(format: " at %.1f s", $0) } ?? ""
             return "passed (ready\(time))"
@@ -55,16 +92,23 @@ public enum JSONReport {
         public var version = 1
         /// Number of cells that passed.
         public var passed: Int
-        /// Number of cells that failed.
+        /// Number of cells that failed (guest failures and infrastructure errors).
         public var failed: Int
+        /// Number of cells that were skipped (could not exist on this host or build).
+        public var skipped: Int?
+        /// Number of cells that ended in an infrastructure error.
+        public var errors: Int?
         /// All cells.
         public var cells: [CellResult]
     }
 
     /// Encodes `cells` as pretty, key-sorted JSON.
     public static func render(_ cells: [CellResult]) throws -> Data {
-        let passed = cells.filter(\.verdict.passed).count
-        let document = Document(passed: passed, failed: cells.count - passed, cells: cells)
+        let passed = cells.filter { $0.status == .passed }.count
+        let skipped = cells.filter { $0.status == .skipped }.count
+        let errors = cells.filter { $0.status == .error }.count
+        let document = Document(
+            passed: passed, failed: cells.count - passed - skipped, skipped: skipped, errors: errors, cells: cells)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return try encoder.encode(document)
@@ -84,22 +128,35 @@ public enum JUnitReport {
     ///   - suiteName: the name of the enclosing `testsuites`.
     public static func render(_ cells: [CellResult], suiteName: String = "ingot") -> String {
         var xml = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-        let failures = cells.filter { !$0.verdict.passed }.count
+        let failures = cells.filter { $0.status == .failed }.count
+        let errors = cells.filter { $0.status == .error }.count
+        let skipped = cells.filter { $0.status == .skipped }.count
         let total = cells.reduce(0.0) { $0 + wall($1) }
-        xml += "<testsuites name=\"\(escape(suiteName))\" tests=\"\(cells.count)\" failures=\"\(failures)\" time=\"\(seconds(total))\">\n"
+        xml += "<testsuites name=\"\(escape(suiteName))\" tests=\"\(cells.count)\" failures=\"\(failures)\" errors=\"\(errors)\" skipped=\"\(skipped)\" time=\"\(seconds(total))\">\n"
         var boards: [String] = []
         for cell in cells where !boards.contains(cell.board) { boards.append(cell.board) }
         for board in boards {
             let group = cells.filter { $0.board == board }
-            let groupFailures = group.filter { !$0.verdict.passed }.count
-            xml += "  <testsuite name=\"\(escape(board))\" tests=\"\(group.count)\" failures=\"\(groupFailures)\" errors=\"0\" time=\"\(seconds(group.reduce(0.0) { $0 + wall($1) }))\">\n"
+            let groupFailures = group.filter { $0.status == .failed }.count
+            let groupErrors = group.filter { $0.status == .error }.count
+            let groupSkipped = group.filter { $0.status == .skipped }.count
+            xml += "  <testsuite name=\"\(escape(board))\" tests=\"\(group.count)\" failures=\"\(groupFailures)\" errors=\"\(groupErrors)\" skipped=\"\(groupSkipped)\" time=\"\(seconds(group.reduce(0.0) { $0 + wall($1) }))\">\n"
             for cell in group {
                 xml += "    <testcase classname=\"ingot.\(escape(cell.board))\" name=\"\(escape("\(cell.format)/\(cell.backend)"))\" time=\"\(seconds(wall(cell)))\">\n"
-                if !cell.verdict.passed {
+                switch cell.status {
+                case .passed:
+                    break
+                case .failed:
                     let stage = cell.verdict.failedStage?.rawValue ?? "unknown"
                     xml += "      <failure message=\"\(escape("stage \(stage): \(cell.verdict.reason)"))\" type=\"\(escape(stage))\">"
                     xml += escape(cell.verdict.lastLines.joined(separator: "\n"))
                     xml += "</failure>\n"
+                case .error:
+                    xml += "      <error message=\"\(escape(cell.verdict.reason))\" type=\"infrastructure\">"
+                    xml += escape((cell.retryReasons + cell.verdict.lastLines).joined(separator: "\n"))
+                    xml += "</error>\n"
+                case .skipped:
+                    xml += "      <skipped message=\"\(escape(cell.verdict.reason))\"/>\n"
                 }
                 xml += "      <system-out>\(escape(systemOut(cell)))</system-out>\n"
                 xml += "    </testcase>\n"
@@ -111,7 +168,8 @@ public enum JUnitReport {
     }
 
     static func systemOut(_ cell: CellResult) -> String {
-        var lines = ["host: \(cell.host)", "log: \(cell.logPath)", cell.summary]
+        var lines = ["host: \(cell.host)", "log: \(cell.logPath)", "attempts: \(cell.attempts)", cell.summary]
+        for reason in cell.retryReasons { lines.append("retried: \(reason)") }
         for (stage, seconds) in cell.verdict.stageDurations { lines.append("\(stage.rawValue): \(String(format: "%.2f", seconds)) s") }
         return lines.joined(separator: "\n")
     }

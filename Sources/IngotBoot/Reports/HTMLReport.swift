@@ -26,7 +26,8 @@ public enum HTMLReport {
             body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
             table.matrix{border-collapse:collapse}
             .matrix th,.matrix td{border:1px solid #999;padding:.4em .8em;text-align:center}
-            td.pass{background:#b7e4b0} td.fail{background:#f3b0a8} td.none{background:#eee;color:#888}
+            td.pass{background:#b7e4b0} td.fail{background:#f3b0a8} td.error{background:#f9d58b} td.skip{background:#dde3ea;color:#555}
+            td.none{background:#eee;color:#888} .warn{color:#8a5a00} .muted{color:#666}
             .cell{border:1px solid #ccc;border-radius:4px;margin:1.2em 0;padding:.6em 1em}
             .cell h2{font-size:1.1em;margin:.2em 0} .ok{color:#17702a} .bad{color:#a1261a}
             pre.log{background:#111;color:#ddd;padding:.6em;max-height:30em;overflow:auto;font-size:12px}
@@ -35,8 +36,12 @@ public enum HTMLReport {
             <h1>\(escape(title))</h1>
 
             """
-        let passed = cells.filter(\.verdict.passed).count
-        html += "<p>\(passed) of \(cells.count) cells passed.</p>\n"
+        let passed = cells.filter { $0.status == .passed }.count
+        let counts = CellStatus.allCases.compactMap { status -> String? in
+            let n = cells.filter { $0.status == status }.count
+            return n == 0 || status == .passed ? nil : "\(n) \(status.rawValue)"
+        }
+        html += "<p class=\"summary\">\(passed) of \(cells.count) cells passed\(counts.isEmpty ? "" : " (" + counts.joined(separator: ", ") + ")").</p>\n"
         html += matrix(cells)
         for (index, cell) in cells.enumerated() {
             html += section(cell, index: index, log: readLog(cell))
@@ -63,21 +68,46 @@ public enum HTMLReport {
                     html += "<td class=\"none\">–</td>"
                     continue
                 }
-                let allPassed = matching.allSatisfy { $0.element.verdict.passed }
+                // The worst status colours the cell: failed, then error, then skipped.
+                let statuses = matching.map(\.element.status)
+                let worst: CellStatus = [.failed, .error, .skipped].first { statuses.contains($0) } ?? .passed
                 let links = matching.map { index, cell in
-                    "<a href=\"#cell-\(index)\" title=\"\(escape(cell.summary))\">\(escape(cell.backend)): \(cell.verdict.passed ? "pass" : "fail")</a>"
+                    "<a href=\"#cell-\(index)\" title=\"\(escape(cell.summary))\">\(escape(cell.backend)): \(label(cell.status))</a>"
                 }
-                html += "<td class=\"\(allPassed ? "pass" : "fail")\">\(links.joined(separator: "<br>"))</td>"
+                html += "<td class=\"\(cssClass(worst))\" data-status=\"\(worst.rawValue)\">\(links.joined(separator: "<br>"))</td>"
             }
             html += "</tr>\n"
         }
         return html + "</table>\n"
     }
 
+    static func label(_ status: CellStatus) -> String {
+        switch status {
+        case .passed: return "pass"
+        case .failed: return "fail"
+        case .error: return "error"
+        case .skipped: return "skipped"
+        }
+    }
+
+    static func cssClass(_ status: CellStatus) -> String {
+        switch status {
+        case .passed: return "pass"
+        case .failed: return "fail"
+        case .error: return "error"
+        case .skipped: return "skip"
+        }
+    }
+
     static func section(_ cell: CellResult, index: Int, log: [UInt8]?) -> String {
-        var html = "<div class=\"cell\" id=\"cell-\(index)\">\n"
-        html += "<h2>\(escape(cell.name)) — <span class=\"\(cell.verdict.passed ? "ok" : "bad")\">\(escape(cell.summary))</span></h2>\n"
-        html += "<p>host \(escape(cell.host)); log \(escape(cell.logPath))"
+        var html = "<div class=\"cell\" id=\"cell-\(index)\" data-status=\"\(cell.status.rawValue)\">\n"
+        let tone = cell.status == .passed ? "ok" : cell.status == .failed ? "bad" : cell.status == .error ? "warn" : "muted"
+        html += "<h2>\(escape(cell.name)) — <span class=\"\(tone)\">\(escape(cell.summary))</span></h2>\n"
+        guard cell.status == .passed || cell.status == .failed || cell.attempts > 0 else {
+            return html + "</div>\n"  // never ran: the reason is the whole story
+        }
+        for reason in cell.retryReasons { html += "<p class=\"warn\">retried: \(escape(reason))</p>\n" }
+        html += "<p>host \(escape(cell.host)); attempts \(cell.attempts); log \(escape(cell.logPath))"
         for key in cell.durations.keys.sorted() { html += "; \(escape(key)) \(String(format: "%.1f", cell.durations[key] ?? 0)) s" }
         html += "</p>\n"
         html += timeline(cell.verdict)
@@ -99,7 +129,7 @@ public enum HTMLReport {
         let total = max(durations.reduce(0) { $0 + $1.seconds }, 0.001)
         let width = 600.0, row = 22.0, label = 90.0
         let height = row * Double(durations.count) + 4
-        var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width + label + 80))\" height=\"\(Int(height))\" role=\"img\">\n"
+        var svg = "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width + label + 80))\" height=\"\(Int(height))\" role=\"img\">\n"
         var offset = 0.0
         let colours: [BootStage: String] = [
             .firmware: "#8e7cc3", .bootloader: "#6fa8dc", .kernel: "#f6b26b", .`init`: "#93c47d", .ready: "#38761d",

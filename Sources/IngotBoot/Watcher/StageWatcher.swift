@@ -19,6 +19,15 @@ public struct WatchRules: Sendable {
     public var notExpected: Set<BootStage>
     /// Timeout for a stage that has no rule.
     public var defaultTimeoutSeconds: Double
+    /// Seconds from power-on by which readiness must be reached (the spec's `readiness.timeout`);
+    /// nil: only the per-stage timeouts apply.
+    public var readinessTimeoutSeconds: Double?
+    /// Seconds to keep watching after the ready marker before passing, so a service that
+    /// crash-loops right after start still fails the run (0: pass at the ready marker).
+    public var serviceSettleSeconds: Double
+    /// A service that restarts this many times before readiness (including the settle period)
+    /// fails the run in the init stage.
+    public var maximumServiceRestarts: Int
 
     /// Failure patterns every board gets in addition to its own.
     public static let standardFailurePatterns = [
@@ -28,13 +37,17 @@ public struct WatchRules: Sendable {
     /// Creates rules.
     public init(
         stages: [BootStage: StageRule], readinessPatterns: [String] = [], failurePatterns: [String] = [],
-        notExpected: Set<BootStage> = [], defaultTimeoutSeconds: Double = 120
+        notExpected: Set<BootStage> = [], defaultTimeoutSeconds: Double = 120, readinessTimeoutSeconds: Double? = nil,
+        serviceSettleSeconds: Double = 0, maximumServiceRestarts: Int = 3
     ) {
         self.stages = stages
         self.readinessPatterns = readinessPatterns
         self.failurePatterns = failurePatterns
         self.notExpected = notExpected
         self.defaultTimeoutSeconds = defaultTimeoutSeconds
+        self.readinessTimeoutSeconds = readinessTimeoutSeconds
+        self.serviceSettleSeconds = serviceSettleSeconds
+        self.maximumServiceRestarts = maximumServiceRestarts
     }
 
     /// Rules from a board profile plus the spec's readiness pattern(s).
@@ -42,10 +55,16 @@ public struct WatchRules: Sendable {
     ///   - board: the board whose stage patterns, timeouts and failure patterns apply.
     ///   - readiness: the spec's own readiness patterns, added to the `ready` stage.
     ///   - directKernelBoot: true when QEMU loads the kernel itself (firmware/bootloader not expected).
-    public init(board: BoardProfile, readiness: [String] = [], directKernelBoot: Bool = false) {
+    ///   - readinessTimeout: the spec's `readiness.timeout` (seconds from power-on), if any.
+    ///   - settle: seconds to watch for service restarts after the ready marker.
+    public init(
+        board: BoardProfile, readiness: [String] = [], directKernelBoot: Bool = false, readinessTimeout: Double? = nil,
+        settle: Double = 0
+    ) {
         self.init(
             stages: board.stages, readinessPatterns: readiness, failurePatterns: board.failurePatterns,
-            notExpected: directKernelBoot ? [.firmware, .bootloader] : [])
+            notExpected: directKernelBoot ? [.firmware, .bootloader] : [], readinessTimeoutSeconds: readinessTimeout,
+            serviceSettleSeconds: settle)
     }
 }
 
@@ -83,6 +102,9 @@ public final class StageWatcher {
     // A replayed marker (same payload) counts once; seq numbers restart in subshells, so they are not unique.
     private var seenPayloads: Set<String> = []
     private var finalVerdict: BootVerdict?
+    private var restarts: [String: Int] = [:]
+    // The ready marker (or pattern) seen, waiting out the settle period before passing.
+    private var pendingReady: (time: Double, line: Int, reason: String)?
 
     /// Creates a watcher; throws when a pattern does not compile.
     public init(rules: WatchRules) throws {
@@ -134,6 +156,18 @@ public final class StageWatcher {
     @discardableResult
     public func check(at time: Double) -> BootVerdict? {
         if let finalVerdict { return finalVerdict }
+        if let pending = pendingReady {
+            guard time >= pending.time + rules.serviceSettleSeconds else { return nil }
+            return passReady(pending)
+        }
+        if let limit = rules.readinessTimeoutSeconds, time > limit {
+            let awaited = nextDeadline()?.stage ?? .ready
+            let stuck = reached.map { "stuck in \($0.rawValue)" } ?? "no stage recognised"
+            let last = events.last.map { "; last init event: \($0.summary)" } ?? ""
+            return conclude(
+                passed: false, failedStage: awaited,
+                reason: "not ready within \(Self.format(limit)) s of power-on (readiness.timeout), awaiting \(awaited.rawValue): \(stuck)\(last)")
+        }
         guard let (stage, deadline) = nextDeadline(), time > deadline else { return nil }
         let since = reached.map { "entering \($0.rawValue) at \(Self.format(enteredAt)) s" } ?? "start"
         return conclude(
@@ -166,6 +200,9 @@ public final class StageWatcher {
             remember(line)
             if let verdict = process(line: line, number: lineNumber, at: time, complete: true) { return verdict }
         }
+        if let pending = pendingReady {
+            return passReady((pending.time, pending.line, pending.reason + " (the machine ended during the settle period)"))
+        }
         if let expired = check(at: time) { return expired }
         let awaited = nextDeadline()?.stage ?? .ready
         let where_ = reached.map { "after reaching \($0.rawValue)" } ?? "before any stage was recognised"
@@ -192,10 +229,10 @@ public final class StageWatcher {
         for stage in BootStage.allCases.reversed() where reached.map({ stage > $0 }) ?? true {
             guard let patterns = stagePatterns[stage], patterns.contains(where: { $0.firstMatch(in: line, range: range) != nil })
             else { continue }
-            enter(stage, line: number, at: time)
             if stage == .ready {
-                return conclude(passed: true, failedStage: nil, reason: "ready on console line \(number) at \(Self.format(time)) s")
+                return reachReady(line: number, at: time, reason: "ready on console line \(number) at \(Self.format(time)) s")
             }
+            enter(stage, line: number, at: time)
             break
         }
         return nil
@@ -203,12 +240,24 @@ public final class StageWatcher {
 
     private func apply(_ marker: IngotMarker, line: Int, at time: Double) -> BootVerdict? {
         switch marker.stage {
-        case "init", "onboot", "service":
+        case "init", "onboot":
             enter(.`init`, line: line, at: time)
+        case "service":
+            enter(.`init`, line: line, at: time)
+            guard marker.fields["status"] == "restarting" else { break }
+            let name = marker.fields["name"] ?? "?"
+            restarts[name, default: 0] += 1
+            let count = restarts[name] ?? 0
+            if count >= rules.maximumServiceRestarts {
+                pendingReady = nil
+                let rc = marker.fields["rc"].map { ", last rc=\($0)" } ?? ""
+                return conclude(
+                    passed: false, failedStage: .`init`,
+                    reason: "service \(name) is crash-looping: restarted \(count) times before ready\(rc) (console line \(line))")
+            }
         case "ready":
-            enter(.ready, line: line, at: time)
             let name = marker.fields["name"].map { " (\($0))" } ?? ""
-            return conclude(passed: true, failedStage: nil, reason: "ready marker\(name) on console line \(line) at \(Self.format(time)) s")
+            return reachReady(line: line, at: time, reason: "ready marker\(name) on console line \(line) at \(Self.format(time)) s")
         case "fail":
             enter(.`init`, line: line, at: time)
             var what = "init reported failure"
@@ -220,6 +269,20 @@ public final class StageWatcher {
             break
         }
         return nil
+    }
+
+    // Ready passes at once, or after the settle period when one is set (see `check`).
+    private func reachReady(line: Int, at time: Double, reason: String) -> BootVerdict? {
+        if pendingReady != nil { return nil }
+        guard rules.serviceSettleSeconds > 0 else { return passReady((time, line, reason)) }
+        pendingReady = (time, line, reason)
+        return nil
+    }
+
+    private func passReady(_ pending: (time: Double, line: Int, reason: String)) -> BootVerdict {
+        pendingReady = nil
+        enter(.ready, line: pending.line, at: pending.time)
+        return conclude(passed: true, failedStage: nil, reason: pending.reason)
     }
 
     private var firstExpectedStage: BootStage {

@@ -1,0 +1,209 @@
+// The libvirt boot backend: one transient domain per run, created paused, console stream attached,
+// then resumed, so no early output is lost; console bytes feed the stage watcher (per-stage
+// timeouts) and the local log; the domain is always destroyed at the end — verdict, timeout,
+// error, cancellation or a signal to ingot. Artifacts are passed by path: the daemon must see
+// the same files (local daemon, or a host sharing the filesystem).
+
+import Foundation
+import IngotSpec
+import Logging
+
+/// What one libvirt run left behind, for reports and for checking where cells ran.
+public struct LibvirtRunRecord: Codable, Equatable, Sendable {
+    /// The libvirt URI the domain ran on.
+    public var uri: String
+    /// The transient domain's name (`ingot-<board>-<uuid8>`).
+    public var domain: String
+    /// The domain UUID the daemon assigned.
+    public var uuid: String
+    /// Whether the boot reached readiness.
+    public var passed: Bool
+}
+
+/// Runs machine plans as transient libvirt domains on one daemon.
+public final class LibvirtBackend: BootBackend, @unchecked Sendable {
+    public var kind: String { "libvirt" }
+    /// The libvirt URI (`qemu:///system`, `qemu+tcp://10.123.0.1/system`).
+    public var host: String { uri }
+
+    /// The libvirt URI.
+    public let uri: String
+    /// Hard cap on a run when the watcher sets none (seconds).
+    public let maximumSeconds: Double
+    private let logger: Logger?
+    private let lock = NSLock()
+    private var records: [LibvirtRunRecord] = []
+
+    /// Creates a backend for one daemon; nothing is contacted until a run.
+    /// - Parameters:
+    ///   - uri: the libvirt URI.
+    ///   - maximumSeconds: absolute limit for one run, whatever the stage timeouts say.
+    ///   - logger: optional logger.
+    public init(uri: String, maximumSeconds: Double = 1800, logger: Logger? = nil) {
+        self.uri = uri
+        self.maximumSeconds = maximumSeconds
+        self.logger = logger
+    }
+
+    /// The runs made through this backend so far, oldest first.
+    public var runs: [LibvirtRunRecord] {
+        lock.lock()
+        defer { lock.unlock() }
+        return records
+    }
+
+    /// Runs `plan` as a transient domain and returns once the domain is destroyed.
+    /// - Parameters:
+    ///   - plan: the machine plan (scratch files such as the UEFI VARS copy are created first).
+    ///   - watcher: the stage watcher for this boot.
+    ///   - logPath: where the console is written (locally, whatever the host).
+    /// - Throws: `LibvirtConnection.Error` for infrastructure failures (unreachable daemon,
+    ///   domain creation or console failure, cancellation); guest failures are verdicts.
+    public func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult {
+        try plan.prepareScratchFiles()
+        let cancelled = CancelFlag()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<BootResult, Swift.Error>) in
+                let thread = Thread { [self] in
+                    continuation.resume(with: Result { try self.supervise(plan: plan, watcher: watcher, logPath: logPath, cancelled: cancelled) })
+                }
+                thread.name = "ingot-libvirt-\(plan.board)"
+                thread.start()
+            }
+        } onCancel: {
+            cancelled.set()
+        }
+    }
+
+    // The blocking supervision loop, on its own thread.
+    private func supervise(plan: MachinePlan, watcher: StageWatcher, logPath: String, cancelled: CancelFlag) throws -> BootResult {
+        let name = LibvirtDomainXML.uniqueName(board: plan.board)
+        let xml = try LibvirtDomainXML.render(plan: plan, name: name)
+        let logFD = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard logFD >= 0 else { throw QEMUProcess.Error.logFile(path: logPath, reason: String(cString: strerror(errno))) }
+        defer { close(logFD) }
+
+        let connection = try LibvirtConnection(uri: uri)
+        let start = Date()
+        let elapsed = { Date().timeIntervalSince(start) }
+        let domain = try LibvirtDomain.createPaused(xml: xml, name: name, on: connection)
+        // From here on the domain exists: every path out destroys it.
+        let token = SignalGuard.shared.register(group: SignalFlagOnly.group)
+        var reader: ConsoleReader?
+        defer {
+            domain.destroy()
+            reader?.finish()
+            SignalGuard.shared.unregister(token)
+        }
+        logger?.debug("created paused domain \(name) (\(domain.uuid))", metadata: ["uri": "\(uri)"])
+
+        let stream = try domain.openConsole()
+        let consoleReader = ConsoleReader(stream: stream)
+        reader = consoleReader
+        try domain.resume()
+
+        var verdict: BootVerdict?
+        var ended: String?
+        var stopReason: Swift.Error?
+        while verdict == nil {
+            for chunk in consoleReader.take(waiting: 0.1) {
+                switch chunk {
+                case .bytes(let bytes):
+                    bytes.withUnsafeBytes { _ = write(logFD, $0.baseAddress, $0.count) }
+                    if verdict == nil { verdict = watcher.feed(bytes, at: elapsed()) }
+                case .end:
+                    ended = "the domain's console closed (domain ended)"
+                case .failed(let message):
+                    ended = "the domain's console failed: \(message)"
+                }
+            }
+            if verdict != nil { break }
+            verdict = watcher.check(at: elapsed())
+            if verdict != nil { break }
+            if let ended {
+                verdict = watcher.finish(at: elapsed(), cause: ended)
+                break
+            }
+            if cancelled.isSet {
+                stopReason = LibvirtConnection.Error.cancelled(uri: uri, domain: name)
+                break
+            }
+            if SignalGuard.shared.receivedSignal != 0 {
+                stopReason = QEMUProcess.Error.interrupted(signal: SignalGuard.shared.receivedSignal, logPath: logPath)
+                break
+            }
+            if elapsed() > maximumSeconds {
+                verdict = watcher.finish(at: elapsed(), cause: "run exceeded the harness limit of \(Int(maximumSeconds)) s")
+            }
+        }
+        let wasRunning = domain.destroy()
+        let wall = elapsed()
+        logger?.debug("domain \(name) \(wasRunning ? "destroyed" : "had ended")", metadata: ["uri": "\(uri)"])
+        if let stopReason { throw stopReason }
+        let final = verdict ?? watcher.finish(at: wall, cause: "run ended")
+        lock.lock()
+        records.append(LibvirtRunRecord(uri: uri, domain: name, uuid: domain.uuid, passed: final.passed))
+        lock.unlock()
+        return BootResult(
+            verdict: final, wallSeconds: wall, accelerator: plan.accelerator,
+            exitStatus: wasRunning ? .signaled(SIGKILL) : .exited(0), logPath: logPath, qemuStderr: "")
+    }
+}
+
+/// SignalGuard kills registered process groups; a libvirt run has none of its own (QEMU is the
+/// daemon's child), so it registers a group id above any pid_max only to get the signal flag.
+enum SignalFlagOnly {
+    static let group: pid_t = pid_t.max
+}
+
+/// Reads a console stream on its own thread (receives block) and hands chunks to the supervisor.
+final class ConsoleReader: @unchecked Sendable {
+    private let stream: LibvirtStream
+    private let condition = NSCondition()
+    private var pending: [LibvirtStream.Chunk] = []
+    private var done = false
+
+    init(stream: LibvirtStream) {
+        self.stream = stream
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "ingot-libvirt-console"
+        thread.start()
+    }
+
+    private func loop() {
+        while true {
+            let chunk = stream.receive()
+            condition.lock()
+            pending.append(chunk)
+            condition.signal()
+            condition.unlock()
+            if case .bytes = chunk { continue }
+            break
+        }
+        condition.lock()
+        done = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The chunks received so far, waiting up to `seconds` for the first.
+    func take(waiting seconds: Double) -> [LibvirtStream.Chunk] {
+        condition.lock()
+        defer { condition.unlock() }
+        if pending.isEmpty && !done { _ = condition.wait(until: Date().addingTimeInterval(seconds)) }
+        let chunks = pending
+        pending.removeAll()
+        return chunks
+    }
+
+    /// Waits (bounded) for the reader to see the end after the domain was destroyed; aborts the
+    /// stream if it does not.
+    func finish() {
+        let deadline = Date().addingTimeInterval(5)
+        condition.lock()
+        while !done && condition.wait(until: deadline) {}
+        let finished = done
+        condition.unlock()
+        if !finished { stream.abort() }
+    }
+}
