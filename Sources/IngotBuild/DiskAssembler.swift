@@ -121,7 +121,8 @@ struct DiskAssembler {
         try FATWriter.write(
             tree: bootTree, to: image, range: bootPart.range,
             options: FATOptions(
-                type: .fat32, volumeLabel: label, volumeID: SeededID.mbrSignature(seed: seed, for: "fat-volume-id"),
+                // FAT32 where it fits (the Pi firmware and most UEFIs prefer it); tiny partitions let the writer choose.
+                type: bootPart.range.size >= 64 * Self.mib || board.bootloader == .ubootExtlinux ? .fat32 : nil, volumeLabel: label, volumeID: SeededID.mbrSignature(seed: seed, for: "fat-volume-id"),
                 timestamp: epoch))
         if board.bootloader == .syslinux {
             try await installSyslinux(image: image, path: path, boot: bootPart)
@@ -292,7 +293,9 @@ struct DiskAssembler {
         let code = try root.bytes(of: files[mbr]!)
         try PartitionTableWriter.installMBRBootCode(Array(code.prefix(440)), image: image)
         try image.sync()
-        let r = try BuildTools.run("syslinux", ["--offset", "\(boot.range.offset)", "--install", path])
+        // syslinux copies its files with mtools, which stamps them with SOURCE_DATE_EPOCH.
+        let r = try BuildTools.run(
+            "syslinux", ["--offset", "\(boot.range.offset)", "--install", path], environment: ["SOURCE_DATE_EPOCH": "\(epoch)"])
         guard r.status == 0 else {
             throw ComposeError(location: board.location, message: "syslinux --install failed on \(path): \(r.output)")
         }

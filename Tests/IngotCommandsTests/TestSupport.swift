@@ -32,11 +32,18 @@ enum E2E {
         var all: String { stdout + stderr }
     }
 
+    /// Boots run one at a time: TCG guests on a shared 2-core machine must not starve each
+    /// other past their stage timeouts.
+    static let bootLock = NSLock()
+
     /// Runs `ingot ARGS` (optionally through `prefix`, e.g. setpriv) in `cwd`.
     @discardableResult
     static func ingot(_ args: [String], cwd: String? = nil, prefix: [String] = [], env: [String: String] = [:]) throws
         -> Result
     {
+        let boots = args.first == "test" || args.first == "run" || args.first == "matrix"
+        if boots { bootLock.lock() }
+        defer { if boots { bootLock.unlock() } }
         let p = Process()
         let argv = prefix + [binary] + args
         p.executableURL = URL(fileURLWithPath: argv[0])

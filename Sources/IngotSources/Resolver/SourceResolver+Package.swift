@@ -47,7 +47,7 @@ extension SourceResolver {
     /// A package from the lock: the store first, then apt at the pinned version.
     func locked(_ entry: LockFile.Entry) async throws -> ResolvedPackage {
         let expected = try Digest(parsing: entry.sha256)
-        var origin = "lock \(entry.filename)"
+        let origin = "lock \(entry.filename)"
         if !store.contains(expected) {
             let candidate = try await apt.show(name: entry.name, arch: entry.arch, version: entry.version)
             if let sha = candidate.sha256, sha.lowercased() != entry.sha256.lowercased() {
@@ -55,12 +55,14 @@ extension SourceResolver {
                     name: entry.name, arch: entry.arch, version: entry.version, locked: entry.sha256, actual: sha,
                     source: "apt's package lists")
             }
-            origin = (try? await apt.uri(of: candidate).uri) ?? origin
+            // The manifest's origin stays "lock <file>" whether or not the store had it, so
+            // builds with a warm and a cold cache write the same manifest.
+            let source = (try? await apt.uri(of: candidate).uri) ?? origin
             let got = try await download(candidate)
             guard got == expected else {
                 throw LockFile.Error.mismatch(
                     name: entry.name, arch: entry.arch, version: entry.version, locked: entry.sha256, actual: got.hex,
-                    source: origin)
+                    source: source)
             }
         }
         return try make(deb: expected, filename: entry.filename, origin: origin, locked: true, requested: entry.name)
@@ -91,15 +93,9 @@ extension SourceResolver {
         deb: Digest, filename: String, origin: String, locked: Bool, requested: String, source: String = "apt"
     ) throws -> ResolvedPackage {
         let contents = try Debian.contents(of: deb, store: store, name: source == "apt" ? filename : origin)
-        // Remember where apt fetched it, so a later build served from the store can say so.
-        var origin = origin
-        if source == "apt" {
-            if origin.contains("://") {
-                _ = try? store.putRecord([origin], kind: "origin", key: deb.hex)
-            } else if let known = store.record([String].self, kind: "origin", key: deb.hex)?.first {
-                origin = known
-            }
-        }
+        // The origin is reported as given ("lock <file>" for pinned packages, the apt URI for
+        // unpinned ones) and never from the cache's history, so manifests do not depend on
+        // whether the store was warm.
         let name = contents.control["Package"] ?? requested
         let version = contents.control["Version"] ?? "unknown"
         let arch = contents.control["Architecture"] ?? self.arch.debian
