@@ -65,6 +65,7 @@ let package = Package(
             dependencies: [
                 "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotBuild",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .executableTarget(

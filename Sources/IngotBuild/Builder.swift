@@ -141,9 +141,15 @@ public struct Builder {
                     try recordOutput("\(base).qcow2", role: "disk-qcow2")
                 }
             case .iso:
-                throw ComposeError(
-                    location: nil,
-                    message: "output format 'iso' is not available in this build of Ingot yet; use raw, qcow2, kernel+initrd or tar")
+                // Refused (RPi: SD card only) before the ISO's first byte; the staging dir is dropped.
+                try ISOAssembler.checkBootable(board)
+                let specDigest = BuildManifest.sha256(try Data(contentsOf: URL(fileURLWithPath: spec.sourcePath)))
+                let assembler = ISOAssembler(
+                    spec: spec, board: board, kernel: kernel, root: composed, resolver: resolver, spool: spool, epoch: epoch,
+                    seed: "\(specDigest)|\(board.name)", baseCmdline: cmdline, logger: logger)
+                let iso = try await assembler.assemble(into: staging.path("\(base).iso"))
+                record.inputs += iso.inputs
+                try recordOutput("\(base).iso", role: "iso")
             }
         }
         if disk != nil, !options.formats.contains(.raw) {

@@ -28,7 +28,7 @@ struct BootTarget {
     static func resolve(_ path: String, boards: Flags.Boards) throws -> BootTarget {
         let catalog = try boards.catalog()
         var prefix = path
-        for suffix in [".manifest.json", "-kernel", "-initrd.img", "-cmdline", "/"] where prefix.hasSuffix(suffix) {
+        for suffix in [".manifest.json", "-kernel", "-initrd.img", "-cmdline", ".iso", "/"] where prefix.hasSuffix(suffix) {
             prefix.removeLast(suffix.count)
         }
         let fm = FileManager.default
@@ -43,6 +43,11 @@ struct BootTarget {
             throw ValidationError("\(path) was built for board \(m.board), not \(board.name); drop --board or rebuild")
         }
         let label = (prefix as NSString).lastPathComponent
+        // An .iso path names the ISO even when the same build also left a kernel or disk image.
+        if path.hasSuffix(".iso") {
+            guard fm.fileExists(atPath: path) else { throw ValidationError("\(path) does not exist; build it with --format iso") }
+            return BootTarget(board: board, artifacts: BootArtifacts(kind: .iso(path: path)), manifest: manifest, label: label)
+        }
         if fm.fileExists(atPath: prefix + "-kernel") {
             guard fm.fileExists(atPath: prefix + "-initrd.img") else {
                 throw ValidationError("\(prefix)-initrd.img is missing; rebuild with --format kernel+initrd")
@@ -60,11 +65,11 @@ struct BootTarget {
                 return BootTarget(board: board, artifacts: BootArtifacts(kind: .disk(path: p, format: format)), manifest: manifest, label: label)
             }
         }
-        if path.hasSuffix(".iso"), fm.fileExists(atPath: path) {
-            return BootTarget(board: board, artifacts: BootArtifacts(kind: .iso(path: path)), manifest: manifest, label: label)
+        if fm.fileExists(atPath: prefix + ".iso") {
+            return BootTarget(board: board, artifacts: BootArtifacts(kind: .iso(path: prefix + ".iso")), manifest: manifest, label: label)
         }
         throw ValidationError(
-            "nothing bootable at \(path): expected \(prefix)-kernel + -initrd.img, \(prefix).img or a .qcow2/.iso; run 'ingot build' first")
+            "nothing bootable at \(path): expected \(prefix)-kernel + -initrd.img, \(prefix).img, .qcow2 or .iso; run 'ingot build' first")
     }
 
     /// Raspberry Pi boards: QEMU cannot run the VideoCore firmware, so the harness plays its part

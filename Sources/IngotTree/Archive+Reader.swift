@@ -41,6 +41,11 @@ public final class ArchiveReader {
     private let handle: OpaquePointer
     public let name: String
     private var currentPath: String?
+    private var currentSparse = false
+    private var currentSize: Int64 = 0
+    /// One read buffer for every entry: allocating (and zeroing) a fresh one per entry cost more
+    /// than reading small files.
+    private var buffer = [UInt8](repeating: 0, count: 1 << 18)
 
     /// Opens `path` for reading.
     /// - Parameters:
@@ -86,6 +91,8 @@ public final class ArchiveReader {
         guard rc == ARCHIVE_OK || rc == ARCHIVE_WARN, let e = entryPtr else { throw error() }
         let path = archive_entry_pathname(e).map { String(cString: $0) } ?? ""
         currentPath = path
+        currentSparse = archive_entry_sparse_count(e) > 0
+        currentSize = archive_entry_size_is_set(e) != 0 ? Int64(archive_entry_size(e)) : -1
         let ftype = UInt32(archive_entry_filetype(e))
         let hardlink = archive_entry_hardlink(e).map { String(cString: $0) }
         var kind: ArchiveEntry.Kind
@@ -124,18 +131,34 @@ public final class ArchiveReader {
             xattrs: xattrs)
     }
 
-    /// Streams the current entry's data in blocks as libarchive decodes them.
+    /// Streams the current entry's data in blocks as libarchive decodes them. The buffer passed
+    /// to `body` is reused: copy what must outlive the call.
     public func readData(_ body: (UnsafeRawBufferPointer) throws -> Void) throws {
-        var buf = [UInt8](repeating: 0, count: 1 << 18)
         while true {
-            let n = buf.withUnsafeMutableBytes { archive_read_data(handle, $0.baseAddress, $0.count) }
+            let n = buffer.withUnsafeMutableBytes { archive_read_data(handle, $0.baseAddress, $0.count) }
             if n == 0 { return }
             if n < 0 {
                 if n == Int(ARCHIVE_WARN) { continue }
                 throw error("data read failed")
             }
-            try buf.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
         }
+    }
+
+    /// Where the current entry's data lies, byte for byte, in the archive file itself: only for
+    /// an uncompressed tar and an entry stored contiguously (not sparse), and only before its data
+    /// is read. Callers can then reference the bytes in place instead of copying them.
+    /// - Returns: the offset in the archive file and the size, or nil when the data is encoded.
+    public func storedDataRange() -> (offset: Int64, size: Int64)? {
+        guard !currentSparse, currentSize >= 0,
+            archive_filter_count(handle) == 1, archive_filter_code(handle, 0) == ARCHIVE_FILTER_NONE,
+            archive_format(handle) & ARCHIVE_FORMAT_BASE_MASK == ARCHIVE_FORMAT_TAR
+        else { return nil }
+        // Bytes the format reader has consumed from the (uncompressed) stream: the end of the
+        // entry's header blocks, where its data starts.
+        let offset = Int64(archive_filter_bytes(handle, 0))
+        guard offset >= 0 else { return nil }
+        return (offset, currentSize)
     }
 
     /// Reads the current entry's data into memory (small entries: control files, JSON).

@@ -1,6 +1,12 @@
 // Append-only spool file holding the content of large tree files, so composing a 270 MB rootfs
 // does not keep 270 MB in memory. The file is unlinked as soon as it is opened: nothing is left
 // behind, even on a crash.
+//
+// Content that already lies byte for byte in an immutable source file (a file of an uncompressed
+// tar from the store) is not copied at all: the source is attached, held open, and its bytes are
+// addressed at spool offsets from `sourceBase` on. Copying a rootfs into the spool cost twice as
+// long as reading it; referencing it costs nothing. A source that changes size or mtime after it
+// was attached is refused on read.
 
 import Foundation
 
@@ -16,6 +22,22 @@ public final class ContentSpool: @unchecked Sendable {
     private var end: Int64 = 0
     private let lock = NSLock()
 
+    /// Spool offsets from here on address attached source files, not the spool file.
+    public static let sourceBase: Int64 = 1 << 62
+
+    /// An attached source file: its bytes are spool offsets `[base, base + size)`.
+    private struct Source {
+        var base: Int64
+        var size: Int64
+        var fd: Int32
+        var path: String
+        var device: UInt64
+        var inode: UInt64
+        var mtime: timespec
+    }
+    private var sources: [Source] = []
+    private var nextSourceBase = ContentSpool.sourceBase
+
     /// Creates an unlinked spool file in `directory` (default: `$TMPDIR` or /tmp).
     public init(directory: String? = nil) throws {
         let dir = directory ?? ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
@@ -29,7 +51,62 @@ public final class ContentSpool: @unchecked Sendable {
         self.fd = fd
     }
 
-    deinit { close(fd) }
+    deinit {
+        close(fd)
+        for source in sources { close(source.fd) }
+    }
+
+    /// Attaches an immutable file (a store object) whose bytes tree content may reference in
+    /// place, and returns the spool offset of its first byte. Attaching the same unchanged file
+    /// again returns the same base.
+    /// - Parameter path: the file; it must not change while the spool is in use.
+    public func attachSource(path: String) throws -> Int64 {
+        let sfd = open(path, O_RDONLY | O_CLOEXEC)
+        guard sfd >= 0 else {
+            throw FileTree.Error.spool("cannot open source \(path): \(String(cString: strerror(errno)))")
+        }
+        var st = stat()
+        guard fstat(sfd, &st) == 0 else {
+            let why = String(cString: strerror(errno))
+            close(sfd)
+            throw FileTree.Error.spool("cannot stat source \(path): \(why)")
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        if let known = sources.first(where: {
+            $0.device == UInt64(st.st_dev) && $0.inode == UInt64(st.st_ino) && $0.size == Int64(st.st_size)
+                && $0.mtime.tv_sec == st.st_mtim.tv_sec && $0.mtime.tv_nsec == st.st_mtim.tv_nsec
+        }) {
+            close(sfd)
+            return known.base
+        }
+        let base = nextSourceBase
+        sources.append(
+            Source(
+                base: base, size: Int64(st.st_size), fd: sfd, path: path, device: UInt64(st.st_dev),
+                inode: UInt64(st.st_ino), mtime: st.st_mtim))
+        // Keep a gap so no content can run from one source into the next.
+        nextSourceBase = base + Int64(st.st_size) + 4096
+        return base
+    }
+
+    /// The attached source holding `[offset, offset + count)`, checked to be unchanged.
+    private func source(at offset: Int64, count: Int) throws -> (fd: Int32, offset: Int64) {
+        lock.lock()
+        let found = sources.last { $0.base <= offset }
+        lock.unlock()
+        guard let s = found, offset + Int64(count) <= s.base + s.size else {
+            throw FileTree.Error.spool("offset \(offset) (+\(count)) lies in no attached source")
+        }
+        var st = stat()
+        guard fstat(s.fd, &st) == 0, Int64(st.st_size) == s.size, st.st_mtim.tv_sec == s.mtime.tv_sec,
+            st.st_mtim.tv_nsec == s.mtime.tv_nsec
+        else {
+            throw FileTree.Error.spool(
+                "\(s.path) changed after it was composed into the tree; sources must not change during a build")
+        }
+        return (s.fd, offset - s.base)
+    }
 
     /// Total bytes spooled so far.
     public var size: Int64 {
@@ -96,6 +173,9 @@ public final class ContentSpool: @unchecked Sendable {
 
     public func read(offset: Int64, into buf: inout [UInt8], count: Int) throws {
         var done = 0
+        var fd = self.fd
+        var offset = offset
+        if offset >= Self.sourceBase { (fd, offset) = try source(at: offset, count: count) }
         try buf.withUnsafeMutableBytes { raw in
             while done < count {
                 let n = pread(fd, raw.baseAddress! + done, count - done, off_t(offset + Int64(done)))

@@ -84,13 +84,21 @@ extension FileTree {
     ) throws -> Int {
         let name = label ?? path
         let reader = try ArchiveReader(path: path, formats: .all)
+        var base: Int64?
+        // An uncompressed tar's file data is referenced in place rather than copied to the spool.
+        let attach = { [spool] () throws -> Int64 in
+            if let base { return base }
+            let b = try spool.attachSource(path: path)
+            base = b
+            return b
+        }
         var count = 0
         while let entry = try reader.next() {
             if let include, let clean = Self.sanitize(entry.path), !include(clean) {
                 try reader.skipData()
                 continue
             }
-            try applyEntry(entry, reader: reader, layer: name, prefix: prefix)
+            try applyEntry(entry, reader: reader, layer: name, prefix: prefix, attach: attach)
             count += 1
         }
         return count
@@ -100,7 +108,9 @@ extension FileTree {
         prefix == "/" ? path : prefix + path
     }
 
-    private func applyEntry(_ entry: ArchiveEntry, reader: ArchiveReader, layer: String, prefix: String) throws {
+    private func applyEntry(
+        _ entry: ArchiveEntry, reader: ArchiveReader, layer: String, prefix: String, attach: () throws -> Int64
+    ) throws {
         guard let clean = Self.sanitize(entry.path) else {
             throw LayerError.escapesRoot(layer: layer, entry: entry.path, what: "has a path that lands")
         }
@@ -139,6 +149,8 @@ extension FileTree {
             let content: Content
             if entry.size <= Int64(ContentSpool.inlineLimit) {
                 content = Content(bytes: try reader.readAll())
+            } else if let stored = reader.storedDataRange(), stored.size == entry.size {
+                content = Content(spoolOffset: try attach() + stored.offset, size: stored.size)
             } else {
                 let w = spool.beginFile()
                 try reader.readData { try w.write($0) }

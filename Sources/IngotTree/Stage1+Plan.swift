@@ -8,6 +8,9 @@
 //   ingot.disk=mbr:<8 hex>|gpt:<32 hex>  raw bytes of the MBR signature (offset 440) or of the
 //                                         GPT disk GUID (offset 568), as they are on disk
 //   ingot.root=<partition number>  ingot.data=<partition number>  ingot.datamount=<path>
+// In ISO mode (`RootSource.iso`, written by the ISO assembler) it reads instead:
+//   ingot.iso=<volume id>  the ISO 9660 volume id (offset 32808) of the CD, USB stick or disk
+//                          holding the image; the root is a squashfs file on that volume
 
 import Foundation
 
@@ -16,10 +19,22 @@ public struct Stage1Plan: Sendable, Equatable {
     public var modules: [String]
     /// Seconds to wait for the boot disk to appear.
     public var diskWaitSeconds: Int
+    /// Where the root comes from: a partition of the boot disk (default) or a file on an ISO.
+    public var source: RootSource
 
-    public init(modules: [String], diskWaitSeconds: Int = 20) {
+    /// Where stage 1 finds the squashfs root.
+    public enum RootSource: Sendable, Equatable {
+        /// A partition of the disk named by `ingot.disk=` / `ingot.root=`.
+        case disk
+        /// The file at `rootFile` (absolute, inside the volume) on the ISO 9660 volume whose
+        /// volume id is `ingot.iso=`; mounted through a loop device. There is no data partition.
+        case iso(rootFile: String)
+    }
+
+    public init(modules: [String], diskWaitSeconds: Int = 20, source: RootSource = .disk) {
         self.modules = modules
         self.diskWaitSeconds = diskWaitSeconds
+        self.source = source
     }
 
     public func renderScript() -> String {
@@ -47,6 +62,7 @@ public struct Stage1Plan: Sendable, Equatable {
             let name = ModuleClosure.moduleName(ofPath: ko)
             s += "[ -d /sys/module/\(name) ] || $bb insmod \(InitPlan.quote(ko)) || echo \(InitPlan.quote("ingot-stage1: loading \(ko) failed"))\n"
         }
+        if case .iso(let rootFile) = source { return s + renderISOBody(rootFile: rootFile) }
         s += """
 
             disk=; rootn=; datan=; datamount=
@@ -126,5 +142,55 @@ public struct Stage1Plan: Sendable, Equatable {
         try t.addDirectory("/sys", mtime: mtime)
         t.clampTimes(to: mtime)
         return t
+    }
+}
+
+extension Stage1Plan {
+    /// The ISO part of the script: find the volume by its ISO 9660 volume id on any whole block
+    /// device (sr*, sd*, vd*: a hybrid ISO written to a stick has the same descriptor at 32 KiB),
+    /// mount it, loop-mount the squashfs file from it, overlay, switch root.
+    func renderISOBody(rootFile: String) -> String {
+        let file = InitPlan.quote("/iso" + rootFile)
+        return """
+
+            iso=
+            for w in $($bb cat /proc/cmdline); do
+              case "$w" in
+                ingot.iso=*) iso=${w#ingot.iso=} ;;
+              esac
+            done
+            [ -n "$iso" ] || fail bad-cmdline "the kernel command line lacks ingot.iso="
+
+            # The device whose ISO 9660 primary volume descriptor carries that volume id.
+            dev=
+            tries=0
+            while [ -z "$dev" ] && [ $tries -lt \(diskWaitSeconds * 10) ]; do
+              for d in /sys/block/*; do
+                n=${d##*/}
+                case "$n" in loop*|ram*|zram*) continue ;; esac
+                [ -b "/dev/$n" ] || continue
+                got=$($bb hexdump -s 32808 -n 32 -e '32/1 "%_p"' "/dev/$n" 2>/dev/null)
+                got=${got%% *}
+                if [ "$got" = "$iso" ]; then dev=$n; break; fi
+              done
+              if [ -z "$dev" ]; then $bb usleep 100000; tries=$((tries + 1)); fi
+            done
+            [ -n "$dev" ] || fail root-not-found "no ISO 9660 volume $iso appeared; is the CD/SCSI driver in the stage-1 modules?"
+
+            $bb mkdir -p /iso
+            $bb mount -t iso9660 -o ro "/dev/$dev" /iso || fail root-mount "cannot mount /dev/$dev as ISO 9660"
+            [ -f \(file) ] || fail root-not-found "the ISO on /dev/$dev has no \(rootFile)"
+            $bb mount -t squashfs -o ro,loop \(file) /lower || fail root-mount "cannot loop-mount \(rootFile) from /dev/$dev"
+            $bb mount -t tmpfs -o mode=0755 tmpfs /upper
+            $bb mkdir -p /upper/rw /upper/work
+            $bb mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/rw,workdir=/upper/work /newroot \\
+              || fail root-mount "cannot mount the overlay over \(rootFile)"
+            echo "ingot-stage1: root \(rootFile) on /dev/$dev (ISO 9660 $iso, squashfs, read-only) under a tmpfs overlay; no data partition, state stays in RAM"
+            $bb mkdir -p /newroot/dev
+            $bb mount --move /dev /newroot/dev
+            $bb umount /proc /sys
+            exec $bb switch_root /newroot /sbin/init
+
+            """
     }
 }

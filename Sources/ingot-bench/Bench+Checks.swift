@@ -57,10 +57,16 @@ enum ImageChecks {
         guard let out = try? ChildProcess.capture(["mdir", "-i", "\(image)@@\(offset)", "-a", "::"]) else {
             return "mdir could not read the FAT"
         }
+        // "INITRD   IMG  25165824 2026-11-27  10:52  initrd.img": the size precedes the date.
         let files = out.split(separator: "\n").compactMap { line -> String? in
-            let f = line.split(separator: " ", omittingEmptySubsequences: true)
-            guard f.count >= 4, let size = Int(f[2].replacingOccurrences(of: ",", with: "")) else { return nil }
-            return "\(f.last ?? f[0]) \(size)"
+            let f = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
+            guard let date = f.firstIndex(where: { $0.count == 10 && $0.filter { $0 == "-" }.count == 2 }), date >= 1,
+                let size = Int(f[date - 1])
+            else { return nil }
+            // A long name follows the time; a plain 8.3 name ("VMLINUZ", "INITRD IMG") precedes the size.
+            let name = f.count > date + 2 ? f[(date + 2)...].joined(separator: " ")
+                : f[..<(date - 1)].joined(separator: ".").lowercased()
+            return "\(name) \(size)"
         }
         let label = out.split(separator: "\n").first { $0.contains("Volume in drive") }.map { String($0) } ?? ""
         return files.joined(separator: ", ") + (label.contains("BOOT") ? " (label BOOT)" : "")

@@ -67,6 +67,11 @@ struct ComposeCommand: ParsableCommand {
                 + "(1 run; no target, gzip -6 through libarchive on one core)")
         }
 
+        let (check, _) = try runPhase("verify-compose", arguments: args, scratch: scratch)
+        let mismatched = check.counts["mismatched"] ?? -1
+        print("check (not timed): \(check.counts["compared"] ?? 0) files of the composed tree compared with libarchive's "
+            + "bytes (\(Figures.mb(check.counts["bytes"] ?? 0)) MB): \(mismatched == 0 ? "all equal" : "\(mismatched) DIFFER")")
+
         let ratio = compose.seconds("compose") / max(read.seconds("read"), 1e-9)
         let rss = max(compose.peakRSS, both.peakRSS)
         print("targets:")

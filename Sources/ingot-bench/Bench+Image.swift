@@ -60,7 +60,7 @@ struct ImageCommand: ParsableCommand {
         try ChildProcess.shell("cat '\(tar)' > /dev/null")
         let extract = try ChildProcess.run(["tar", "-C", rootDir, "--numeric-owner", "-xpf", tar])
         let config = scratch + "/genimage.cfg"
-        try GenimageConfig.text(table: kind, zstdLevel: zstdLevel).write(toFile: config, atomically: true, encoding: .utf8)
+        try GenimageConfig.text(table: kind, zstdLevel: zstdLevel, rootSize: fileSize(tar)).write(toFile: config, atomically: true, encoding: .utf8)
 
         var peer = Samples()
         var ingot = Samples()
@@ -107,6 +107,7 @@ struct ImageCommand: ParsableCommand {
         print(t.render())
         print("ingot steps (s): " + ["compose", "bootTree", "fat", "squashfs", "table", "ext4"]
             .map { "\($0) \(Figures.s(ingot.seconds($0)))" }.joined(separator: ", "))
+        print("  (table includes libfdisk's fsync of the image on close, which flushes the squashfs written before it)")
 
         print("checks (not timed):")
         for line in try ImageChecks.compare(
@@ -154,8 +155,11 @@ enum BootFiles {
 
 /// The genimage configuration for the same layout as `ImagePhase`.
 enum GenimageConfig {
-    static func text(table: TableKind, zstdLevel: Int) -> String {
+    /// - Parameter rootSize: genimage needs the root partition's size before mksquashfs runs
+    ///   (Ingot sizes it from the written squashfs); the tar's size always suffices.
+    static func text(table: TableKind, zstdLevel: Int, rootSize: Int64) -> String {
         let gpt = table == .gpt
+        let rootMiB = (rootSize + (1 << 20) - 1) >> 20
         return """
             image boot.vfat {
               vfat {
@@ -192,6 +196,7 @@ enum GenimageConfig {
               partition root {
                 \(gpt ? "partition-type-uuid = L" : "partition-type = 0x83")
                 image = "root.squashfs"
+                size = \(rootMiB)M
               }
               partition data {
                 \(gpt ? "partition-type-uuid = L" : "partition-type = 0x83")

@@ -79,11 +79,10 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
     private func supervise(plan: MachinePlan, watcher: StageWatcher, logPath: String, cancelled: CancelFlag) throws -> BootResult {
         let name = LibvirtDomainXML.uniqueName(board: plan.board)
         let xml = try LibvirtDomainXML.render(plan: plan, name: name)
+        let connection = try LibvirtConnection(uri: uri)
         let logFD = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard logFD >= 0 else { throw QEMUProcess.Error.logFile(path: logPath, reason: String(cString: strerror(errno))) }
         defer { close(logFD) }
-
-        let connection = try LibvirtConnection(uri: uri)
         let start = Date()
         let elapsed = { Date().timeIntervalSince(start) }
         let domain = try LibvirtDomain.createPaused(xml: xml, name: name, on: connection)

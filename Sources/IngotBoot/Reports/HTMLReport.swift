@@ -72,9 +72,9 @@ public enum HTMLReport {
                 let statuses = matching.map(\.element.status)
                 let worst: CellStatus = [.failed, .error, .skipped].first { statuses.contains($0) } ?? .passed
                 let links = matching.map { index, cell in
-                    "<a href=\"#cell-\(index)\" title=\"\(escape(cell.summary))\">\(escape(cell.backend)): \(label(cell.status))</a>"
+                    "<a href=\"#cell-\(index)\" data-status=\"\(cell.status.rawValue)\" title=\"\(escape(cell.summary))\">\(escape(cell.backend)): \(label(cell.status))</a>"
                 }
-                html += "<td class=\"\(cssClass(worst))\" data-status=\"\(worst.rawValue)\">\(links.joined(separator: "<br>"))</td>"
+                html += "<td class=\"\(cssClass(worst))\">\(links.joined(separator: "<br>"))</td>"
             }
             html += "</tr>\n"
         }
