@@ -295,7 +295,7 @@ struct DiskAssembler {
         try image.sync()
         // syslinux copies its files with mtools, which stamps them with SOURCE_DATE_EPOCH.
         let r = try BuildTools.run(
-            "syslinux", ["--offset", "\(boot.range.offset)", "--install", path], environment: ["SOURCE_DATE_EPOCH": "\(epoch)"])
+            "syslinux", ["--offset", "\(boot.range.offset)", "--install", path], environment: ["SOURCE_DATE_EPOCH": "\(epoch)", "TZ": "UTC"])
         guard r.status == 0 else {
             throw ComposeError(location: board.location, message: "syslinux --install failed on \(path): \(r.output)")
         }

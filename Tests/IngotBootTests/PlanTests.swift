@@ -127,7 +127,10 @@ struct PlanTests {
         let artifacts = BootArtifacts(kind: .disk(path: "/img/odd.raw", format: "raw"), ubootKernel: "/img/u-boot.bin", dtb: "/img/rpi3.dtb")
         let plan = try MachinePlan(board: board, artifacts: artifacts, options: Self.run, host: Self.host)
         let expected =
-            ["-M", "raspi3b", "-accel", "tcg", "-m", "1024", "-smp", "4"] + Self.common + [
+            ["-M", "raspi3b", "-accel", "tcg,thread=single", "-m", "1024", "-smp", "4", "-no-reboot", "-display", "none",
+             // Both UARTs (PL011 for the kernel, mini UART for U-Boot) on one console.
+             "-chardev", "stdio,id=console,mux=on,signal=off", "-serial", "chardev:console", "-serial", "chardev:console",
+             "-monitor", "none"] + [
                 "-kernel", "/img/u-boot.bin", "-dtb", "/img/rpi3.dtb", "-drive", "file=/run/x/sd.img,if=sd,format=raw",
             ]
         #expect(plan.arguments == expected)

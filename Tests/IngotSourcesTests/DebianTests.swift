@@ -104,7 +104,8 @@ import Testing
             "busybox-static", version: nil)
         #expect(locked.input.locked)
         #expect(locked.debDigest == p.debDigest)
-        #expect(locked.input.origin == p.input.origin)
+        // Pinned packages name the lock entry as their origin, warm cache or cold.
+        #expect(locked.input.origin == "lock \(p.filename)")
     }
 
     @Test(.enabled(if: aptHasArm64)) func lockMismatchNamesBothDigests() async throws {

@@ -125,3 +125,33 @@ func makeTar(_ entries: [TarEntry], compression: ArchiveWriter.Compression = .gz
         }
     }
 }
+
+/// Uncompressed tar layers are read in place (no copy into the spool); compressed ones are
+/// spooled; a tar changed after composing is refused rather than read as other bytes.
+@Suite struct InPlaceLayerTests {
+    @Test func plainTarContentIsReadInPlaceAndChecked() throws {
+        let big = (0..<50_000).map { UInt8(($0 * 7) % 256) }
+        let plain = try makeTar([TarEntry(path: "opt/big", data: big)], compression: .none)
+        let gz = try makeTar([TarEntry(path: "opt/big", data: big)], compression: .gzip)
+        defer {
+            unlink(plain)
+            unlink(gz)
+        }
+        let t1 = try FileTree()
+        try t1.applyLayer(archive: plain)
+        #expect(try t1.bytes(of: #require(t1.lookup("/opt/big")?.content)) == big)
+        #expect(t1.spool.size == 0)
+
+        let t2 = try FileTree()
+        try t2.applyLayer(archive: gz)
+        #expect(try t2.bytes(of: #require(t2.lookup("/opt/big")?.content)) == big)
+        #expect(t2.spool.size == Int64(big.count))
+
+        // Changing the source tar after composing must not silently yield other bytes.
+        let h = try #require(FileHandle(forWritingAtPath: plain))
+        try h.seekToEnd()
+        h.write(Data([1, 2, 3]))
+        try h.close()
+        #expect(throws: (any Error).self) { try t1.bytes(of: #require(t1.lookup("/opt/big")?.content)) }
+    }
+}
