@@ -75,7 +75,21 @@ struct BootTarget {
     /// Raspberry Pi boards: QEMU cannot run the VideoCore firmware, so the harness plays its part
     /// and loads the image's own u-boot.bin and DTB from its boot partition (copied into `runDirectory`).
     func preparedArtifacts(runDirectory: String) throws -> BootArtifacts {
+        try Self.preparedArtifacts(board: board, artifacts: artifacts, runDirectory: runDirectory)
+    }
+
+    /// The same for any board and artifacts (the matrix uses it per cell).
+    static func preparedArtifacts(board: BoardProfile, artifacts: BootArtifacts, runDirectory: String) throws -> BootArtifacts {
         guard board.emulation.firmware == .ubootKernel, case .disk(let path, let format) = artifacts.kind else { return artifacts }
+        let dtbName = ((board.emulation.dtb ?? board.dtbs.first ?? "") as NSString).lastPathComponent
+        guard FileManager.default.fileExists(atPath: path) else {
+            // Not built yet (a dry run): name where the files will be.
+            var out = artifacts
+            out.ubootKernel = runDirectory + "/u-boot.bin"
+            out.dtb = runDirectory + "/" + dtbName
+            return out
+        }
+        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
         guard format == "raw" else {
             throw ValidationError("\(board.name) boots from an SD card image: test the raw image (.img), not \(format)")
         }
@@ -86,7 +100,7 @@ struct BootTarget {
         let image = try ImageFile(path: path)
         let fat = try FATReader(image: image, range: ByteRange(offset: boot.offset, size: boot.size))
         var out = artifacts
-        for (file, assign) in [("u-boot.bin", 0), (((board.emulation.dtb ?? board.dtbs.first ?? "") as NSString).lastPathComponent, 1)] {
+        for (file, assign) in [("u-boot.bin", 0), (dtbName, 1)] {
             guard !file.isEmpty, let bytes = try? fat.read("/" + file) else {
                 throw Error.notOnBootPartition(image: path, file: file)
             }

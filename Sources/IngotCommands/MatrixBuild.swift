@@ -89,6 +89,8 @@ enum MatrixBuild {
         board: BoardProfile, artifacts: BootArtifacts, runDirectory: String, accelerator: AcceleratorChoice, host: BootHost
     ) -> Result<MachinePlan, MatrixJob.NotRunnable> {
         do {
+            // Raspberry Pi cells load the image's own u-boot.bin and DTB, as `ingot test` does.
+            let artifacts = try BootTarget.preparedArtifacts(board: board, artifacts: artifacts, runDirectory: runDirectory)
             return .success(
                 try MachinePlan(
                     board: board, artifacts: artifacts,

@@ -45,8 +45,19 @@ enum LibvirtFixture {
         return root + "/.build/debug/ingot"
     }
 
+    /// Removes fixture builds left by test processes that have ended (they are per process).
+    static func removeStaleBuilds() {
+        let temporary = NSTemporaryDirectory()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
+        where name.hasPrefix("ingot-libvirt-hello-") || name.hasPrefix("ingot-libvirt-disk-") {
+            guard let pid = Int32(name.split(separator: "-").last ?? ""), pid != getpid(), kill(pid, 0) != 0 else { continue }
+            try? FileManager.default.removeItem(atPath: temporary + "/" + name)
+        }
+    }
+
     /// hello.yml for x86_64-efi as kernel+initrd, built once per test process.
     static let helloBuild: Result<String, Error> = Result {
+        removeStaleBuilds()
         let out = NSTemporaryDirectory() + "ingot-libvirt-hello-\(getpid())"
         try? FileManager.default.removeItem(atPath: out)
         let cache = ProcessInfo.processInfo.environment["INGOT_CACHE"] ?? NSTemporaryDirectory() + "ingot-test-cache"
@@ -54,6 +65,17 @@ enum LibvirtFixture {
             "INGOT_CACHE='\(cache)' INGOT_BOARDS='\(root)/boards' '\(binary)' build examples/hello.yml --board x86_64-efi --format kernel+initrd -o '\(out)'")
         guard build.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: ["build": build.output]) }
         return out + "/hello-x86_64-efi"
+    }
+
+    /// hello.yml for x86_64-efi as a raw GPT disk (OVMF → systemd-boot), built once per process.
+    static let helloDisk: Result<String, Error> = Result {
+        let out = NSTemporaryDirectory() + "ingot-libvirt-disk-\(getpid())"
+        try? FileManager.default.removeItem(atPath: out)
+        let cache = ProcessInfo.processInfo.environment["INGOT_CACHE"] ?? NSTemporaryDirectory() + "ingot-test-cache"
+        let build = try sh(
+            "INGOT_CACHE='\(cache)' INGOT_BOARDS='\(root)/boards' '\(binary)' build examples/hello.yml --board x86_64-efi --format raw -o '\(out)'")
+        guard build.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: ["build": build.output]) }
+        return out + "/hello-x86_64-efi.img"
     }
 
     static func board() throws -> BoardProfile {
@@ -119,6 +141,34 @@ struct LibvirtBootTests {
         #expect(backend.runs.count == 1 && record.passed && record.uri == "qemu:///system")
         #expect(record.domain.hasPrefix("ingot-x86_64-efi-") && record.uuid.count == 36)
         // Transient and destroyed: not listed, not even as shut off, and no QEMU left.
+        #expect(!(try LibvirtFixture.domains("qemu:///system")).contains(record.domain))
+        #expect(try LibvirtFixture.qemuProcesses(record.domain).isEmpty)
+    }
+
+    @Test func bootsUEFIDiskToReadyWithoutTouchingTheImage() async throws {
+        let image = try LibvirtFixture.helloDisk.get()
+        let before = try LibvirtFixture.sh("sha256sum '\(image)'").output
+        let board = try LibvirtFixture.board()
+        let runDirectory = NSTemporaryDirectory() + "ingot-libvirt-run-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: runDirectory) }
+        let plan = try MachinePlan(
+            board: board, artifacts: BootArtifacts(kind: .disk(path: image, format: "raw")),
+            options: PlanOptions(runDirectory: runDirectory, serial: .pipe, accelerator: .tcg))
+        let backend = LibvirtBackend(uri: "qemu:///system")
+        let watcher = try StageWatcher(rules: WatchRules(board: board, directKernelBoot: false))
+        let result = try await backend.run(plan: plan, watcher: watcher, logPath: runDirectory + "/console.log")
+        print("libvirt UEFI disk boot: \(String(format: "%.1f", result.wallSeconds)) s, \(result.verdict.reason)")
+        #expect(result.verdict.passed, "\(result.verdict.reason)\n\(result.verdict.lastLines.joined(separator: "\n"))")
+        // Firmware and bootloader stages seen on the console: OVMF from the pflash loader.
+        #expect(result.verdict.stageTimes[.firmware] != nil && !result.verdict.skipped.contains(.firmware))
+        #expect(result.verdict.stageTimes[.bootloader] != nil)
+        // The per-run VARS copy was used as nvram; the image is untouched (transient overlay gone).
+        #expect(FileManager.default.fileExists(atPath: runDirectory + "/efivars.fd"))
+        #expect(try LibvirtFixture.sh("sha256sum '\(image)'").output == before)
+        let directory = (image as NSString).deletingLastPathComponent
+        #expect(!(try FileManager.default.contentsOfDirectory(atPath: directory)).contains { $0.contains("TRANSIENT") })
+        let record = try #require(backend.runs.first)
         #expect(!(try LibvirtFixture.domains("qemu:///system")).contains(record.domain))
         #expect(try LibvirtFixture.qemuProcesses(record.domain).isEmpty)
     }
@@ -192,6 +242,15 @@ struct LibvirtBootTests {
     }
 
     @Test func scaleOutOverTwoNamespacedDaemons() async throws {
+        // The test hosts are machine-wide: another test process running this suite must not
+        // bring them down under us, so hold a machine-wide lock for the whole test.
+        let lock = open("/run/ingot-libvirt-hosts.test-lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        try #require(lock >= 0)
+        flock(lock, LOCK_EX)
+        defer {
+            flock(lock, LOCK_UN)
+            close(lock)
+        }
         let upClock = Date()
         let up = try LibvirtFixture.sh("ci/libvirt-hosts up 2")
         print("ci/libvirt-hosts up 2: \(String(format: "%.1f", Date().timeIntervalSince(upClock))) s: \(up.output)")

@@ -167,6 +167,17 @@ struct LibvirtXMLTests {
         #expect(isoDoc.attribute("domain/devices/disk/source", "file") == "/img/app.iso")
         #expect(isoDoc.count("domain/devices/disk/readonly") == 1)
         #expect(isoDoc.attribute("domain/os/boot", "dev") == "cdrom")
+        #expect(isoDoc.attribute("domain/devices/disk/target", "bus") == "sata")
+
+        // arm64: the plan's virtio-scsi CD becomes a scsi cdrom on a virtio-scsi controller.
+        let arm = try PlanTests.board("arm64-efi")
+        let armISO = try MachinePlan(
+            board: arm, artifacts: BootArtifacts(kind: .iso(path: "/img/app.iso")), options: PlanTests.run, host: PlanTests.host)
+        let armDoc = try DomainDocument.parse(try LibvirtDomainXML.render(plan: armISO, board: arm, name: "ingot-arm64-efi-55555555"))
+        #expect(armDoc.attribute("domain/devices/disk/source", "file") == "/img/app.iso")
+        #expect(armDoc.attribute("domain/devices/disk/target", "bus") == "scsi")
+        #expect(armDoc.attributes["domain/devices/controller"]?.contains { $0["model"] == "virtio-scsi" } == true)
+        #expect(armDoc.attribute("domain/os/boot", "dev") == "cdrom" && armDoc.count("domain/os/loader") == 1)
     }
 
     @Test func raspiIsRefused() throws {

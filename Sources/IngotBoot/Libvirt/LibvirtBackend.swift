@@ -145,7 +145,7 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
         lock.unlock()
         return BootResult(
             verdict: final, wallSeconds: wall, accelerator: plan.accelerator,
-            exitStatus: wasRunning ? .signaled(SIGKILL) : .exited(0), logPath: logPath, qemuStderr: "")
+            exitStatus: wasRunning ? .signaled(SIGTERM) : .exited(0), logPath: logPath, qemuStderr: "")
     }
 }
 

@@ -33,7 +33,7 @@ public final class LibvirtConnection: @unchecked Sendable {
                 let what = domain.map { " for domain \($0)" } ?? ""
                 return "libvirt \(operation)\(what) at \(uri) failed: \(message); check the daemon's log (/var/log/libvirt/qemu/) and the domain XML"
             case .unsupported(let board, let reason):
-                return "board \(board) cannot run under libvirt: \(reason); use the QEMU backend (ingot test without --libvirt)"
+                return "board \(board) cannot run under libvirt: \(reason); use the QEMU backend instead"
             case .console(let uri, let domain, let message):
                 return "console of domain \(domain) at \(uri) failed: \(message); check that the domain has a pty serial console"
             case .cancelled(let uri, let domain):

@@ -16,7 +16,16 @@ public final class LibvirtDomain: @unchecked Sendable {
 
     /// The states libvirt reports, as far as the harness cares.
     public enum State: Equatable, Sendable {
-        case running, paused, shutoff, crashed, other(Int32)
+        /// The guest runs.
+        case running
+        /// Created paused, or paused since.
+        case paused
+        /// Ended (a transient domain then no longer exists).
+        case shutoff
+        /// The guest crashed.
+        case crashed
+        /// Any other libvirt state number.
+        case other(Int32)
     }
 
     private init(connection: LibvirtConnection, name: String, pointer: OpaquePointer) {
@@ -92,8 +101,11 @@ public final class LibvirtDomain: @unchecked Sendable {
 public final class LibvirtStream: @unchecked Sendable {
     /// What one receive gave.
     public enum Chunk: Equatable {
+        /// Console output.
         case bytes([UInt8])
+        /// The console closed (the domain ended).
         case end
+        /// The stream failed, with libvirt's message.
         case failed(String)
     }
 

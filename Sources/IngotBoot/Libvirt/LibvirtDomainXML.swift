@@ -22,6 +22,8 @@ public enum LibvirtDomainXML {
         var nvram: String?
         var disks: [(path: String, format: String, transient: Bool)] = []
         var cdroms: [String] = []
+        /// First device of `-boot order=`: `c` disk, `d` CD-ROM.
+        var bootFirst: Character?
     }
 
     /// A unique domain name, `ingot-<board>-<uuid8>`.
@@ -74,7 +76,8 @@ public enum LibvirtDomainXML {
             if let cmdline = machine.cmdline { xml += "    <cmdline>\(escape(cmdline))</cmdline>\n" }
             if let dtb = machine.dtb { xml += "    <dtb>\(escape(dtb))</dtb>\n" }
         } else {
-            xml += "    <boot dev='\(machine.cdroms.isEmpty ? "hd" : "cdrom")'/>\n"
+            let cdrom = machine.bootFirst.map { $0 == "d" } ?? !machine.cdroms.isEmpty
+            xml += "    <boot dev='\(cdrom ? "cdrom" : "hd")'/>\n"
         }
         xml += "  </os>\n"
         // aarch64 ACPI needs UEFI (libvirt refuses it otherwise); x86 needs it to power off.
@@ -151,6 +154,9 @@ public enum LibvirtDomainXML {
             case "-dtb": machine.dtb = try value()
             case "-accel", "-serial", "-monitor", "-display", "-chardev", "-mon":
                 _ = try value()  // the domain has its own accelerator and a pty console
+            case "-boot":
+                let order = try splitOptions(value()).first { $0.hasPrefix("order=") }
+                machine.bootFirst = order?.dropFirst("order=".count).first
             case "-no-reboot":
                 break  // on_reboot destroy
             case "-drive":
