@@ -76,7 +76,12 @@ final class SquashfsDataWriter {
         guard UInt64(index) * UInt64(blockSize) + UInt64(block.count) == UInt64(content.size) else {
             throw SquashfsWriter.Error.contentChanged(expected: content.size)
         }
-        if !block.isEmpty {
+        if !block.isEmpty, index > 0 {
+            // As mksquashfs does by default, only files smaller than a block share fragment
+            // blocks; a larger file's tail is its own short last block (smaller images: fewer
+            // fragments to index, and tails compress with their file's neighbours in the batch).
+            try enqueue(Job(target: .block(file: id, index: index), data: block))
+        } else if !block.isEmpty {
             if fragmentBuffer.count + block.count > blockSize { try flushFragment() }
             files[id].fragment = UInt32(fragmentCounter)
             files[id].fragmentOffset = UInt32(fragmentBuffer.count)

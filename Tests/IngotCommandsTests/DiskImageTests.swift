@@ -139,6 +139,11 @@ import Testing
             let console = (try? String(contentsOfFile: out + "/console.log", encoding: .utf8)) ?? ""
             #expect(console.contains("ingot-stage1: root /dev/") && console.contains("ingot: hello is ready"))
         }
+        if board == "x86_64-efi" {
+            // The qcow2 of the same disk boots too.
+            let q = try E2E.ingot(["test", "\(o)/hello-\(board).qcow2"])
+            #expect(q.status == 0 && q.stdout.contains("PASS"), "\(q.all)")
+        }
         #expect(try shellOutput("pgrep -f '[q]emu-system.*\(out)' || true").isEmpty)
     }
 }
