@@ -42,4 +42,28 @@ import Testing
         #expect(r.lastLines.contains { $0.contains("no disk with identifier") && $0.contains("initramfsModules") }, "\(r.lastLines)")
         try Fault.noQEMULeft(out)
     }
+
+    /// The kernel gets a device tree for another SoC (the Pi 4's on a Pi 3): U-Boot runs and
+    /// hands over, the kernel never comes up on the console, so the run fails in the kernel stage.
+    @Test func wrongDeviceTreeFailsInKernel() throws {
+        let out = try E2E.tempDir("fault-dtb")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        try Fault.build("examples/faults/minimal.yml", board: "rpi3", format: "raw", into: out)
+        try Fault.build("examples/faults/minimal.yml", board: "rpi4", format: "raw", into: out + "/pi4")
+        let image = "\(out)/minimal-rpi3.img"
+        let steps = [
+            "mcopy -i \(out)/pi4/minimal-rpi4.img@@4M ::bcm2711-rpi-4-b.dtb \(out)/pi4.dtb",
+            "mcopy -o -i \(image)@@4M \(out)/pi4.dtb ::wrong.dtb",
+            "mcopy -i \(image)@@4M ::extlinux/extlinux.conf \(out)/extlinux.conf",
+            "sed -i 's,FDT /bcm2837-rpi-3-b.dtb,FDT /wrong.dtb,' \(out)/extlinux.conf",
+            "mcopy -o -i \(image)@@4M \(out)/extlinux.conf ::extlinux/extlinux.conf",
+        ]
+        #expect(try shellOutput(steps.joined(separator: " && ") + " && echo ok") == "ok")
+        #expect(try shellOutput("mtype -i \(image)@@4M ::extlinux/extlinux.conf").contains("FDT /wrong.dtb"))
+        let r = try Fault.boot(image, args: ["--board", "rpi3"])
+        #expect(r.status == 1)
+        #expect(r.failedStage == "kernel", "\(r.reason)")
+        #expect(r.lastLines.contains { $0.contains("Retrieving file: /wrong.dtb") }, "\(r.lastLines)")
+        try Fault.noQEMULeft(out)
+    }
 }

@@ -145,11 +145,13 @@ public final class FdiskContext {
         try check("fdisk_write_disklabel", fdisk_write_disklabel(cxt))
     }
 
-    /// Closes the device, syncing it; further calls fail.
-    public func close() throws {
+    /// Closes the device; further calls fail. Image files are not fsynced here (libfdisk would
+    /// flush every byte written before the table): the caller syncs the finished image once.
+    /// - Parameter sync: fsync on close (for block devices).
+    public func close(sync: Bool = false) throws {
         guard assigned else { return }
         assigned = false
-        try check("fdisk_deassign_device", fdisk_deassign_device(cxt, 0))
+        try check("fdisk_deassign_device", fdisk_deassign_device(cxt, sync ? 0 : 1))
     }
 
     /// Reads every partition of the current label.
