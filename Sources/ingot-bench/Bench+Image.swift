@@ -107,7 +107,6 @@ struct ImageCommand: ParsableCommand {
         print(t.render())
         print("ingot steps (s): " + ["compose", "bootTree", "fat", "squashfs", "table", "ext4"]
             .map { "\($0) \(Figures.s(ingot.seconds($0)))" }.joined(separator: ", "))
-        print("  (table includes libfdisk's fsync of the image on close, which flushes the squashfs written before it)")
 
         print("checks (not timed):")
         for line in try ImageChecks.compare(
