@@ -1,7 +1,9 @@
 // All outputs of a build are written into a hidden staging directory inside the output
 // directory and renamed into place only when every one of them is complete. A failed or
-// interrupted build leaves nothing behind (and removes an output directory it created).
+// interrupted build (an error, or SIGINT/SIGTERM/SIGHUP) leaves nothing behind, and removes an
+// output directory it created.
 
+import Dispatch
 import Foundation
 
 public final class OutputStaging {
@@ -31,6 +33,19 @@ public final class OutputStaging {
         directory = outputDirectory + "/.ingot-staging-\(tag)-\(getpid())"
         try? fm.removeItem(atPath: directory)
         try fm.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        let (dir, out, created) = (directory, outputDirectory, createdOutputDirectory)
+        token = InterruptCleanup.shared.add { Self.discard(directory: dir, outputDirectory: out, created: created) }
+    }
+
+    private var token = 0
+
+    /// Removes a staging directory (and the output directory when the build created it and it
+    /// is empty). Runs on abort and from the signal handler.
+    static func discard(directory: String, outputDirectory: String, created: Bool) {
+        try? FileManager.default.removeItem(atPath: directory)
+        if created, (try? FileManager.default.contentsOfDirectory(atPath: outputDirectory))?.isEmpty ?? false {
+            try? FileManager.default.removeItem(atPath: outputDirectory)
+        }
     }
 
     /// Path inside the staging directory for an output called `name`.
@@ -51,20 +66,66 @@ public final class OutputStaging {
             }
         }
         committed = true
+        InterruptCleanup.shared.remove(token)
         try? FileManager.default.removeItem(atPath: directory)
     }
 
     /// Removes everything staged (and the output directory if this build created it and it is empty).
     public func abort() {
-        try? FileManager.default.removeItem(atPath: directory)
-        if createdOutputDirectory,
-            (try? FileManager.default.contentsOfDirectory(atPath: outputDirectory))?.isEmpty ?? false
-        {
-            try? FileManager.default.removeItem(atPath: outputDirectory)
-        }
+        InterruptCleanup.shared.remove(token)
+        Self.discard(directory: directory, outputDirectory: outputDirectory, created: createdOutputDirectory)
     }
 
     deinit {
         if !committed { abort() }
+    }
+}
+
+/// While builds are staging, SIGINT, SIGTERM and SIGHUP first discard every staging directory,
+/// then end the process with the same signal (so the shell sees an interrupted command).
+final class InterruptCleanup: @unchecked Sendable {
+    static let shared = InterruptCleanup()
+    static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+
+    private let lock = NSLock()
+    private var cleanups: [Int: () -> Void] = [:]
+    private var next = 0
+    private var sources: [DispatchSourceSignal] = []
+    private let queue = DispatchQueue(label: "ingot.build.interrupt")
+
+    func add(_ cleanup: @escaping () -> Void) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        next += 1
+        cleanups[next] = cleanup
+        if sources.isEmpty {
+            for sig in Self.signals {
+                signal(sig, SIG_IGN)
+                let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+                source.setEventHandler { [weak self] in self?.fire(sig) }
+                source.resume()
+                sources.append(source)
+            }
+        }
+        return next
+    }
+
+    func remove(_ token: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard cleanups.removeValue(forKey: token) != nil, cleanups.isEmpty else { return }
+        for source in sources { source.cancel() }
+        sources.removeAll()
+        for sig in Self.signals { signal(sig, SIG_DFL) }
+    }
+
+    private func fire(_ sig: Int32) {
+        lock.lock()
+        let all = Array(cleanups.values)
+        cleanups.removeAll()
+        lock.unlock()
+        for cleanup in all { cleanup() }
+        signal(sig, SIG_DFL)
+        kill(getpid(), sig)
     }
 }

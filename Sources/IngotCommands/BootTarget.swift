@@ -28,7 +28,8 @@ struct BootTarget {
     static func resolve(_ path: String, boards: Flags.Boards) throws -> BootTarget {
         let catalog = try boards.catalog()
         var prefix = path
-        for suffix in [".manifest.json", "-kernel", "-initrd.img", "-cmdline", ".iso", "/"] where prefix.hasSuffix(suffix) {
+        for suffix in [".manifest.json", "-kernel", "-initrd.img", "-cmdline", ".iso", ".img", ".qcow2", "/"]
+        where prefix.hasSuffix(suffix) {
             prefix.removeLast(suffix.count)
         }
         let fm = FileManager.default
@@ -43,10 +44,14 @@ struct BootTarget {
             throw ValidationError("\(path) was built for board \(m.board), not \(board.name); drop --board or rebuild")
         }
         let label = (prefix as NSString).lastPathComponent
-        // An .iso path names the ISO even when the same build also left a kernel or disk image.
-        if path.hasSuffix(".iso") {
-            guard fm.fileExists(atPath: path) else { throw ValidationError("\(path) does not exist; build it with --format iso") }
-            return BootTarget(board: board, artifacts: BootArtifacts(kind: .iso(path: path)), manifest: manifest, label: label)
+        // A path naming an image file boots that file, even when the same build also left a
+        // kernel or another format beside it.
+        for (ext, kind) in [(".iso", BootArtifacts.Kind.iso(path: path)), (".img", .disk(path: path, format: "raw")),
+                            (".qcow2", .disk(path: path, format: "qcow2"))] where path.hasSuffix(ext) && !path.hasSuffix("-initrd.img") {
+            guard fm.fileExists(atPath: path) else {
+                throw ValidationError("\(path) does not exist; build it with --format \(ext == ".img" ? "raw" : String(ext.dropFirst()))")
+            }
+            return BootTarget(board: board, artifacts: BootArtifacts(kind: kind), manifest: manifest, label: label)
         }
         if fm.fileExists(atPath: prefix + "-kernel") {
             guard fm.fileExists(atPath: prefix + "-initrd.img") else {
@@ -60,7 +65,7 @@ struct BootTarget {
                 manifest: manifest, label: label)
         }
         for (ext, format) in [(".img", "raw"), (".qcow2", "qcow2")] {
-            let p = path.hasSuffix(ext) ? path : prefix + ext
+            let p = prefix + ext
             if fm.fileExists(atPath: p) {
                 return BootTarget(board: board, artifacts: BootArtifacts(kind: .disk(path: p, format: format)), manifest: manifest, label: label)
             }

@@ -95,4 +95,32 @@ import Testing
         #expect(r.status != 0)
         #expect(r.stderr.contains("unknown output format 'rwa'") && r.stderr.contains("raw"))
     }
+
+    /// Ctrl-C in the middle of a build: the staged outputs and the output directory the build
+    /// created are gone, and the command reports the interruption.
+    @Test func interruptedBuildLeavesNothing() throws {
+        let dir = try E2E.tempDir("interrupt")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let out = dir + "/out"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: E2E.binary)
+        p.arguments = ["build", "examples/hello.yml", "--board", "rpi3", "--format", "raw,qcow2", "-o", out, "-q"]
+        p.currentDirectoryURL = URL(fileURLWithPath: E2E.root)
+        var env = ProcessInfo.processInfo.environment
+        env["INGOT_CACHE"] = E2E.cache
+        env["INGOT_BOARDS"] = E2E.root + "/boards"
+        p.environment = env
+        try p.run()
+        // Wait (bounded) until the build is staging, then interrupt it.
+        var staging = false
+        for _ in 0..<600 where !staging {
+            staging = E2E.listing(out).contains { $0.hasPrefix(".ingot-staging-") }
+            if !staging { usleep(50_000) }
+        }
+        #expect(staging, "the build never started staging")
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGINT)
+        #expect(!FileManager.default.fileExists(atPath: out), "left behind: \(E2E.listing(out))")
+    }
 }
