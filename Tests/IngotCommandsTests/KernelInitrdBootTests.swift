@@ -78,6 +78,41 @@ import Testing
     }
 }
 
+/// A service powers the appliance off: the init runs the onshutdown steps in order, says so with
+/// a verified marker, and the machine powers down.
+@Suite struct ShutdownTests {
+    @Test func onshutdownStepsRunOnPoweroff() throws {
+        let dir = try E2E.tempDir("shutdown")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try E2E.write("""
+            name: bye
+            init:
+              - deb:busybox-static
+            services:
+              - name: stopper
+                image: deb:busybox-static
+                command: ["/bin/busybox", "sh", "-c", "sleep 2; /bin/busybox poweroff; sleep 100"]
+                pid: host
+            onshutdown:
+              - name: farewell
+                image: deb:busybox-static
+                command: ["/bin/busybox", "sh", "-c", "echo farewell-from-onshutdown > /dev/console"]
+
+            """, to: dir + "/bye.yml")
+        let build = try E2E.ingot(["build", dir + "/bye.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "-o", dir + "/o"])
+        try #require(build.status == 0, "\(build.all)")
+        let log = dir + "/console.log"
+        let test = try E2E.ingot(["test", dir + "/o/bye-x86_64-efi", "--settle", "15", "--log", log])
+        #expect(test.status == 0, "\(test.all)")
+        let console = try String(contentsOfFile: log, encoding: .utf8)
+        let ready = try #require(console.range(of: "stage=ready"))
+        let shutdown = try #require(console.range(of: "stage=shutdown seq=2 action=poweroff"))
+        let farewell = try #require(console.range(of: "farewell-from-onshutdown"))
+        #expect(ready.upperBound < shutdown.lowerBound && shutdown.upperBound < farewell.lowerBound)
+        #expect(console.contains("reboot: Power down"))
+    }
+}
+
 func shellOutput(_ command: String) throws -> String {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/bin/sh")

@@ -19,3 +19,20 @@ extension QEMUProcess: BootBackend {
     public var kind: String { "qemu" }
     public var host: String { "local" }
 }
+
+/// Runs a backend's blocking supervision loop on its own thread (console reads block), turning
+/// task cancellation into the loop's `CancelFlag`, which ends the machine.
+func superviseOnThread(named name: String, _ body: @escaping @Sendable (CancelFlag) throws -> BootResult) async throws
+    -> BootResult
+{
+    let cancelled = CancelFlag()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<BootResult, Swift.Error>) in
+            let thread = Thread { continuation.resume(with: Result { try body(cancelled) }) }
+            thread.name = name
+            thread.start()
+        }
+    } onCancel: {
+        cancelled.set()
+    }
+}

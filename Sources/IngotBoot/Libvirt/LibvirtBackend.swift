@@ -61,17 +61,8 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
     ///   domain creation or console failure, cancellation); guest failures are verdicts.
     public func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult {
         try plan.prepareScratchFiles()
-        let cancelled = CancelFlag()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<BootResult, Swift.Error>) in
-                let thread = Thread { [self] in
-                    continuation.resume(with: Result { try self.supervise(plan: plan, watcher: watcher, logPath: logPath, cancelled: cancelled) })
-                }
-                thread.name = "ingot-libvirt-\(plan.board)"
-                thread.start()
-            }
-        } onCancel: {
-            cancelled.set()
+        return try await superviseOnThread(named: "ingot-libvirt-\(plan.board)") { cancelled in
+            try self.supervise(plan: plan, watcher: watcher, logPath: logPath, cancelled: cancelled)
         }
     }
 

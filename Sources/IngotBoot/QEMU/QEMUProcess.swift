@@ -78,17 +78,8 @@ public final class QEMUProcess: Sendable {
     ///   - logPath: where the full serial log is written (`.pipe` mode; `.stdio` uses the plan's).
     public func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult {
         try plan.prepareScratchFiles()
-        let cancelled = CancelFlag()
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<BootResult, Swift.Error>) in
-                let thread = Thread { [self] in
-                    continuation.resume(with: Result { try self.supervise(plan: plan, watcher: watcher, logPath: logPath, cancelled: cancelled) })
-                }
-                thread.name = "ingot-qemu-\(plan.board)"
-                thread.start()
-            }
-        } onCancel: {
-            cancelled.set()
+        return try await superviseOnThread(named: "ingot-qemu-\(plan.board)") { cancelled in
+            try self.supervise(plan: plan, watcher: watcher, logPath: logPath, cancelled: cancelled)
         }
     }
 
