@@ -113,6 +113,48 @@ import Testing
     }
 }
 
+/// `ingot run` puts the console on the terminal; Ctrl-C (SIGINT to ingot) ends QEMU and ingot,
+/// leaving no emulator behind.
+@Suite struct RunInterruptTests {
+    @Test func ctrlCEndsQEMU() throws {
+        let dir = try E2E.tempDir("run")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let build = try E2E.ingot(["build", "examples/hello.yml", "--board", "arm64-efi", "--format", "kernel+initrd", "-o", dir])
+        try #require(build.status == 0, "\(build.all)")
+        E2E.bootLock.lock()
+        defer { E2E.bootLock.unlock() }
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: E2E.binary)
+        p.arguments = ["run", dir + "/hello-arm64-efi"]
+        p.currentDirectoryURL = URL(fileURLWithPath: E2E.root)
+        var env = ProcessInfo.processInfo.environment
+        env["INGOT_BOARDS"] = E2E.root + "/boards"
+        p.environment = env
+        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
+        let out = dir + "/run.out"
+        FileManager.default.createFile(atPath: out, contents: nil)
+        FileManager.default.createFile(atPath: dir + "/run.err", contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: out)
+        p.standardError = FileHandle(forWritingAtPath: dir + "/run.err")
+        try p.run()
+        // The console shows up on ingot's stdout; wait (bounded) for the ready line.
+        var ready = false
+        for _ in 0..<1200 where !ready {
+            ready = ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "").contains("ingot: hello is ready")
+            if !ready { usleep(100_000) }
+        }
+        #expect(ready, "the appliance never printed its ready line on ingot run's console")
+        #expect(!(try shellOutput("pgrep -f '[q]emu-system-aarch64.*\(dir)' || true")).isEmpty, "QEMU should be running")
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        #expect(p.terminationStatus != 0)
+        #expect(try shellOutput("pgrep -f '[q]emu-system-aarch64.*\(dir)' || true").isEmpty, "QEMU left running after Ctrl-C")
+        let said = ((try? String(contentsOfFile: dir + "/run.err", encoding: .utf8)) ?? "")
+            + ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
+        #expect(said.contains("interrupted by signal 2") && said.contains("QEMU was stopped"), "\(said.suffix(300))")
+    }
+}
+
 func shellOutput(_ command: String) throws -> String {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: "/bin/sh")
