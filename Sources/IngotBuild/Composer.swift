@@ -123,10 +123,15 @@ struct Composer {
                 message: "'\(svc.name)': command '\(command[0])' does not exist in image '\(svc.image.raw)'")
         }
         let cwd = svc.cwd ?? config?.workingDir
+        // Changing into cwd takes a shell inside the image: /bin/sh, or a bare busybox.
+        var shell = ["/bin/sh"]
         if cwd != nil, tree.lookup("/bin/sh") == nil {
-            throw ComposeError(
-                location: svc.location,
-                message: "'\(svc.name)' sets cwd, which needs /bin/sh in its image '\(svc.image.raw)'; drop cwd or use an image with a shell")
+            guard tree.lookup("/bin/busybox")?.content != nil else {
+                throw ComposeError(
+                    location: svc.location,
+                    message: "'\(svc.name)' sets cwd, which needs /bin/sh or /bin/busybox in its image '\(svc.image.raw)'; drop cwd or use an image with a shell")
+            }
+            shell = ["/bin/busybox", "sh"]
         }
         var binds: [InitPlan.Bind] = []
         for b in svc.binds {
@@ -143,9 +148,11 @@ struct Composer {
         if svc.pid == .new { ns.append(.pid) }
         if svc.ipc == .new { ns.append(.ipc) }
         if svc.uts == .new { ns.append(.uts) }
-        return InitPlan.Step(
+        var step = InitPlan.Step(
             name: svc.name, phase: phase, root: root, command: command, env: (config?.env ?? []) + svc.env, cwd: cwd,
             newNamespaces: ns, binds: binds)
+        step.shell = shell
+        return step
     }
 
     /// The spec's `files:` entries.

@@ -35,6 +35,8 @@ public struct InitPlan: Sendable, Equatable {
         public var command: [String]
         public var env: [String]
         public var cwd: String?
+        /// The image's shell, used to change into `cwd` before exec ("/bin/sh" or "/bin/busybox sh").
+        public var shell: [String] = ["/bin/sh"]
         /// Namespaces the step gets new copies of (the rest are shared with the host).
         public var newNamespaces: [Namespace]
         public var binds: [Bind]
@@ -196,7 +198,7 @@ extension InitPlan {
             }
             line += " $bb chroot \(Self.quote(step.root))"
             if let cwd = step.cwd {
-                line += " /bin/sh -c 'cd \"$0\" && exec \"$@\"' \(Self.quote(cwd))"
+                line += " " + step.shell.map(Self.quote).joined(separator: " ") + " -c 'cd \"$0\" && exec \"$@\"' \(Self.quote(cwd))"
             }
             line += " " + step.command.map(Self.quote).joined(separator: " ")
             s += line + "\n}\n"

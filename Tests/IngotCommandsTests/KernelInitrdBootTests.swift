@@ -40,6 +40,19 @@ import Testing
         #expect(try shellOutput("pgrep -f '[q]emu-system.*\(out)' || true").isEmpty)
     }
 
+    /// examples/full.yml uses every spec field (files of each kind, binds, env, cwd in a bare
+    /// busybox image, namespaces); it must build and boot to ready with its service staying up.
+    @Test func fullExampleBootsAndItsServiceStaysUp() throws {
+        let out = try E2E.tempDir("full")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let build = try E2E.ingot(["build", "examples/full.yml", "--board", "x86_64-efi", "--format", "kernel+initrd,tar", "-o", out])
+        try #require(build.status == 0, "\(build.all)")
+        let initScript = try shellOutput("tar -xOf \(out)/full-x86_64-efi-rootfs.tar ./sbin/init 2>/dev/null || tar -xOf \(out)/full-x86_64-efi-rootfs.tar sbin/init")
+        #expect(initScript.contains("'/bin/busybox' 'sh' -c 'cd \"$0\" && exec \"$@\"'"), "cwd should run through the image's busybox")
+        let test = try E2E.ingot(["test", "\(out)/full-x86_64-efi", "--settle", "3"])
+        #expect(test.status == 0 && test.stdout.contains("PASS"), "\(test.all)")
+    }
+
     @Test func rebuildsAreBitIdentical() throws {
         let a = try E2E.tempDir("repro-a")
         let b = try E2E.tempDir("repro-b")
