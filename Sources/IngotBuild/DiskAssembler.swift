@@ -161,23 +161,24 @@ struct DiskAssembler {
 
     // MARK: Boot chains
 
-    /// Files of a board package, by their path inside it.
-    func packageFiles(_ name: String, _ paths: [String]) async throws -> [String: Content] {
+    /// Files of a board package by their path inside it, in the order asked, with the package
+    /// (for the manifest's inputs).
+    func packageFiles(_ name: String, _ paths: [String]) async throws -> (package: ResolvedPackage, files: [Content]) {
         let pkg = try await resolver.package(name, version: nil)
-        guard case .archive(let data, _) = pkg.data.source else { return [:] }
+        func missing(_ what: String) -> ComposeError {
+            ComposeError(
+                location: board.location,
+                message: "board \(board.name) needs \(what) from package \(pkg.name) \(pkg.version) (\(pkg.arch)), which it does not ship")
+        }
+        guard case .archive(let data, _) = pkg.data.source else { throw missing(paths.joined(separator: ", ")) }
         let want = Set(paths.map { FileTree.normalize($0) })
         let tree = try FileTree(spool: spool)
         try tree.applyLayer(archive: data, label: "\(pkg.name) \(pkg.version)") { want.contains($0) }
-        var out: [String: Content] = [:]
-        for p in paths {
-            guard let c = tree.lookup(p)?.content else {
-                throw ComposeError(
-                    location: board.location,
-                    message: "board \(board.name) needs \(p) from package \(pkg.name) \(pkg.version) (\(pkg.arch)), which it does not ship")
-            }
-            out[p] = c
+        let files = try paths.map { p in
+            guard let c = tree.lookup(p)?.content else { throw missing(p) }
+            return c
         }
-        return out
+        return (pkg, files)
     }
 
     /// The kernel as the bootloader loads it: arm64 Debian kernels are gzip-compressed Images,
@@ -195,17 +196,35 @@ struct DiskAssembler {
         return w.finish()
     }
 
-    func stage1() throws -> Content {
-        let modules = kernel.closure.ordered.map { "/lib/modules/\(kernel.release)/\($0)" }
+    /// The stage-1 initramfs: busybox, the board's module closure (plus `extraModules`), and
+    /// the script that finds the root on the disk or, for ISOs, on the ISO 9660 volume.
+    func stage1(extraModules: [String] = [], source: Stage1Plan.RootSource = .disk) throws -> Content {
+        let closure = extraModules.isEmpty
+            ? kernel.closure
+            : try ModuleClosure.resolve(names: board.initramfsModules + extraModules, in: kernel.tree, kernelVersion: kernel.release)
+        let modules = closure.ordered.map { "/lib/modules/\(kernel.release)/\($0)" }
         guard let busybox = root.lookup("/bin/busybox")?.content else {
-            throw ComposeError(location: nil, message: "the root has no /bin/busybox for stage 1")
+            throw ComposeError(location: nil, message: "the root has no /bin/busybox for stage 1; add deb:busybox-static to the spec's init")
         }
-        let tree = try Stage1Plan(modules: modules).tree(busybox: busybox, kernelTree: kernel.tree, spool: spool, mtime: epoch)
+        let tree = try Stage1Plan(modules: modules, source: source).tree(busybox: busybox, kernelTree: kernel.tree, spool: spool, mtime: epoch)
         let tmp = NSTemporaryDirectory() + "ingot-stage1-\(getpid())-\(UUID().uuidString.prefix(6)).img"
         defer { unlink(tmp) }
         try InitramfsWriter.write(tree: tree, to: tmp, compression: .gzip)
         let size = (try FileManager.default.attributesOfItem(atPath: tmp)[.size] as? NSNumber)?.int64Value ?? 0
         return try root.spoolHostFile(tmp, size: size, layer: "stage-1 initramfs")
+    }
+
+    /// systemd-boot's loader.conf and the appliance's loader entry (ESP and ISO EFI image alike).
+    static let systemdBootLoaderConf = "timeout 0\nconsole-mode keep\neditor no\ndefault ingot.conf\n"
+
+    static func systemdBootEntry(name: String, cmdline: String) -> String {
+        """
+        title \(name) (Ingot)
+        linux /ingot/vmlinuz
+        initrd /ingot/initrd.img
+        options \(cmdline)
+
+        """
     }
 
     func bootTree(cmdline: String) async throws -> FileTree {
@@ -235,27 +254,19 @@ struct DiskAssembler {
         case .systemdBoot:
             let (efiName, stub) = board.arch == .amd64 ? ("BOOTX64.EFI", "systemd-bootx64.efi") : ("BOOTAA64.EFI", "systemd-bootaa64.efi")
             let loader = "usr/lib/systemd/boot/efi/\(stub)"
-            let files = try await packageFiles("systemd-boot-efi", [loader])
-            try add("/EFI/BOOT/\(efiName)", files[loader]!)
+            try add("/EFI/BOOT/\(efiName)", try await packageFiles("systemd-boot-efi", [loader]).files[0])
             try add("/ingot/vmlinuz", kernelContent)
             try add("/ingot/initrd.img", initrd)
-            try text("/loader/loader.conf", "timeout 0\nconsole-mode keep\neditor no\ndefault ingot.conf\n")
-            try text("/loader/entries/ingot.conf", """
-                title \(spec.name) (Ingot)
-                linux /ingot/vmlinuz
-                initrd /ingot/initrd.img
-                options \(cmdline)
-
-                """)
+            try text("/loader/loader.conf", Self.systemdBootLoaderConf)
+            try text("/loader/entries/ingot.conf", Self.systemdBootEntry(name: spec.name, cmdline: cmdline))
         case .ubootExtlinux:
             let fw = "usr/lib/raspi-firmware/"
             let pi4 = board.dtbs.contains { $0.contains("bcm2711") }
             let fwFiles = pi4 ? ["start4.elf", "fixup4.dat"] : ["bootcode.bin", "start.elf", "fixup.dat"]
-            let firmware = try await packageFiles("raspi-firmware", fwFiles.map { fw + $0 })
-            for f in fwFiles { try add("/" + f, firmware[fw + f]!) }
+            let firmware = try await packageFiles("raspi-firmware", fwFiles.map { fw + $0 }).files
+            for (f, c) in zip(fwFiles, firmware) { try add("/" + f, c) }
             let ubootPath = board.emulation.ubootPath ?? "usr/lib/u-boot/rpi_arm64/u-boot.bin"
-            let uboot = try await packageFiles("u-boot-rpi", [ubootPath])
-            try add("/u-boot.bin", uboot[ubootPath]!)
+            try add("/u-boot.bin", try await packageFiles("u-boot-rpi", [ubootPath]).files[0])
             for (name, c) in kernel.dtbs { try add("/" + name, c) }
             try add("/vmlinuz", kernelContent)
             try add("/initrd.img", initrd)
@@ -289,8 +300,7 @@ struct DiskAssembler {
     /// image file with an offset; no loop device).
     func installSyslinux(image: ImageFile, path: String, boot: ResolvedPartition) async throws {
         let mbr = "usr/lib/SYSLINUX/mbr.bin"
-        let files = try await packageFiles("syslinux", [mbr])
-        let code = try root.bytes(of: files[mbr]!)
+        let code = try root.bytes(of: try await packageFiles("syslinux", [mbr]).files[0])
         try PartitionTableWriter.installMBRBootCode(Array(code.prefix(440)), image: image)
         try image.sync()
         // syslinux copies its files with mtools, which stamps them with SOURCE_DATE_EPOCH.
