@@ -198,9 +198,10 @@ struct LibvirtBootTests {
         let backend = LibvirtBackend(uri: "qemu:///system")
         let watcher = try LibvirtFixture.watcher(board)
         let task = Task { try await backend.run(plan: plan, watcher: watcher, logPath: runDirectory + "/console.log") }
-        // Cancel once the domain exists (polled, not timed).
+        // Cancel once the domain exists (polled, not timed; the bound is generous because
+        // libvirtd starts QEMU slowly when the machine is busy with other boots).
         var created: String?
-        for _ in 0..<200 where created == nil {
+        for _ in 0..<2400 where created == nil {
             created = try LibvirtFixture.domains("qemu:///system").first { !before.contains($0) && $0.hasPrefix("ingot-x86_64-efi-") }
             if created == nil { try await Task.sleep(nanoseconds: 50_000_000) }
         }
