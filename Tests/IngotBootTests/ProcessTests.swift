@@ -44,7 +44,8 @@ struct ProcessTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let ready = IngotMarker(stage: "ready", seq: 1, fields: ["name": "demo"]).line
         // The shell forks a sleeping grandchild in the same group, then prints and hangs like a raspi.
-        let script = "echo $$ > \(directory)/pid; sleep 100 & echo 'Linux version 6.1'; echo '\(ready)'; trap '' TERM; sleep 100"
+        // It ignores SIGTERM before saying anything, so the harness must escalate to SIGKILL.
+        let script = "trap '' TERM; echo $$ > \(directory)/pid; sleep 100 & echo 'Linux version 6.1'; echo '\(ready)'; sleep 100"
         let watcher = try StageWatcher(rules: Self.rules)
         let started = Date()
         let result = try await QEMUProcess(graceSeconds: 0.5).run(
