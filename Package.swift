@@ -24,7 +24,9 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // Leaf modules: no processes, network or CLI.
-        .target(name: "IngotSpec", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // The typed build→boot contract (formats, buses, backend kinds, artifact layout) every layer shares.
+        .target(name: "IngotContract"),
+        .target(name: "IngotSpec", dependencies: ["IngotContract", .product(name: "Yams", package: "Yams")]),
         .target(
             name: "IngotTree",
             dependencies: ["CArchive"]),
@@ -49,21 +51,21 @@ let package = Package(
         .target(
             name: "IngotBoot",
             dependencies: [
-                "IngotSpec", "CLibvirt",
+                "IngotContract", "IngotSpec", "CLibvirt",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "IngotBuild",
             dependencies: [
-                "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk",
+                "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "IngotCommands",
             dependencies: [
-                "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotBuild",
+                "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotBuild",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -75,19 +77,20 @@ let package = Package(
         .executableTarget(
             name: "ingot-bench",
             dependencies: [
-                "IngotBuild", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotSpec", "IngotSources",
+                "IngotContract", "IngotBuild", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotSpec", "IngotSources",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
 
-        .testTarget(name: "IngotSpecTests", dependencies: ["IngotSpec"]),
+        .testTarget(name: "IngotContractTests", dependencies: ["IngotContract"]),
+        .testTarget(name: "IngotSpecTests", dependencies: ["IngotSpec", "IngotContract"]),
         .testTarget(name: "IngotTreeTests", dependencies: ["IngotTree"]),
         .testTarget(name: "IngotFilesystemsTests", dependencies: ["IngotFilesystems", "IngotTree"]),
         .testTarget(name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec"]),
         .testTarget(name: "IngotDiskTests", dependencies: ["IngotDisk", "IngotTree", "IngotFilesystems"]),
-        .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec"]),
+        .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec", "IngotContract"]),
         .testTarget(
             name: "IngotCommandsTests",
-            dependencies: ["IngotCommands", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources"]),
+            dependencies: ["IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources"]),
     ],
     swiftLanguageModes: [.v5]
 )

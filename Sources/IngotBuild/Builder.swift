@@ -2,30 +2,12 @@
 // → outputs + manifest, all staged and renamed into the output directory at the end.
 
 import Foundation
+import IngotContract
 import IngotDisk
 import IngotSources
 import IngotSpec
 import IngotTree
 import Logging
-
-public enum OutputFormat: String, CaseIterable, Sendable {
-    case raw, qcow2, iso
-    case kernelInitrd = "kernel+initrd"
-    case tar
-
-    /// Parses "raw,qcow2" style lists with a clear error for unknown names.
-    public static func parseList(_ text: String) throws -> [OutputFormat] {
-        try text.split(separator: ",").map { raw in
-            let s = raw.trimmingCharacters(in: .whitespaces)
-            guard let f = OutputFormat(rawValue: s) else {
-                let names = OutputFormat.allCases.map(\.rawValue).joined(separator: ", ")
-                let hint = suggestion(for: s, among: OutputFormat.allCases.map(\.rawValue)).map { " Did you mean '\($0)'?" } ?? ""
-                throw ComposeError(location: nil, message: "unknown output format '\(s)'; formats are \(names).\(hint)")
-            }
-            return f
-        }
-    }
-}
 
 public struct BuildOptions: Sendable {
     public var outputDirectory: String

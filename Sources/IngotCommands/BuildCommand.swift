@@ -4,6 +4,7 @@ import ArgumentParser
 import Foundation
 import IngotBuild
 import IngotSpec
+import IngotContract
 
 struct BuildCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

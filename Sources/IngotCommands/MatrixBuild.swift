@@ -8,6 +8,7 @@ import IngotBoot
 import IngotBuild
 import IngotSpec
 import Logging
+import IngotContract
 
 /// What the matrix build produced for one board: per format, a build prefix or why not.
 struct MatrixBoardBuild {

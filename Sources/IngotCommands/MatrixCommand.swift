@@ -8,6 +8,7 @@ import IngotBoot
 import IngotBuild
 import IngotSpec
 import Logging
+import IngotContract
 
 struct MatrixCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

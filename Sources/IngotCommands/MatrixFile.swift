@@ -16,6 +16,7 @@
 import Foundation
 import IngotSpec
 import Yams
+import IngotContract
 
 /// A parsed matrix file.
 struct MatrixFile: Equatable {

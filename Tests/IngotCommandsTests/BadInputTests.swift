@@ -93,7 +93,7 @@ import Testing
     @Test func unknownFormatIsRejected() throws {
         let r = try E2E.ingot(["build", "examples/hello.yml", "--board", "x86_64-efi", "--format", "rwa", "-o", "/tmp/never-\(UUID())"])
         #expect(r.status != 0)
-        #expect(r.stderr.contains("unknown output format 'rwa'") && r.stderr.contains("raw"))
+        #expect(r.stderr.contains("--format: unknown value 'rwa'") && r.stderr.contains("raw"))
     }
 
     /// Ctrl-C in the middle of a build: the staged outputs and the output directory the build

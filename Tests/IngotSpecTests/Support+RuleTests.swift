@@ -3,6 +3,7 @@
 import Testing
 
 @testable import IngotSpec
+import IngotContract
 
 @Suite struct SupportRuleTests {
     @Test(arguments: ["hello", "a", "web-1", "A0", String(repeating: "x", count: 63)])

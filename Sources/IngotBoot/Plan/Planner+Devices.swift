@@ -102,6 +102,9 @@ extension Planner {
                 snapshot = false
             }
             return ["-drive", "file=\(Self.escape(file)),if=sd,format=raw" + (snapshot ? ",snapshot=on" : "")]
+        case .ahci, .nvme, .usb, .scsi:
+            throw MachinePlan.Error.unsupported(
+                board: board.name, reason: "the \(emulation.diskInterface.rawValue) bus is not emulated for this board yet")
         }
     }
 

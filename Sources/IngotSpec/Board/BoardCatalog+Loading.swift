@@ -4,6 +4,7 @@
 
 import Foundation
 import Yams
+import IngotContract
 
 /// All board profiles of one directory.
 public struct BoardCatalog: Sendable, Hashable {

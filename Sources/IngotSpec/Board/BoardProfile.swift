@@ -2,6 +2,8 @@
 // kernel, firmware/bootloader, partition table, how QEMU emulates it and the serial patterns of
 // each boot stage). The data lives in boards/*.yml; BoardCatalog+Loading.swift reads it.
 
+import IngotContract
+
 /// CPU architecture, named as Debian names it.
 public enum Architecture: String, Sendable, Hashable, CaseIterable {
     case amd64, arm64
@@ -52,11 +54,6 @@ public enum FirmwareKind: String, Sendable, Hashable, CaseIterable {
     case ubootKernel = "u-boot-kernel"
 }
 
-/// How the disk image is attached to the emulated machine.
-public enum DiskInterface: String, Sendable, Hashable, CaseIterable {
-    case virtio, sd
-}
-
 /// How QEMU emulates the board.
 public struct Emulation: Sendable, Hashable {
     /// `qemu-system-x86_64`, `qemu-system-aarch64`.
@@ -70,7 +67,7 @@ public struct Emulation: Sendable, Hashable {
     /// `-smp` (raspi machines need 4).
     public var smp: Int
     public var firmware: FirmwareKind
-    public var diskInterface: DiskInterface
+    public var diskInterface: DiskBus
     /// Extra QEMU arguments appended verbatim.
     public var extraArgs: [String]
     /// The oldest QEMU version with this machine, e.g. "9.0" for raspi4b.

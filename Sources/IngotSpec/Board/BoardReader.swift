@@ -3,6 +3,7 @@
 
 import Foundation
 import Yams
+import IngotContract
 
 enum BoardReader {
     static let topKeys = [

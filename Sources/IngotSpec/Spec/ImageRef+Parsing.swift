@@ -1,6 +1,8 @@
 // Parsing image references ("deb:busybox-static", "oci-layout:./img:v1", ...) and rejecting
 // registry-style names, which Ingot cannot reach.
 
+import IngotContract
+
 extension ImageRef {
     /// The accepted schemes, as shown in error messages.
     public static let schemes: [String] = [

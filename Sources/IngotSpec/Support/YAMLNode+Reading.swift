@@ -2,6 +2,7 @@
 // throws a SpecError that points at the offending node, so nothing is ever silently ignored.
 
 import Yams
+import IngotContract
 
 /// Helpers shared by the spec and board readers; `file` is used for every SourceLocation.
 struct YAMLDocument {
