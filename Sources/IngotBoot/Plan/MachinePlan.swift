@@ -3,6 +3,7 @@
 // Building it runs nothing but read-only probes; executing it is QEMUProcess's job.
 
 import Foundation
+import IngotContract
 
 /// What the build produced for one board, as the harness boots it.
 public struct BootArtifacts: Codable, Equatable, Sendable {
@@ -104,12 +105,15 @@ public struct PlanOptions: Sendable {
     public var writable: Bool
     /// Copy (and pad) an SD image whose size is not a power of two; when false that is an error.
     public var allowSDCopy: Bool
+    /// The disk bus to attach a disk image to; nil: the board's default (its first listed bus).
+    public var bus: DiskBus?
 
     /// Creates options.
     public init(
         runDirectory: String, serial: SerialMode = .pipe, accelerator: AcceleratorChoice = .auto,
-        writable: Bool = false, allowSDCopy: Bool = true
+        writable: Bool = false, allowSDCopy: Bool = true, bus: DiskBus? = nil
     ) {
+        self.bus = bus
         self.runDirectory = runDirectory
         self.serial = serial
         self.accelerator = accelerator

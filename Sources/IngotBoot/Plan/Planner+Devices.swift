@@ -3,6 +3,7 @@
 // disks attached read-only-by-snapshot, with SD images padded on a per-run copy.
 
 import Foundation
+import IngotContract
 import IngotSpec
 
 extension Planner {
@@ -82,7 +83,13 @@ extension Planner {
             throw MachinePlan.Error.unsupported(board: board.name, reason: "disk format '\(format)' cannot be booted; use raw or qcow2")
         }
         guard let size = host.fileSize(path) else { throw MachinePlan.Error.missingFile(role: "disk image", path: path) }
-        switch emulation.diskInterface {
+        let bus = options.bus ?? emulation.diskInterface
+        guard emulation.buses.contains(bus) else {
+            throw MachinePlan.Error.unsupported(
+                board: board.name,
+                reason: "\(emulation.machine) cannot attach a disk on the \(bus.rawValue) bus; this board's buses are \(emulation.buses.map(\.rawValue).joined(separator: ", "))")
+        }
+        switch bus {
         case .virtio:
             var drive = "file=\(Self.escape(path)),format=\(format),if=virtio"
             if !options.writable { drive += ",snapshot=on" }
@@ -104,7 +111,7 @@ extension Planner {
             return ["-drive", "file=\(Self.escape(file)),if=sd,format=raw" + (snapshot ? ",snapshot=on" : "")]
         case .ahci, .nvme, .usb, .scsi:
             throw MachinePlan.Error.unsupported(
-                board: board.name, reason: "the \(emulation.diskInterface.rawValue) bus is not emulated for this board yet")
+                board: board.name, reason: "the \(bus.rawValue) bus is not emulated yet")
         }
     }
 

@@ -67,7 +67,8 @@ public struct Emulation: Sendable, Hashable {
     /// `-smp` (raspi machines need 4).
     public var smp: Int
     public var firmware: FirmwareKind
-    public var diskInterface: DiskBus
+    /// Disk buses this machine can attach the image to (`--bus`); the first is the default.
+    public var buses: [DiskBus]
     /// Extra QEMU arguments appended verbatim.
     public var extraArgs: [String]
     /// The oldest QEMU version with this machine, e.g. "9.0" for raspi4b.
@@ -80,6 +81,9 @@ public struct Emulation: Sendable, Hashable {
     public var powersOff: Bool
     /// The SD/disk image size must be a power of two (QEMU 7.2 SD card emulation).
     public var diskSizePowerOfTwo: Bool
+
+    /// The bus used when none is asked for.
+    public var diskInterface: DiskBus { buses.first ?? .virtio }
 }
 
 /// How to recognise one boot stage on the serial console, and how long it may take.

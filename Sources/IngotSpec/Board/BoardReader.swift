@@ -11,7 +11,7 @@ enum BoardReader {
         "bootloader", "partitionTable", "layout", "emulation", "stages", "failurePatterns",
     ]
     static let emulationKeys = [
-        "binary", "machine", "cpu", "memoryMiB", "smp", "firmware", "diskInterface", "extraArgs", "minimumQEMU",
+        "binary", "machine", "cpu", "memoryMiB", "smp", "firmware", "buses", "extraArgs", "minimumQEMU",
         "ubootPath", "dtb", "powersOff", "diskSizePowerOfTwo",
     ]
     static let layoutKeys = ["firstPartitionOffsetMiB", "bootPartitionMiB", "rootB"]
@@ -82,6 +82,17 @@ enum BoardReader {
             hint: "use one of: \(options.joined(separator: ", "))")
     }
 
+    /// `buses: [virtio, ahci, ...]`: the disk buses the emulated machine can attach the image to;
+    /// the first is the default. Unknown and repeated names are errors at their position.
+    static func buses(_ reader: MappingReader) throws -> [DiskBus] {
+        guard let names = try reader.stringList("buses") else { return [.virtio] }
+        do {
+            return try parseNameList(names.joined(separator: ","), option: "'buses'", as: DiskBus.self)
+        } catch let error as ListError {
+            throw SpecError(reader.location("buses"), error.description, hint: "list the buses QEMU emulates for this machine, default first")
+        }
+    }
+
     static func readLayout(_ top: MappingReader) throws -> LayoutDefaults {
         var layout = LayoutDefaults(firstPartitionOffsetMiB: 1, bootPartitionMiB: 64, rootB: false)
         guard let section = try top.mapping("layout", context: "'layout'") else { return layout }
@@ -120,7 +131,7 @@ enum BoardReader {
             binary: binary, machine: try section.requiredString("machine", hint: "add 'machine: q35' or similar"),
             cpu: try section.string("cpu"), memoryMiB: try positive(section, "memoryMiB") ?? 512,
             smp: try positive(section, "smp") ?? 1, firmware: firmware,
-            diskInterface: try choice(section, "diskInterface", required: false) ?? .virtio,
+            buses: try buses(section),
             extraArgs: try section.stringList("extraArgs") ?? [], minimumQEMU: try section.string("minimumQEMU"),
             ubootPath: try section.string("ubootPath"), dtb: try section.string("dtb"),
             powersOff: try section.bool("powersOff") ?? true,
