@@ -108,6 +108,7 @@ public struct Builder {
                         spec: spec, board: board, kernel: kernel, root: composed, resolver: resolver, spool: spool,
                         epoch: epoch, seed: "\(specDigest)|\(board.name)", baseCmdline: cmdline, logger: logger)
                     disk = try await assembler.assemble(into: staging.path("\(base).img"))
+                    record.inputs += disk?.inputs ?? []
                 }
                 if format == .raw {
                     let bmap = "\(base).img.bmap"

@@ -104,6 +104,15 @@ extension InitPlan {
             export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
             SEQ=0
 
+            # Every active console (`console=tty0 console=ttyS0`: the screen and the serial port the
+            # harness reads); /dev/console is only the last one.
+            consoles=
+            say() {
+              [ -n "$consoles" ] || consoles=$($bb cat /sys/class/tty/console/active 2>/dev/null)
+              if [ -z "$consoles" ]; then echo "$*" > /dev/console; return; fi
+              for c in $consoles; do echo "$*" > "/dev/$c" 2>/dev/null; done
+            }
+
             # Framed, checksummed marker line (see Init+Plan.swift for the protocol).
             mark() {
               payload="v1 stage=$1 seq=$SEQ"
@@ -111,7 +120,7 @@ extension InitPlan {
               for kv in "$@"; do payload="$payload $kv"; done
               SEQ=$((SEQ + 1))
               crc=$(printf '%s' "$payload" | $bb crc32)
-              echo "@@INGOT $payload $crc@@" > /dev/console
+              say "@@INGOT $payload $crc@@"
             }
 
             halt_forever() {
@@ -171,6 +180,7 @@ extension InitPlan {
                 // A disk boot's stage 1 mounted the data partition; kernel+initrd keeps state in RAM.
                 s += "is_mounted \(m) || $bb mount -t tmpfs -o mode=0755 tmpfs \(m)\n"
             }
+            s += Self.dataReport(mount: dataMount)
         }
         s += "\n"
 
@@ -259,7 +269,7 @@ extension InitPlan {
                     else
                       mark onboot name=\(n) status=fail rc=$rc
                       mark fail reason=onboot name=\(n) rc=$rc
-                      echo \(Self.quote("ingot: onboot step \(step.name) failed with status")) $rc
+                      say \(Self.quote("ingot: onboot step \(step.name) failed with status")) $rc
                       halt_forever
                     fi
 
@@ -276,7 +286,7 @@ extension InitPlan {
             s += "while [ ! -e /run/ingot/started.\(Self.token(step.name)) ]; do $bb usleep 20000; done\n"
         }
         s += """
-            echo \(Self.quote(readyMessage))
+            say \(Self.quote(readyMessage))
             mark ready name=\(Self.token(name))
             while :; do
               $bb sleep 3600 &
@@ -285,6 +295,21 @@ extension InitPlan {
 
             """
         return s
+    }
+
+    /// Reports where the data lives and how big it is: a plain line for people and a `data`
+    /// marker (device, partition and filesystem size in KiB) for the harness and tests.
+    static func dataReport(mount: String) -> String {
+        let m = quote(mount)
+        return """
+            datadev=$($bb awk -v m=\(m) '$2 == m { d = $1 } END { print d }' /proc/mounts)
+            fs_kib=$($bb df -k \(m) 2>/dev/null | $bb awk 'NR == 2 { print $2 }')
+            part_kib=0
+            [ -e "/sys/class/block/${datadev#/dev/}/size" ] && part_kib=$(( $($bb cat "/sys/class/block/${datadev#/dev/}/size") / 2 ))
+            say "ingot: data \(token(mount)) on ${datadev:-none}: partition $((part_kib / 1024)) MiB, filesystem $((${fs_kib:-0} / 1024)) MiB"
+            mark data mount=\(token(mount)) device=${datadev:-none} part_kib=$part_kib fs_kib=${fs_kib:-0}
+
+            """
     }
 
     /// Writes the init and the minimal skeleton it needs into `tree`: /init and /sbin/init,

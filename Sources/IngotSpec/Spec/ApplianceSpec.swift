@@ -133,6 +133,8 @@ public struct DataSpec: Sendable, Hashable {
     public var size: UInt64
     /// Filesystem type; only "ext4" is supported.
     public var filesystem: String
+    /// Grow the partition and its filesystem to the end of the medium on first boot (default true).
+    public var grow: Bool = true
 }
 
 /// A whole appliance spec, validated.
