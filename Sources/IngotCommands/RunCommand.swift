@@ -13,6 +13,7 @@ struct RunCommand: AsyncParsableCommand {
     @Argument(help: "Build prefix (out/hello-x86_64-efi), manifest or image.") var target: String
     @OptionGroup var boards: Flags.Boards
     @OptionGroup var logs: Flags.Logs
+    @OptionGroup var machine: Flags.Machine
     @Flag(name: .long, help: "Print the QEMU command line and exit.") var dryRun = false
     @Option(name: .long, help: "Accelerator: auto, tcg or kvm.") var accel: String = "auto"
 
@@ -27,7 +28,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         let plan = try MachinePlan(
             board: t.board, artifacts: try t.preparedArtifacts(runDirectory: runDir),
-            options: PlanOptions(runDirectory: runDir, serial: .stdio, accelerator: accelerator))
+            options: PlanOptions(
+                runDirectory: runDir, serial: .stdio, accelerator: accelerator, bus: try machine.diskBus(), diskSize: machine.diskSizeBytes))
         if dryRun {
             print(plan)
             return

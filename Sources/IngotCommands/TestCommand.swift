@@ -12,6 +12,7 @@ struct TestCommand: AsyncParsableCommand {
     @Argument(help: "Build prefix (out/hello-x86_64-efi), manifest or image.") var target: String
     @OptionGroup var boards: Flags.Boards
     @OptionGroup var logs: Flags.Logs
+    @OptionGroup var machine: Flags.Machine
     @Option(name: .long, help: "Extra readiness pattern (regular expression) that must appear on the console.")
     var ready: String?
     @Option(name: .long, help: "Keep the console log here.") var log: String?
@@ -28,7 +29,11 @@ struct TestCommand: AsyncParsableCommand {
         let runDir = NSTemporaryDirectory() + "ingot-test-\(getpid())-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: runDir) }
-        let plan = try MachinePlan(board: t.board, artifacts: try t.preparedArtifacts(runDirectory: runDir), options: PlanOptions(runDirectory: runDir, serial: .pipe))
+        let plan = try machine.plan(target: t) {
+            try MachinePlan(
+                board: t.board, artifacts: try t.preparedArtifacts(runDirectory: runDir),
+                options: PlanOptions(runDirectory: runDir, serial: .pipe, bus: try machine.diskBus(), diskSize: machine.diskSizeBytes))
+        }
         if dryRun {
             print(plan)
             return
@@ -38,7 +43,9 @@ struct TestCommand: AsyncParsableCommand {
                 board: t.board, readiness: ready.map { [$0] } ?? [], directKernelBoot: t.artifacts.isDirectKernelBoot,
                 readinessTimeout: readyTimeout, settle: settle))
         let logPath = log.map(absolutePath) ?? runDir + "/console.log"
-        let result = try await QEMUProcess(logger: logger).run(plan: plan, watcher: watcher, logPath: logPath)
+        let result = try await machine.infrastructure {
+            try await machine.backend(target: t, logger: logger).run(plan: plan, watcher: watcher, logPath: logPath)
+        }
         let v = result.verdict
         if let json {
             let enc = JSONEncoder()
