@@ -9,7 +9,8 @@ import IngotSources
 import IngotSpec
 import IngotTree
 
-enum Stage1Tools {
+/// Stage 1's data-growth tools.
+public enum Stage1Tools {
     /// Where the binaries live in their packages.
     static let sfdiskPath = "/sbin/sfdisk"
     static let resize2fsPath = "/sbin/resize2fs"
@@ -17,7 +18,7 @@ enum Stage1Tools {
     static let libraryDirectory = "/lib/ingot"
 
     /// The Debian packages (bookworm names) holding the two tools and every library they load.
-    static let packages = [
+    public static let packages = [
         "fdisk", "e2fsprogs", "libfdisk1", "libsmartcols1", "libblkid1", "libuuid1", "libreadline8", "libtinfo6",
         "libext2fs2", "libcom-err2", "libc6",
     ]

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Foundation
+import IngotBuild
 import IngotSources
 import IngotSpec
 
@@ -27,6 +28,7 @@ struct LockCommand: AsyncParsableCommand {
             add(b.kernelPackage, b.arch)
             add("busybox-static", b.arch)
             for p in b.packages { add(p, b.arch) }
+            for p in Stage1Tools.packages { add(p, b.arch) }  // stage 1's sfdisk/resize2fs (data growth)
             for s in specs {
                 for img in s.allImages { if case .deb(let n, _) = img.ref { add(n, b.arch) } }
             }

@@ -92,11 +92,22 @@ public struct Stage1Plan: Sendable, Equatable {
             $bb mount -t devtmpfs devtmpfs /dev
             exec </dev/console >/dev/console 2>&1
 
-            # Every active console (screen and serial); /dev/console alone is only the last one.
-            consoles=$($bb cat /sys/class/tty/console/active 2>/dev/null)
+            # Every active console (screen and serial): /dev/console is the last one listed in
+            # /sys/class/tty/console/active; the others (tty0, a screen) get a copy. Serial ports
+            # are only written through /dev/console (opening a UART anew can wait for carrier).
+            others=$($bb cat /sys/class/tty/console/active 2>/dev/null)
+            others=$(echo "$others" | $bb awk '{ for (i = 1; i < NF; i++) if ($i ~ /^tty[0-9]+$/) print $i }')
             say() {
-              if [ -z "$consoles" ]; then echo "$*"; return; fi
-              for c in $consoles; do echo "$*" > "/dev/$c" 2>/dev/null; done
+              echo "$*"
+              for c in $others; do echo "$*" > "/dev/$c" 2>/dev/null; done
+            }
+
+            # A driver for hardware the machine lacks refuses to load (No such device): not worth a line.
+            load() {
+              [ -d "/sys/module/$1" ] && return 0
+              out=$($bb insmod "$2" 2>&1) && return 0
+              case "$out" in *"No such device"*) return 0 ;; esac
+              say "ingot-stage1: loading $2 failed: $out"
             }
 
             fail() {
@@ -110,7 +121,7 @@ public struct Stage1Plan: Sendable, Equatable {
             """
         for ko in modules {
             let name = ModuleClosure.moduleName(ofPath: ko)
-            s += "[ -d /sys/module/\(name) ] || $bb insmod \(InitPlan.quote(ko)) || say \(InitPlan.quote("ingot-stage1: loading \(ko) failed"))\n"
+            s += "load \(name) \(InitPlan.quote(ko))\n"
         }
         if case .iso(let rootFile) = source { return s + renderISOBody(rootFile: rootFile) }
         s += """
