@@ -33,6 +33,7 @@ import Testing
             pts=$(sed -n 's,.*redirected to \\(/dev/pts/[0-9]*\\).*,\\1,p' qemu.err)
             [ -n "$pts" ] || { cat qemu.err >&2; exit 1; }
             ln -s "$pts" ttyBOARD
+            cp qemu.pid qemu.lastpid
             setsid sh -c '
               for i in $(seq 600); do
                 for f in /proc/[0-9]*/fd/*; do
@@ -101,7 +102,8 @@ import Testing
         #expect(result["accelerator"] as? String == "lab")
         // Powered off: the QEMU playing the board is gone, and the image was only read.
         #expect(!FileManager.default.fileExists(atPath: bench + "/qemu.pid"))
-        #expect(try shellOutput("pgrep -f '\(bench)/card.img' || true").isEmpty)
+        let pid = try String(contentsOfFile: bench + "/qemu.lastpid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(!pid.isEmpty && !FileManager.default.fileExists(atPath: "/proc/\(pid)"), "QEMU \(pid) still runs")
         #expect(try shellOutput("sha256sum \(image)") == before)
     }
 

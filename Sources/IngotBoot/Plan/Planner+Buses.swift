@@ -49,9 +49,6 @@ extension Planner {
         case (.ahci, .pc):
             // q35's ICH9 AHCI controller, port 0 (what a PC's SATA disk is).
             return drive + ["-device", "ide-hd,drive=disk0,bus=ide.0"]
-        case (.ahci, .virt):
-            // virt has no built-in SATA: an ICH9 AHCI controller on PCIe, as on arm64 servers.
-            return drive + ["-device", "ich9-ahci,id=ahci0", "-device", "ide-hd,drive=disk0,bus=ahci0.0"]
         case (.nvme, .pc), (.nvme, .virt):
             return drive + ["-device", "nvme,serial=ingot0,drive=disk0"]
         case (.usb, .pc), (.usb, .virt):
@@ -74,7 +71,9 @@ extension Planner {
         case (.virtio, .raspi): return false
         case (.virtio, _): return true
         case (.sd, .raspi), (.usb, .raspi): return true
-        case (.ahci, .pc), (.ahci, .virt), (.nvme, .pc), (.nvme, .virt), (.usb, .pc), (.usb, .virt), (.scsi, .pc), (.scsi, .virt):
+        // virt has no SATA controller, and an ich9-ahci added on its PCIe is not bootable: AAVMF
+        // has no AHCI driver (it falls through to PXE).
+        case (.ahci, .pc), (.nvme, .pc), (.nvme, .virt), (.usb, .pc), (.usb, .virt), (.scsi, .pc), (.scsi, .virt):
             return true
         default: return false
         }
