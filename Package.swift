@@ -86,8 +86,9 @@ let package = Package(
         .executableTarget(
             name: "ingot-bench",
             dependencies: [
-                "IngotContract", "IngotBuild", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotSpec", "IngotSources", "IngotFlash",
+                "IngotContract", "IngotBuild", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotSpec", "IngotSources",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
         .testTarget(name: "IngotContractTests", dependencies: ["IngotContract"]),

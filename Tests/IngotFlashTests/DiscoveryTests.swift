@@ -118,7 +118,7 @@ import Testing
         var page: [UInt8] = [0x00, 0x80, 0x00, 0x0a]
         page += Array("  WD-12345".utf8)
         let path = fs.root + "/vpd"
-        FileManager.default.createFile(atPath: path, contents: Data(page))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(page))
         #expect(fs.discovery.vpdSerial(path) == "WD-12345")
     }
 }

@@ -213,7 +213,7 @@ import Testing
         let (plan, refusals) = try Loop.plan(img, to: [loop])
         #expect(refusals.isEmpty)
         // Between confirmation and writing, another medium appears under the same name.
-        FileManager.default.createFile(atPath: s.path("second"), contents: nil)
+        _ = FileManager.default.createFile(atPath: s.path("second"), contents: nil)
         truncate(s.path("second"), off_t(Self.size))
         try loop.reattach(s.path("second"))
         let report = run(plan)

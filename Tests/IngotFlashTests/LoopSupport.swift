@@ -40,15 +40,17 @@ enum Host {
         try p.run()
         if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
         try? inp.fileHandleForWriting.close()
-        var errData = Data()
+        // Read stderr on another thread so neither pipe fills up.
+        let errBox = DataBox()
         let group = DispatchGroup()
         group.enter()
         DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
+            errBox.data = err.fileHandleForReading.readDataToEndOfFile()
             group.leave()
         }
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         group.wait()
+        let errData = errBox.data
         p.waitUntilExit()
         return Output(
             status: p.terminationStatus, out: String(decoding: outData, as: UTF8.self),
@@ -93,7 +95,7 @@ final class Loop {
         throws
     {
         if let size {
-            FileManager.default.createFile(atPath: backing, contents: nil)
+            _ = FileManager.default.createFile(atPath: backing, contents: nil)
             guard truncate(backing, off_t(size)) == 0 else { throw Host.Failure("truncate \(backing)") }
             if let fill {
                 let fd = open(backing, O_WRONLY)
@@ -160,7 +162,7 @@ enum Fixture {
     /// with scattered random extents; Ingot's bmap beside it as IMG.bmap. Returns the image path.
     @discardableResult
     static func image(_ path: String, size: Int64 = 32 << 20, seed: UInt64 = 1) throws -> String {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         guard truncate(path, off_t(size)) == 0 else { throw Host.Failure("truncate \(path)") }
         try Host.sh("printf 'label: gpt\\nlabel-id: 6B2C46F0-0000-4000-8000-00000000000\(seed % 10)\\n,8M,U\\n,\\n' | sfdisk -q \(path)")
         try Host.sh("mkfs.vfat -n INGOTBOOT --offset 2048 \(path) 8192 >/dev/null")
@@ -227,4 +229,9 @@ extension Loop {
         return try FlashPlanner.plan(
             FlashRequest(image: image, targets: loops.map(\.path), bmap: bmap, noBmap: noBmap, policy: policy, options: options))
     }
+}
+
+/// Stderr collected on another thread.
+private final class DataBox: @unchecked Sendable {
+    var data = Data()
 }

@@ -127,6 +127,7 @@ public final class Flasher: @unchecked Sendable {
         let pool = ChunkPool(count: 6, chunkSize: options.chunkSize)
         let reader = ImageReader(image: image, pool: pool)
         reader.cancelled = { [unowned self] in self.cancelled }
+        reader.hashKnownRanges = !options.verify
         reader.emit = { chunk in
             let live = lanes.filter { !$0.failed }
             guard !live.isEmpty else {

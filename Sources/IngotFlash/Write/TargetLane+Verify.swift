@@ -19,27 +19,43 @@ extension TargetLane {
         setPhase(.verify)
         let start = Date()
         handle.dropCache()
-        let buffer = AlignedBuffer(capacity: bufferSize)
         var verified: Int64 = 0
-        for (i, r) in ranges.enumerated() {
-            var hasher = SHA256()
-            var at = r.start
-            while at < r.end {
-                if cancelled() { throw FlashError.cancelled }
-                let n = Int(min(Int64(buffer.capacity), r.end - at))
-                try handle.read(into: buffer.pointer, count: n, at: at)
-                hasher.update(bufferPointer: buffer.bytes(n))
-                at += Int64(n)
-                add(Int64(n))
-            }
+        let reads = ReadAhead(handle: handle, ranges: ranges, bufferSize: bufferSize)
+        defer { reads.stop() }
+        var hasher = SHA256()
+        var current = 0
+        func close(_ i: Int) throws {
+            let r = ranges[i]
             let actual = hexDigest(hasher.finalize())
+            hasher = SHA256()
             if i < digests.count, actual != digests[i] {
                 report.verified = verified
                 report.verifySeconds = Date().timeIntervalSince(start)
+                reads.stop()
                 let bad = try? FirstDifference.locate(image: image, range: r, handle: handle)
+                if bad == .some(nil), let expected = r.expected {
+                    // The target holds exactly the image's bytes: the image is what is wrong.
+                    throw FlashError.sourceMismatch(
+                        image: image.path, reference: image.reference, start: r.start, end: r.end, expected: expected,
+                        actual: actual)
+                }
                 throw FlashError.verifyMismatch(target: target.path, firstBadOffset: bad ?? nil, start: r.start, end: r.end)
             }
             verified += r.length
+        }
+        while let piece = try reads.next() {
+            if cancelled() { throw FlashError.cancelled }
+            while current < piece.range {
+                try close(current)
+                current += 1
+            }
+            hasher.update(bufferPointer: piece.buffer.bytes(piece.count))
+            reads.give(piece.buffer)
+            add(Int64(piece.count))
+        }
+        while current < ranges.count {
+            try close(current)
+            current += 1
         }
         report.verified = verified
         report.verifySeconds = Date().timeIntervalSince(start)
