@@ -241,6 +241,11 @@ import Testing
         let report = run(plan)
         #expect(report.targets.first?.error?.contains("busy") == true)
         #expect(try Fixture.sha256(loop.path, count: Self.size) == before)
+        // Verifying only reads (no claim): it runs on the mounted disk and finds mkfs's changes.
+        let (check, none) = try Loop.plan(img, to: [loop], options: FlashOptions(verifyOnly: true))
+        #expect(none.isEmpty)
+        let checked = run(check)
+        #expect(checked.targets.first?.error?.contains("read-back differs") == true, "\(checked.summary)")
     }
 
     @Test func aSmallerDeviceIsRefused() throws {

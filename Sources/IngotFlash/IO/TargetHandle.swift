@@ -76,14 +76,13 @@ final class TargetHandle: @unchecked Sendable {
         _ path: String, expected: DeviceIdentity, discovery: DeviceDiscovery, directIO: Bool, readOnly: Bool = false,
         lockTimeout: Double = 3
     ) throws -> TargetHandle {
-        let access = readOnly ? O_RDONLY : O_RDWR
-        var flags = access | O_EXCL | O_CLOEXEC
+        // Verifying only reads: no claim on the device, so a mounted card can be checked too.
+        let access = readOnly ? O_RDONLY | O_CLOEXEC : O_RDWR | O_EXCL | O_CLOEXEC
         var direct = directIO
-        if direct { flags |= cflash_o_direct() }
-        var fd = open(path, flags)
+        var fd = open(path, access | (direct ? cflash_o_direct() : 0))
         if fd < 0, errno == EINVAL, direct {
             direct = false
-            fd = open(path, access | O_EXCL | O_CLOEXEC)
+            fd = open(path, access)
         }
         guard fd >= 0 else {
             let e = errno
@@ -98,7 +97,7 @@ final class TargetHandle: @unchecked Sendable {
         }
         // udev takes a shared flock while it probes; wait out a probe, never share the device.
         let deadline = Date().addingTimeInterval(lockTimeout)
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+        while !readOnly, flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let e = errno
             guard e == EWOULDBLOCK || e == EINTR, Date() < deadline else {
                 close(fd)
