@@ -17,10 +17,13 @@ extension BootTarget {
         var st = stat()
         guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFBLK else { return nil }
         guard let name = boards.board.first else {
-            throw ValidationError("\(path) is a device and carries no manifest; name its board with --board (see 'ingot boards')")
+            throw ValidationError(
+                "\(path) is a device and carries no manifest; name its board with --board (see 'ingot boards')")
         }
         guard access(path, R_OK) == 0 else {
-            throw ValidationError("\(path): cannot read the device (\(String(cString: strerror(errno)))); run as root or join the disk group")
+            throw ValidationError(
+                "\(path): cannot read the device (\(String(cString: strerror(errno)))); run as root or join the disk group"
+            )
         }
         let board = try boards.catalog().board(named: name)
         return BootTarget(

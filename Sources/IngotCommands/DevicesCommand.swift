@@ -21,19 +21,25 @@ struct DevicesCommand: AsyncParsableCommand {
             var out: [[String: Any]] = []
             let encoder = JSONEncoder()
             for d in shown {
-                guard var object = try JSONSerialization.jsonObject(with: encoder.encode(d)) as? [String: Any] else { continue }
+                guard var object = try JSONSerialization.jsonObject(with: encoder.encode(d)) as? [String: Any] else {
+                    continue
+                }
                 let refusals = policy.refusals(device: d, imageSize: 0)
                 object["removableMedia"] = d.isRemovableMedia
                 object["identity"] = d.identity.token
                 object["refusals"] = refusals.map(\.short)
                 out.append(object)
             }
-            let data = try JSONSerialization.data(withJSONObject: out, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            let data = try JSONSerialization.data(
+                withJSONObject: out, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
             print(String(decoding: data, as: UTF8.self))
             return
         }
         if shown.isEmpty {
-            print(all ? "no disks found" : "no removable disks found (plug in a card or stick; --all lists fixed disks too)")
+            print(
+                all
+                    ? "no disks found"
+                    : "no removable disks found (plug in a card or stick; --all lists fixed disks too)")
             return
         }
         var rows = [["DEVICE", "BUS", "SIZE", "MODEL", "SERIAL", "IDENTITY", "STATE"]]
@@ -63,7 +69,10 @@ struct DevicesCommand: AsyncParsableCommand {
         }
         let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
         for (n, row) in rows.enumerated() {
-            print(row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            print(
+                row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(
+                    separator: "  "
+                )
                 .trimmingCharacters(in: .whitespaces))
             if n > 0 { for line in details[n - 1] { print(line) } }
         }

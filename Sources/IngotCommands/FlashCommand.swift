@@ -25,7 +25,9 @@ struct FlashCommand: AsyncParsableCommand {
     var targets: [String] = []
 
     @Flag(name: [.short, .long], help: "Do not ask for confirmation (removable media only).") var yes = false
-    @Flag(name: .long, help: "Allow fixed (non-removable) disks; their identity must be typed or given with --confirm-identity.")
+    @Flag(
+        name: .long,
+        help: "Allow fixed (non-removable) disks; their identity must be typed or given with --confirm-identity.")
     var allowFixed = false
     @Option(name: .long, help: "The identity token of a fixed disk (as `ingot devices --all` shows it), repeatable.")
     var confirmIdentity: [String] = []
@@ -33,9 +35,14 @@ struct FlashCommand: AsyncParsableCommand {
     @Option(name: .long, help: "The bmap to use (default: IMAGE.bmap or the .img.bmap beside a compressed image).")
     var bmap: String?
     @Flag(name: .long, help: "Ignore any bmap: write every byte of the image.") var noBmap = false
-    @Flag(name: .long, help: "Zero the ranges the bmap leaves unmapped (BLKZEROOUT where the device can), so stale data cannot confuse filesystems.")
+    @Flag(
+        name: .long,
+        help:
+            "Zero the ranges the bmap leaves unmapped (BLKZEROOUT where the device can), so stale data cannot confuse filesystems."
+    )
     var zeroUnmapped = false
-    @Flag(name: .long, help: "Only read the devices back and compare them with the image; write nothing.") var verifyOnly = false
+    @Flag(name: .long, help: "Only read the devices back and compare them with the image; write nothing.")
+    var verifyOnly = false
     @Flag(name: .long, help: "Skip reading back after writing.") var noVerify = false
     @Flag(name: .long, help: "Use buffered I/O instead of O_DIRECT.") var noDirectIO = false
     @Option(name: .long, help: "Progress: auto (a bar on a terminal), bar, json (one object per line on stdout), none.")
@@ -47,7 +54,9 @@ struct FlashCommand: AsyncParsableCommand {
     func validate() throws {
         if targets.isEmpty { throw ValidationError("name at least one device to write (see `ingot devices`)") }
         guard ProgressStyle(rawValue: progress) != nil else {
-            throw ValidationError("--progress must be one of \(ProgressStyle.allCases.map(\.rawValue).joined(separator: ", ")), not '\(progress)'")
+            throw ValidationError(
+                "--progress must be one of \(ProgressStyle.allCases.map(\.rawValue).joined(separator: ", ")), not '\(progress)'"
+            )
         }
         if verifyOnly && noVerify { throw ValidationError("--verify-only and --no-verify contradict each other") }
         if bmap != nil && noBmap { throw ValidationError("--bmap and --no-bmap contradict each other") }
@@ -73,7 +82,8 @@ struct FlashCommand: AsyncParsableCommand {
             faultAfter: try faults())
         var policy = FlashPolicy(
             allowFixed: allowFixed, confirmedTokens: Set(confirmIdentity), allowFiles: toFile, readOnly: verifyOnly)
-        let request = FlashRequest(image: image, targets: targets, bmap: bmap, noBmap: noBmap, policy: policy, options: options)
+        let request = FlashRequest(
+            image: image, targets: targets, bmap: bmap, noBmap: noBmap, policy: policy, options: options)
         var (plan, refusals) = try FlashPlanner.plan(request)
 
         // Fixed disks with --allow-fixed: the user types each identity.
@@ -84,15 +94,18 @@ struct FlashCommand: AsyncParsableCommand {
         if refusals.count == unconfirmed.count, !unconfirmed.isEmpty, !dryRun {
             for token in unconfirmed {
                 let target = plan.targets.first { $0.device?.identity.token == token }
-                prompt("\(target?.summary ?? token) is a FIXED disk. Type its identity '\(token)' to allow writing it: ")
-                if let answer = readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces), answer == token {
+                prompt(
+                    "\(target?.summary ?? token) is a FIXED disk. Type its identity '\(token)' to allow writing it: ")
+                if let answer = readLine(strippingNewline: true)?.trimmingCharacters(in: .whitespaces), answer == token
+                {
                     policy.confirmedTokens.insert(token)
                 } else {
                     throw CommandError("\(target?.path ?? token): identity not confirmed; nothing was written")
                 }
             }
             (plan, refusals) = try FlashPlanner.plan(
-                FlashRequest(image: image, targets: targets, bmap: bmap, noBmap: noBmap, policy: policy, options: options))
+                FlashRequest(
+                    image: image, targets: targets, bmap: bmap, noBmap: noBmap, policy: policy, options: options))
         }
         if dryRun {
             print(plan)
@@ -114,7 +127,8 @@ struct FlashCommand: AsyncParsableCommand {
             for t in removable {
                 text += "  \(t.summary)\n"
                 for p in t.device?.partitions ?? [] {
-                    text += "    \(p.name ?? "#\(p.number)") \(FlashFormat.bytes(p.size)) \(p.filesystem ?? "-")"
+                    text +=
+                        "    \(p.name ?? "#\(p.number)") \(FlashFormat.bytes(p.size)) \(p.filesystem ?? "-")"
                         + (p.label.map { " \"\($0)\"" } ?? "") + "\n"
                 }
             }

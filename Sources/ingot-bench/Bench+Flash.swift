@@ -43,8 +43,10 @@ struct FlashBenchCommand: ParsableCommand {
         case mismatch(String)
         var description: String {
             switch self {
-            case .notRoot: return "ingot-bench flash needs root (it attaches a loop device); run it with sudo or via ci/bench"
-            case .missing(let what): return "\(what) is missing; build it (swift build -c release --product ingot) or run ci/bootstrap"
+            case .notRoot:
+                return "ingot-bench flash needs root (it attaches a loop device); run it with sudo or via ci/bench"
+            case .missing(let what):
+                return "\(what) is missing; build it (swift build -c release --product ingot) or run ci/bootstrap"
             case .mismatch(let why): return why
             }
         }
@@ -55,30 +57,42 @@ struct FlashBenchCommand: ParsableCommand {
         let ingotPath = ingot ?? ((ChildProcess.selfPath as NSString).deletingLastPathComponent + "/ingot")
         guard FileManager.default.isExecutableFile(atPath: ingotPath) else { throw Error.missing(ingotPath) }
         for tool in ["dd", "bmaptool", "blkdiscard", "losetup"] {
-            guard (try? ChildProcess.capture(["sh", "-c", "command -v \(tool)"])) != nil else { throw Error.missing(tool) }
+            guard (try? ChildProcess.capture(["sh", "-c", "command -v \(tool)"])) != nil else {
+                throw Error.missing(tool)
+            }
         }
         try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         let size = Int64(sizeMib) << 20
         let image = scratch + "/bench.img"
         let (mappedBytes, extents) = try makeImage(image, size: size)
         let digest = try sha256(image, count: size)
-        print("flash benchmark: \(image), \(Figures.mb(size)) MB image, \(Figures.mb(mappedBytes)) MB mapped "
-            + "(\(String(format: "%.0f", Double(mappedBytes) * 100 / Double(size))) %, \(extents) extents), bmap beside it")
+        print(
+            "flash benchmark: \(image), \(Figures.mb(size)) MB image, \(Figures.mb(mappedBytes)) MB mapped "
+                + "(\(String(format: "%.0f", Double(mappedBytes) * 100 / Double(size))) %, \(extents) extents), bmap beside it"
+        )
         print(machineLine())
 
         // The device: a loop over a sparse file a little larger than the image.
         let backing = scratch + "/device.bin"
-        FileManager.default.createFile(atPath: backing, contents: nil)
+        _ = FileManager.default.createFile(atPath: backing, contents: nil)
         guard truncate(backing, off_t(size + (64 << 20))) == 0 else { throw Error.missing("space for \(backing)") }
-        let loop = try ChildProcess.capture(["losetup", "-f", "--show", backing]).trimmingCharacters(in: .whitespacesAndNewlines)
+        let loop = try ChildProcess.capture(["losetup", "-f", "--show", backing]).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         defer { _ = try? ChildProcess.run(["losetup", "-d", loop], check: false) }
         let name = (loop as NSString).lastPathComponent
-        let seq = (try? String(contentsOfFile: "/sys/block/\(name)/diskseq", encoding: .utf8))?
+        let seq =
+            (try? String(contentsOfFile: "/sys/block/\(name)/diskseq", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
         print("device: \(loop) (loop over \(backing)), identity \(name):diskseq\(seq)")
 
         var tools: [(name: String, short: String, argv: [String])] = [
-            ("ingot flash (verify)", "ingot", [ingotPath, "flash", image, loop, "--allow-fixed", "--confirm-identity", "\(name):diskseq\(seq)", "--progress=none", "-q"]),
+            (
+                "ingot flash (verify)", "ingot",
+                [
+                    ingotPath, "flash", image, loop, "--allow-fixed", "--confirm-identity", "\(name):diskseq\(seq)",
+                    "--progress=none", "-q",
+                ]
+            ),
             ("dd bs=4M conv=fsync", "dd", ["dd", "if=\(image)", "of=\(loop)", "bs=4M", "conv=fsync", "status=none"]),
             ("bmaptool copy", "bmaptool", ["bmaptool", "-q", "copy", "--bmap", image + ".bmap", image, loop]),
         ]
@@ -109,15 +123,18 @@ struct FlashBenchCommand: ParsableCommand {
                 order.append("\(tools[i].short) \(Figures.s(usage.wall))")
                 // Untimed: the device holds exactly the image.
                 let got = try sha256(loop, count: size)
-                if got != digest { wrong.append("run \(run + 1), \(tools[i].name): device sha256 \(got) != image \(digest)") }
+                if got != digest {
+                    wrong.append("run \(run + 1), \(tools[i].name): device sha256 \(got) != image \(digest)")
+                }
             }
             FileHandle.standardError.write(Data("  run \(run + 1)/\(runs): \(order.joined(separator: ", "))\n".utf8))
         }
 
         var table = Table("tool", "min (s)", "median (s)", "max (s)", "cpu median (s)", "peak RSS (MB)")
         for (i, t) in tools.enumerated() {
-            table.add(t.name, Figures.s(walls[i].min() ?? 0), Figures.s(Figures.median(walls[i])),
-                      Figures.s(walls[i].max() ?? 0), Figures.s(Figures.median(cpus[i])), Figures.mb(rss[i]))
+            table.add(
+                t.name, Figures.s(walls[i].min() ?? 0), Figures.s(Figures.median(walls[i])),
+                Figures.s(walls[i].max() ?? 0), Figures.s(Figures.median(cpus[i])), Figures.mb(rss[i]))
         }
         print("wall times over \(runs) runs each, order rotating; every run starts from a discarded device")
         print(table.render())
@@ -128,12 +145,19 @@ struct FlashBenchCommand: ParsableCommand {
         let perRun = (0..<walls[0].count).map { Figures.x(walls[0][$0] / max(walls[2][$0], 1e-9)) }
         print("ingot / bmaptool per run: \(perRun.joined(separator: " "))")
         let checks = runs * tools.count
-        print("check (not timed): device sha256 == image sha256 after each of \(checks) runs: "
-            + (wrong.isEmpty ? "all equal" : "\(wrong.count) DIFFER"))
+        print(
+            "check (not timed): device sha256 == image sha256 after each of \(checks) runs: "
+                + (wrong.isEmpty ? "all equal" : "\(wrong.count) DIFFER"))
         for w in wrong { print("  \(w)") }
         print("targets:")
-        print(Figures.target("ingot (with verify) / dd", measured: Figures.x(vsDD), bound: "<= 0.5x", met: wrong.isEmpty && vsDD <= 0.5))
-        print(Figures.target("ingot (with verify) / bmaptool", measured: Figures.x(vsBmap), bound: "<= 1.0x", met: wrong.isEmpty && vsBmap <= 1.0))
+        print(
+            Figures.target(
+                "ingot (with verify) / dd", measured: Figures.x(vsDD), bound: "<= 0.5x",
+                met: wrong.isEmpty && vsDD <= 0.5))
+        print(
+            Figures.target(
+                "ingot (with verify) / bmaptool", measured: Figures.x(vsBmap), bound: "<= 1.0x",
+                met: wrong.isEmpty && vsBmap <= 1.0))
         if !wrong.isEmpty { throw ExitCode(1) }
     }
 
@@ -144,11 +168,13 @@ struct FlashBenchCommand: ParsableCommand {
         let extent = (Int64(Double(size) * mapped) / Int64(extents)) / 4096 * 4096
         let stamp = path + ".params"
         let params = "\(size) \(mapped) \(extents)"
-        if (try? String(contentsOfFile: stamp, encoding: .utf8)) == params, let b = try? BmapReader.read(contentsOf: path + ".bmap") {
+        if (try? String(contentsOfFile: stamp, encoding: .utf8)) == params,
+            let b = try? BmapReader.read(contentsOf: path + ".bmap")
+        {
             return (b.mappedBytes, extents)
         }
         try? FileManager.default.removeItem(atPath: path)
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         guard truncate(path, off_t(size)) == 0 else { throw Error.missing("space for \(path)") }
         try ChildProcess.shell("printf 'label: gpt\\n,256M,U\\n,\\n' | sfdisk -q '\(path)'")
         let fd = open(path, O_WRONLY)

@@ -8,7 +8,8 @@ import Testing
 
 /// Loop devices and small process helpers for the flash command tests.
 enum FlashHost {
-    static let enabled = ProcessInfo.processInfo.environment["CI"] == "true"
+    static let enabled =
+        ProcessInfo.processInfo.environment["CI"] == "true"
         || (getuid() == 0 && FileManager.default.fileExists(atPath: "/dev/loop-control"))
 
     struct Output {
@@ -83,7 +84,8 @@ final class FlashLoop {
             truncate(backing, off_t(size))
         }
         self.backing = backing
-        path = try FlashHost.sh("losetup -f --show \(readOnly ? "-r " : "")\(backing)").trimmingCharacters(in: .whitespacesAndNewlines)
+        path = try FlashHost.sh("losetup -f --show \(readOnly ? "-r " : "")\(backing)").trimmingCharacters(
+            in: .whitespacesAndNewlines)
     }
     var name: String { (path as NSString).lastPathComponent }
     var token: String {
@@ -99,7 +101,8 @@ final class FlashLoop {
     /// A 24 MiB GPT image with random data in two places and bmaptool's bmap beside it.
     func image(_ dir: String) throws -> String {
         let img = dir + "/card.img"
-        try FlashHost.sh("""
+        try FlashHost.sh(
+            """
             truncate -s \(Self.size) \(img) && printf 'label: gpt\\n,8M,U\\n,\\n' | sfdisk -q \(img) && \
             dd if=/dev/urandom of=\(img) bs=64K seek=40 count=8 conv=notrunc status=none && \
             dd if=/dev/urandom of=\(img) bs=64K seek=300 count=3 conv=notrunc status=none && \
@@ -123,18 +126,24 @@ final class FlashLoop {
         // --allow-fixed with a wrong identity typed at the prompt.
         r = try FlashHost.ingot(["flash", img, loop.path, "--allow-fixed"], input: "\(loop.name)\n")
         #expect(r.status != 0)
-        #expect(r.err.contains("Type its identity '\(loop.token)'") && r.err.contains("identity not confirmed"), "\(r.all)")
+        #expect(
+            r.err.contains("Type its identity '\(loop.token)'") && r.err.contains("identity not confirmed"), "\(r.all)")
         // Smaller than the image: refused, with the sizes.
         r = try FlashHost.ingot(["flash", img, small.path, "--allow-fixed", "--confirm-identity", small.token])
-        #expect(r.status != 0 && r.err.contains("holds \(8 << 20) bytes") && r.err.contains("use a larger card"), "\(r.all)")
+        #expect(
+            r.status != 0 && r.err.contains("holds \(8 << 20) bytes") && r.err.contains("use a larger card"), "\(r.all)"
+        )
         // A regular file without --to-file.
         r = try FlashHost.ingot(["flash", img, dir + "/out.img", "--yes"])
         #expect(r.status != 0 && r.err.contains("--to-file"), "\(r.all)")
         #expect(!FileManager.default.fileExists(atPath: dir + "/out.img"))
         // A dry run prints the plan and writes nothing.
-        r = try FlashHost.ingot(["flash", img, loop.path, "--allow-fixed", "--confirm-identity", loop.token, "--dry-run"])
+        r = try FlashHost.ingot([
+            "flash", img, loop.path, "--allow-fixed", "--confirm-identity", loop.token, "--dry-run",
+        ])
         #expect(r.status == 0, "\(r.all)")
-        #expect(r.out.contains("bmap: \(img).bmap") && r.out.contains("pinned:") && r.out.contains(loop.token), "\(r.out)")
+        #expect(
+            r.out.contains("bmap: \(img).bmap") && r.out.contains("pinned:") && r.out.contains(loop.token), "\(r.out)")
         #expect(try FlashHost.digest(loop.path, bytes: Self.size) == before)
         // A read-only device.
         let ro = try FlashLoop(dir + "/dev", readOnly: true)
@@ -147,13 +156,15 @@ final class FlashLoop {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let img = try image(dir)
         let loop = try FlashLoop(dir + "/dev", size: Self.size + (1 << 20))
-        let r = try FlashHost.ingot(["flash", img, loop.path, "--allow-fixed", "--progress=json"], input: loop.token + "\n")
+        let r = try FlashHost.ingot(
+            ["flash", img, loop.path, "--allow-fixed", "--progress=json"], input: loop.token + "\n")
         #expect(r.status == 0, "\(r.all)")
         let lines = r.out.split(separator: "\n").map(String.init)
         let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(objects.count == lines.count && !lines.isEmpty, "every stdout line is one JSON object: \(r.out)")
         let events = objects.compactMap { $0["event"] as? String }
-        #expect(events.contains("write-done") && events.contains("verify-done") && events.last == "summary", "\(events)")
+        #expect(
+            events.contains("write-done") && events.contains("verify-done") && events.last == "summary", "\(events)")
         let summary = try #require(objects.last)
         #expect(summary["succeeded"] as? Bool == true)
         let target = try #require((summary["targets"] as? [[String: Any]])?.first)
@@ -165,7 +176,8 @@ final class FlashLoop {
         let v = try FlashHost.ingot(["flash", "--verify-only", img, loop.path])
         #expect(v.status == 0 && v.out.contains("OK   \(loop.path)"), "\(v.all)")
         let d = try FlashHost.ingot(["devices", "--all", "--json"])
-        let list = try #require(try JSONSerialization.jsonObject(with: Data(d.out.utf8)) as? [[String: Any]], "\(d.all)")
+        let list = try #require(
+            try JSONSerialization.jsonObject(with: Data(d.out.utf8)) as? [[String: Any]], "\(d.all)")
         let entry = try #require(list.first { $0["path"] as? String == loop.path })
         #expect(entry["identity"] as? String == loop.token)
         #expect(entry["bus"] as? String == "loop")
@@ -184,15 +196,20 @@ final class FlashLoop {
         let a = try FlashLoop(dir + "/a", size: Self.size)
         let b = try FlashLoop(dir + "/b", size: Self.size)
         let r = try FlashHost.ingot([
-            "flash", img + ".xz", a.path, b.path, "--allow-fixed", "--confirm-identity", a.token, "--confirm-identity", b.token,
+            "flash", img + ".xz", a.path, b.path, "--allow-fixed", "--confirm-identity", a.token, "--confirm-identity",
+            b.token,
             "--zero-unmapped", "--fault-after", "\(b.path)=100000",
         ])
         #expect(r.status == 1, "\(r.all)")
-        #expect(r.out.contains("OK   \(a.path)") && r.out.contains("FAIL \(b.path)") && r.out.contains("1 of 2 target(s)"), "\(r.all)")
+        #expect(
+            r.out.contains("OK   \(a.path)") && r.out.contains("FAIL \(b.path)") && r.out.contains("1 of 2 target(s)"),
+            "\(r.all)")
         #expect(try FlashHost.digest(a.path, bytes: Self.size) == FlashHost.digest(img, bytes: Self.size))
         // A truncated download: clear error, non-zero exit.
         try FlashHost.sh("head -c 300000 \(img).xz > \(dir)/cut.img.xz && cp \(img).bmap \(dir)/cut.img.bmap")
-        let t = try FlashHost.ingot(["flash", dir + "/cut.img.xz", a.path, "--allow-fixed", "--confirm-identity", a.token])
+        let t = try FlashHost.ingot([
+            "flash", dir + "/cut.img.xz", a.path, "--allow-fixed", "--confirm-identity", a.token,
+        ])
         #expect(t.status == 1 && t.all.contains("corrupt or truncated"), "\(t.all)")
     }
 
@@ -201,7 +218,9 @@ final class FlashLoop {
         let dir = try E2E.tempDir("flash-boot")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let board = "x86_64-efi"
-        let build = try E2E.ingot(["build", "examples/hello.yml", "--board", board, "--format", "raw", "-o", dir + "/o"])
+        let build = try E2E.ingot([
+            "build", "examples/hello.yml", "--board", board, "--format", "raw", "-o", dir + "/o",
+        ])
         try #require(build.status == 0, "\(build.all)")
         let img = "\(dir)/o/hello-\(board).img"
         let size = Int64((try FileManager.default.attributesOfItem(atPath: img)[.size] as? NSNumber)?.int64Value ?? 0)

@@ -80,7 +80,8 @@ import Testing
         let vda = try d.describe(name: "vda", mounts: MountTable())
         #expect(vda.bus == .virtio && vda.serial == "vdserial" && vda.vendor == nil)
         let loop = try d.describe(name: "loop3", mounts: MountTable())
-        #expect(loop.bus == .loop && loop.backingFile == "/tmp/card.img" && loop.displayModel == "loop of /tmp/card.img")
+        #expect(
+            loop.bus == .loop && loop.backingFile == "/tmp/card.img" && loop.displayModel == "loop of /tmp/card.img")
         // Listing: loop4 (no medium) is left out; everything else is there.
         #expect(d.disks().map(\.name) == ["loop3", "nvme0n1", "sda", "vda"])
     }
@@ -95,7 +96,9 @@ import Testing
         // LVM: sdc2 → dm-0 (mounted at /), dm-0 → dm-1 (swap).
         try fs.holder("dm-0", dev: "253:0", under: "sys/devices/\(ata)/block/sdc/sdc2")
         try fs.holder("dm-1", dev: "253:1", under: "sys/devices/virtual/block/dm-0")
-        try fs.write("proc/self/mountinfo", "1 0 253:0 / / rw - ext4 /dev/mapper/vg-root rw\n2 1 8:33 / /boot rw - ext2 /dev/sdc1 rw\n")
+        try fs.write(
+            "proc/self/mountinfo",
+            "1 0 253:0 / / rw - ext4 /dev/mapper/vg-root rw\n2 1 8:33 / /boot rw - ext2 /dev/sdc1 rw\n")
         let mounts = MountTable.parse(
             mountinfo: "1 0 253:0 / / rw - ext4 /dev/mapper/vg-root rw\n2 1 8:33 / /boot rw - ext2 /dev/sdc1 rw\n",
             swaps: "header\n/dev/dm-1 partition 1 0 -2\n",

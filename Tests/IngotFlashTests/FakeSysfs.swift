@@ -14,8 +14,10 @@ final class FakeSysfs {
 
     init() throws {
         root = NSTemporaryDirectory() + "flash-sysfs-\(UUID().uuidString.prefix(8))"
-        for d in ["sys/block", "sys/dev/block", "sys/bus/usb", "sys/bus/scsi", "sys/bus/mmc", "sys/bus/virtio",
-                  "sys/class/nvme", "sys/bus/pci", "proc/self"] {
+        for d in [
+            "sys/block", "sys/dev/block", "sys/bus/usb", "sys/bus/scsi", "sys/bus/mmc", "sys/bus/virtio",
+            "sys/class/nvme", "sys/bus/pci", "proc/self",
+        ] {
             try fm.createDirectory(atPath: root + "/" + d, withIntermediateDirectories: true)
         }
         try write("proc/self/mountinfo", "")

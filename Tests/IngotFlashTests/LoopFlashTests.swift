@@ -94,7 +94,9 @@ import Testing
     @Test func truncatedCompressedInputFailsWithItsError() throws {
         let s = try Scratch("trunc")
         let img = try Fixture.image(s.path("a.img"))
-        try Host.sh("xz -k -q \(img) && head -c 200000 \(img).xz > \(s.path("cut.img.xz")) && cp \(img).bmap \(s.path("cut.img.bmap"))")
+        try Host.sh(
+            "xz -k -q \(img) && head -c 200000 \(img).xz > \(s.path("cut.img.xz")) && cp \(img).bmap \(s.path("cut.img.bmap"))"
+        )
         let loop = try Loop(backing: s.path("dev"), size: Self.size)
         let (plan, _) = try Loop.plan(s.path("cut.img.xz"), to: [loop])
         let report = run(plan)
@@ -187,7 +189,9 @@ import Testing
         let report = run(plan)
         #expect(!report.succeeded)
         let error = try #require(report.targets.first?.error)
-        #expect(error.contains(loop.path) && (error.contains("failed at byte offset") || error.contains("ended at")), "\(error)")
+        #expect(
+            error.contains(loop.path) && (error.contains("failed at byte offset") || error.contains("ended at")),
+            "\(error)")
     }
 
     @Test func anExclusiveHolderMeansBusyAndNothingWritten() throws {

@@ -164,7 +164,9 @@ enum Fixture {
     static func image(_ path: String, size: Int64 = 32 << 20, seed: UInt64 = 1) throws -> String {
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         guard truncate(path, off_t(size)) == 0 else { throw Host.Failure("truncate \(path)") }
-        try Host.sh("printf 'label: gpt\\nlabel-id: 6B2C46F0-0000-4000-8000-00000000000\(seed % 10)\\n,8M,U\\n,\\n' | sfdisk -q \(path)")
+        try Host.sh(
+            "printf 'label: gpt\\nlabel-id: 6B2C46F0-0000-4000-8000-00000000000\(seed % 10)\\n,8M,U\\n,\\n' | sfdisk -q \(path)"
+        )
         try Host.sh("mkfs.vfat -n INGOTBOOT --offset 2048 \(path) 8192 >/dev/null")
         var rng = seed
         let fd = open(path, O_WRONLY)
@@ -223,11 +225,15 @@ enum Fixture {
 
 extension Loop {
     /// A plan writing `image` to these loops (fixed disks, confirmed by token).
-    static func plan(_ image: String, to loops: [Loop], options: FlashOptions = FlashOptions(), bmap: String? = nil,
-                     noBmap: Bool = false) throws -> (FlashPlan, [FlashRefusal]) {
-        let policy = FlashPolicy(allowFixed: true, confirmedTokens: Set(loops.map(\.token)), readOnly: options.verifyOnly)
+    static func plan(
+        _ image: String, to loops: [Loop], options: FlashOptions = FlashOptions(), bmap: String? = nil,
+        noBmap: Bool = false
+    ) throws -> (FlashPlan, [FlashRefusal]) {
+        let policy = FlashPolicy(
+            allowFixed: true, confirmedTokens: Set(loops.map(\.token)), readOnly: options.verifyOnly)
         return try FlashPlanner.plan(
-            FlashRequest(image: image, targets: loops.map(\.path), bmap: bmap, noBmap: noBmap, policy: policy, options: options))
+            FlashRequest(
+                image: image, targets: loops.map(\.path), bmap: bmap, noBmap: noBmap, policy: policy, options: options))
     }
 }
 

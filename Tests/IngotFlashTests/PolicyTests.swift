@@ -8,13 +8,15 @@ let GiB: Int64 = 1 << 30
 
 @Suite struct PolicyTests {
 
-
     /// A plain USB stick with one FAT partition, nothing using it.
     static func stick(_ change: (inout BlockDevice) -> Void = { _ in }) -> BlockDevice {
         var d = BlockDevice(
             name: "sdb", major: 8, minor: 16, diskseq: 42, bus: .usb, removable: true, hotplug: true, size: 16 * GiB,
             vendor: "SanDisk", model: "Cruzer", serial: "4C530001",
-            partitions: [DevicePartition(number: 1, name: "sdb1", devNumber: "8:17", start: 1 << 20, size: 15 * GiB, filesystem: "vfat")])
+            partitions: [
+                DevicePartition(
+                    number: 1, name: "sdb1", devNumber: "8:17", start: 1 << 20, size: 15 * GiB, filesystem: "vfat")
+            ])
         change(&d)
         return d
     }
@@ -31,7 +33,9 @@ let GiB: Int64 = 1 << 30
         }
         // Mounted as a whole disk, too.
         let whole = Self.stick { $0.mountpoints = ["/"] }
-        #expect(FlashPolicy().refusals(device: whole, imageSize: 1).contains(.systemDisk(path: "/dev/sdb", mountpoint: "/")))
+        #expect(
+            FlashPolicy().refusals(device: whole, imageSize: 1).contains(.systemDisk(path: "/dev/sdb", mountpoint: "/"))
+        )
     }
 
     @Test func aSystemMountThroughAHolderIsStillTheSystemDisk() {
@@ -82,10 +86,17 @@ let GiB: Int64 = 1 << 30
         #expect(!disk.isRemovableMedia)
         let path = "/dev/sda"
         #expect(FlashPolicy().refusals(device: disk, imageSize: 1) == [.fixed(path: path, summary: disk.summary)])
-        #expect(FlashPolicy(allowFixed: true).refusals(device: disk, imageSize: 1) == [.fixedUnconfirmed(path: path, token: "sda:diskseq3")])
+        #expect(
+            FlashPolicy(allowFixed: true).refusals(device: disk, imageSize: 1) == [
+                .fixedUnconfirmed(path: path, token: "sda:diskseq3")
+            ])
         // A token for another medium (older diskseq) does not confirm this one.
-        #expect(!FlashPolicy(allowFixed: true, confirmedTokens: ["sda:diskseq2"]).refusals(device: disk, imageSize: 1).isEmpty)
-        #expect(FlashPolicy(allowFixed: true, confirmedTokens: ["sda:diskseq3"]).refusals(device: disk, imageSize: 1).isEmpty)
+        #expect(
+            !FlashPolicy(allowFixed: true, confirmedTokens: ["sda:diskseq2"]).refusals(device: disk, imageSize: 1)
+                .isEmpty)
+        #expect(
+            FlashPolicy(allowFixed: true, confirmedTokens: ["sda:diskseq3"]).refusals(device: disk, imageSize: 1)
+                .isEmpty)
         // The token alone, without --allow-fixed, is not enough.
         #expect(!FlashPolicy(confirmedTokens: ["sda:diskseq3"]).refusals(device: disk, imageSize: 1).isEmpty)
     }
@@ -94,7 +105,8 @@ let GiB: Int64 = 1 << 30
         #expect(BlockDevice(name: "sdc", major: 8, minor: 32, bus: .usb, size: 1).isRemovableMedia)
         #expect(BlockDevice(name: "mmcblk0", major: 179, minor: 0, bus: .mmc, size: 1, mmcType: "SD").isRemovableMedia)
         // eMMC soldered to the board is fixed.
-        #expect(!BlockDevice(name: "mmcblk1", major: 179, minor: 8, bus: .mmc, size: 1, mmcType: "MMC").isRemovableMedia)
+        #expect(
+            !BlockDevice(name: "mmcblk1", major: 179, minor: 8, bus: .mmc, size: 1, mmcType: "MMC").isRemovableMedia)
         #expect(!BlockDevice(name: "nvme0n1", major: 259, minor: 0, bus: .nvme, size: 1).isRemovableMedia)
         #expect(BlockDevice(name: "sdd", major: 8, minor: 48, bus: .scsi, removable: true, size: 1).isRemovableMedia)
         #expect(BlockDevice(name: "sde", major: 8, minor: 64, bus: .scsi, hotplug: true, size: 1).isRemovableMedia)
@@ -103,7 +115,8 @@ let GiB: Int64 = 1 << 30
 
     @Test func nonBlockTargetsNeedToFile() {
         let p = FlashPolicy()
-        #expect(p.refusals(path: "x.img", target: .regularFile(size: 5), imageSize: 1).first?.short == "not a block device")
+        #expect(
+            p.refusals(path: "x.img", target: .regularFile(size: 5), imageSize: 1).first?.short == "not a block device")
         #expect(p.refusals(path: "new.img", target: .missing, imageSize: 1).count == 1)
         #expect(p.refusals(path: "/tmp", target: .other("a directory"), imageSize: 1).count == 1)
         let files = FlashPolicy(allowFiles: true)
@@ -114,7 +127,8 @@ let GiB: Int64 = 1 << 30
     }
 
     @Test func partitionsAreRefusedNamingTheDisk() {
-        let r = FlashPolicy(allowFiles: true).refusals(path: "/dev/sdb1", target: .partition(name: "sdb1", disk: "sdb"), imageSize: 1)
+        let r = FlashPolicy(allowFiles: true).refusals(
+            path: "/dev/sdb1", target: .partition(name: "sdb1", disk: "sdb"), imageSize: 1)
         #expect(r == [.partition(path: "/dev/sdb1", disk: "sdb")])
         #expect(r[0].description.contains("/dev/sdb"))
     }
@@ -133,7 +147,8 @@ let GiB: Int64 = 1 << 30
         let a = Self.stick()
         var b = Self.stick()
         b.path = "/dev/disk/by-id/usb-SanDisk"
-        let r = FlashPolicy().refusals(targets: [("/dev/sdb", .disk(a)), ("/dev/disk/by-id/usb-SanDisk", .disk(b))], imageSize: 1)
+        let r = FlashPolicy().refusals(
+            targets: [("/dev/sdb", .disk(a)), ("/dev/disk/by-id/usb-SanDisk", .disk(b))], imageSize: 1)
         #expect(r == [.duplicate(path: "/dev/disk/by-id/usb-SanDisk")])
     }
 

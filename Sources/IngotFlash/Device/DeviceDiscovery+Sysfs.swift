@@ -65,7 +65,8 @@ extension DeviceDiscovery {
         guard let data = FileManager.default.contents(atPath: path), data.count > 4 else { return nil }
         let length = Int(data[data.startIndex + 3])
         let body = data.dropFirst(4).prefix(length)
-        let text = String(decoding: body, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines.union(.controlCharacters))
+        let text = String(decoding: body, as: UTF8.self).trimmingCharacters(
+            in: .whitespacesAndNewlines.union(.controlCharacters))
         return text.isEmpty ? nil : text
     }
 }

@@ -118,7 +118,8 @@ public struct DeviceDiscovery: Sendable {
         let entries = ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).sorted()
         for entry in entries where entry.hasPrefix(name) {
             let pbase = base + "/" + entry
-            guard let num = Int(read(pbase + "/partition") ?? ""), let pdev = DevNumber(read(pbase + "/dev") ?? "") else {
+            guard let num = Int(read(pbase + "/partition") ?? ""), let pdev = DevNumber(read(pbase + "/dev") ?? "")
+            else {
                 continue
             }
             let held = holders(of: pbase)

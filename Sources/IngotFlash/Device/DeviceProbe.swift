@@ -75,7 +75,8 @@ public final class DeviceProbe {
     public func partitionTable() throws -> ProbedTable? {
         try check("blkid_probe_enable_superblocks", blkid_probe_enable_superblocks(pr, 0))
         try check("blkid_probe_enable_partitions", blkid_probe_enable_partitions(pr, 1))
-        try check("blkid_probe_set_partitions_flags", blkid_probe_set_partitions_flags(pr, Int32(BLKID_PARTS_ENTRY_DETAILS)))
+        try check(
+            "blkid_probe_set_partitions_flags", blkid_probe_set_partitions_flags(pr, Int32(BLKID_PARTS_ENTRY_DETAILS)))
         guard let list = blkid_probe_get_partitions(pr) else { return nil }
         guard let table = blkid_partlist_get_table(list) else { return nil }
         let type = blkid_parttable_get_type(table).map { String(cString: $0) } ?? "unknown"
@@ -129,7 +130,8 @@ extension DeviceProbe {
         guard let table = try DeviceProbe(fd: fd, path: path).partitionTable() else { return (nil, [:]) }
         var filesystems: [Int: [String: String]] = [:]
         for p in table.partitions where p.size > 0 {
-            filesystems[p.number] = (try? DeviceProbe(fd: fd, path: path, offset: p.start, size: p.size).superblock()) ?? [:]
+            filesystems[p.number] =
+                (try? DeviceProbe(fd: fd, path: path, offset: p.start, size: p.size).superblock()) ?? [:]
         }
         return (table, filesystems)
     }

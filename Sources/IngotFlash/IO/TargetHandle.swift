@@ -24,17 +24,20 @@ public enum TargetError: Swift.Error, CustomStringConvertible, Equatable, Sendab
     public var description: String {
         switch self {
         case .busy(let p):
-            return "\(p): the device is busy (mounted, held by dm/md, or open exclusively by another program); nothing was "
+            return
+                "\(p): the device is busy (mounted, held by dm/md, or open exclusively by another program); nothing was "
                 + "written — close whatever uses it and try again"
         case .locked(let p):
-            return "\(p): another program holds a lock on the device (udev, another flasher); nothing was written — try again"
+            return
+                "\(p): another program holds a lock on the device (udev, another flasher); nothing was written — try again"
         case .open(let p, let why): return "\(p): cannot open for writing: \(why)"
         case .readOnly(let p): return "\(p): the kernel reports the device read-only; nothing was written"
         case .io(let p, let op, let off, let why):
             return "\(p): \(op) failed at byte offset \(off): \(why); the device may have been removed or is failing — "
                 + "its content is incomplete, do not boot it"
         case .shortDevice(let p, let off):
-            return "\(p): the device ended at byte offset \(off) (was it removed or resized?); its content is incomplete"
+            return
+                "\(p): the device ended at byte offset \(off) (was it removed or resized?); its content is incomplete"
         }
     }
 }
@@ -119,7 +122,8 @@ final class TargetHandle: @unchecked Sendable {
 
     /// Opens (creating or truncating to `size`) a regular file target (`--to-file`).
     static func openFile(_ path: String, size: Int64, readOnly: Bool = false) throws -> TargetHandle {
-        let fd = readOnly ? open(path, O_RDONLY | O_CLOEXEC) : open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
+        let fd =
+            readOnly ? open(path, O_RDONLY | O_CLOEXEC) : open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o644)
         guard fd >= 0 else { throw TargetError.open(path, errnoText(errno)) }
         var st = stat()
         guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
@@ -172,7 +176,9 @@ final class TargetHandle: @unchecked Sendable {
         try transfer(buffer: UnsafeMutableRawPointer(mutating: buffer), count: count, at: offset, write: true)
         bytesWritten += Int64(count)
         if injected {
-            throw TargetError.io(path, operation: "write", offset: offset + Int64(count), reason: "Input/output error (injected by --fault-after)")
+            throw TargetError.io(
+                path, operation: "write", offset: offset + Int64(count),
+                reason: "Input/output error (injected by --fault-after)")
         }
     }
 
@@ -215,7 +221,8 @@ final class TargetHandle: @unchecked Sendable {
             if n < 0 {
                 if errno == EINTR { continue }
                 throw TargetError.io(
-                    path, operation: write ? "write" : "read", offset: offset + Int64(done), reason: Self.errnoText(errno))
+                    path, operation: write ? "write" : "read", offset: offset + Int64(done),
+                    reason: Self.errnoText(errno))
             }
             if n == 0 { throw TargetError.shortDevice(path, offset: offset + Int64(done)) }
             done += n
@@ -278,7 +285,8 @@ final class TargetHandle: @unchecked Sendable {
                 return "the kernel does not rescan partitions on this device (a loop device without partscan); "
                     + "re-attach it to see them"
             }
-            return "re-reading the partition table failed: \(Self.errnoText(e)); replug the device to see the new partitions"
+            return
+                "re-reading the partition table failed: \(Self.errnoText(e)); replug the device to see the new partitions"
         }
         return nil
     }

@@ -192,7 +192,8 @@ struct ManifestRecord: Decodable {
             let decoded = try? JSONDecoder().decode(Manifest.self, from: data)
         else { return nil }
         let name = (base as NSString).lastPathComponent
-        guard let record = decoded.outputs.first(where: { $0.role == ArtifactRole.diskRaw.rawValue && $0.name == name }) else { return nil }
+        guard let record = decoded.outputs.first(where: { $0.role == ArtifactRole.diskRaw.rawValue && $0.name == name })
+        else { return nil }
         return (manifest, record)
     }
 }

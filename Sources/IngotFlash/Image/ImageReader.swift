@@ -98,7 +98,8 @@ final class ImageReader {
                     guard n > 0 else {
                         if let chunk { pool?.share(chunk, with: 0) }
                         if n == 0 {
-                            throw FlashError.sourceLength(image: image.path, expected: image.size, actual: at + Int64(got))
+                            throw FlashError.sourceLength(
+                                image: image.path, expected: image.size, actual: at + Int64(got))
                         }
                         throw FlashImage.Error.open(image.path, String(cString: strerror(errno)))
                     }

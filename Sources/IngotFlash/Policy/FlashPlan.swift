@@ -83,7 +83,9 @@ public struct FlashPlan: Sendable, Codable, CustomStringConvertible {
     public var description: String {
         var lines: [String] = []
         let comp = image.compression == .none ? "raw" : image.compression.rawValue + "-compressed"
-        lines.append("image: \(image.path) (\(comp), \(image.size) bytes = \(FlashFormat.bytes(image.size)); size from \(image.sizeSource))")
+        lines.append(
+            "image: \(image.path) (\(comp), \(image.size) bytes = \(FlashFormat.bytes(image.size)); size from \(image.sizeSource))"
+        )
         if let bmap = image.bmap, let path = image.bmapPath {
             lines.append(
                 "bmap: \(path) (\(bmap.ranges.count) ranges, \(FlashFormat.bytes(image.writeBytes)) mapped of "
@@ -100,8 +102,12 @@ public struct FlashPlan: Sendable, Codable, CustomStringConvertible {
         if options.verifyOnly {
             how.append("verify only (nothing is written)")
         } else {
-            how.append(options.verify ? "write, then read back with O_DIRECT and compare" : "write without read-back (--no-verify)")
-            if image.bmap != nil { how.append(options.zeroUnmapped ? "zero unmapped ranges" : "leave unmapped ranges as they are") }
+            how.append(
+                options.verify
+                    ? "write, then read back with O_DIRECT and compare" : "write without read-back (--no-verify)")
+            if image.bmap != nil {
+                how.append(options.zeroUnmapped ? "zero unmapped ranges" : "leave unmapped ranges as they are")
+            }
             how.append(options.directIO ? "O_DIRECT where the device allows" : "buffered I/O")
             how.append("fsync every \(FlashFormat.bytes(options.syncInterval))")
         }

@@ -14,8 +14,10 @@ public struct FlashRequest: Sendable {
     public var options: FlashOptions
 
     /// Creates a request.
-    public init(image: String, targets: [String], bmap: String? = nil, noBmap: Bool = false, policy: FlashPolicy,
-                options: FlashOptions) {
+    public init(
+        image: String, targets: [String], bmap: String? = nil, noBmap: Bool = false, policy: FlashPolicy,
+        options: FlashOptions
+    ) {
         self.image = image
         self.targets = targets
         self.bmap = bmap

@@ -18,7 +18,9 @@ public struct FlashPolicy: Sendable, Equatable {
     public var readOnly: Bool
 
     /// Creates a policy.
-    public init(allowFixed: Bool = false, confirmedTokens: Set<String> = [], allowFiles: Bool = false, readOnly: Bool = false) {
+    public init(
+        allowFixed: Bool = false, confirmedTokens: Set<String> = [], allowFiles: Bool = false, readOnly: Bool = false
+    ) {
         self.allowFixed = allowFixed
         self.confirmedTokens = confirmedTokens
         self.allowFiles = allowFiles
@@ -31,7 +33,8 @@ public struct FlashPolicy: Sendable, Equatable {
         case .disk(let device): return refusals(device: device, imageSize: imageSize)
         case .partition(_, let disk): return [.partition(path: path, disk: disk)]
         case .regularFile, .missing:
-            return allowFiles ? [] : [.notABlockDevice(path: path, what: target == .missing ? "does not exist" : "is a regular file")]
+            return allowFiles
+                ? [] : [.notABlockDevice(path: path, what: target == .missing ? "does not exist" : "is a regular file")]
         case .other(let what): return [.notABlockDevice(path: path, what: "is \(what)")]
         }
     }

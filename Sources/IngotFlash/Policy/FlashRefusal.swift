@@ -31,7 +31,8 @@ public enum FlashRefusal: Swift.Error, CustomStringConvertible, Equatable, Senda
     public var description: String {
         switch self {
         case .notABlockDevice(let p, let what):
-            return "\(p): \(what), not a block device; name a whole disk from `ingot devices`, or pass --to-file to write "
+            return
+                "\(p): \(what), not a block device; name a whole disk from `ingot devices`, or pass --to-file to write "
                 + "the image into a regular file"
         case .partition(let p, let disk):
             return "\(p): is a partition of /dev/\(disk); name the whole disk (/dev/\(disk)) to write an image"
@@ -40,7 +41,8 @@ public enum FlashRefusal: Swift.Error, CustomStringConvertible, Equatable, Senda
         case .swap(let p, let on):
             return "\(p): \(on) is in use as swap; run `swapoff` on it first if this really is the card to write"
         case .mounted(let p, let mounts):
-            return "\(p): mounted at \(mounts.joined(separator: ", ")); unmount it first (`umount \(mounts.first ?? "")`)"
+            return
+                "\(p): mounted at \(mounts.joined(separator: ", ")); unmount it first (`umount \(mounts.first ?? "")`)"
         case .held(let p, let holders):
             return "\(p): in use by \(holders.joined(separator: ", ")) (device mapper, md or LVM); deactivate it first "
                 + "(`dmsetup remove`, `mdadm --stop`, `vgchange -an`)"
@@ -58,7 +60,8 @@ public enum FlashRefusal: Swift.Error, CustomStringConvertible, Equatable, Senda
         case .duplicate(let p):
             return "\(p): named more than once; name each device once"
         case .identityChanged(let p, let reason):
-            return "\(p): is no longer the device you confirmed (\(reason)); nothing was written — check `ingot devices` "
+            return
+                "\(p): is no longer the device you confirmed (\(reason)); nothing was written — check `ingot devices` "
                 + "and run the command again"
         }
     }

@@ -101,7 +101,10 @@ public final class ProgressPrinter: FlashProgressSink, @unchecked Sendable {
         case .targetFailed(let target, let error):
             object = ["event": "target-failed", "target": target, "error": error]
         case .phaseDone(let phase, let target, let bytes, let seconds):
-            object = ["event": phase.rawValue + "-done", "target": target, "bytes": bytes, "seconds": (seconds * 100).rounded() / 100]
+            object = [
+                "event": phase.rawValue + "-done", "target": target, "bytes": bytes,
+                "seconds": (seconds * 100).rounded() / 100,
+            ]
         case .finished(let report):
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
@@ -112,7 +115,9 @@ public final class ProgressPrinter: FlashProgressSink, @unchecked Sendable {
             dict["succeeded"] = report.succeeded
             object = dict
         }
-        guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        guard
+            let data = try? JSONSerialization.data(
+                withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
         else { return }
         FileHandle.standardOutput.write(data + Data("\n".utf8))
     }

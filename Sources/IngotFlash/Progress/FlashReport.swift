@@ -64,7 +64,8 @@ public struct FlashReport: Codable, Sendable, Equatable {
                 if t.skipped > 0 { parts.append("skipped \(FlashFormat.bytes(t.skipped)) unmapped") }
             }
             if t.verified > 0 || verifyOnly {
-                parts.append("verified \(FlashFormat.bytes(t.verified)) in \(String(format: "%.1f", t.verifySeconds)) s")
+                parts.append(
+                    "verified \(FlashFormat.bytes(t.verified)) in \(String(format: "%.1f", t.verifySeconds)) s")
             }
             if let table = t.table {
                 parts.append("\(table.type) table \(table.uuid ?? "-") with \(table.partitions.count) partitions")
@@ -77,7 +78,8 @@ public struct FlashReport: Codable, Sendable, Equatable {
         let ok = targets.filter { $0.status == .ok }.count
         lines.append(
             "\(ok) of \(targets.count) target(s) \(verifyOnly ? "verified" : "written and verified") in "
-                + "\(String(format: "%.1f", seconds)) s (image \(FlashFormat.bytes(imageSize)), \(FlashFormat.bytes(mappedBytes)) mapped)")
+                + "\(String(format: "%.1f", seconds)) s (image \(FlashFormat.bytes(imageSize)), \(FlashFormat.bytes(mappedBytes)) mapped)"
+        )
         return lines.joined(separator: "\n")
     }
 }

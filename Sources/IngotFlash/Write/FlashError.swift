@@ -22,7 +22,8 @@ public enum FlashError: Swift.Error, CustomStringConvertible, Equatable, Sendabl
     public var description: String {
         switch self {
         case .sourceMismatch(let image, let reference, let start, let end, let expected, let actual):
-            return "\(image): bytes \(start)-\(end - 1) do not match \(reference) (sha256 \(actual), expected \(expected)); "
+            return
+                "\(image): bytes \(start)-\(end - 1) do not match \(reference) (sha256 \(actual), expected \(expected)); "
                 + "the image is corrupt or not the one the bmap was made for — the target holds an incomplete image, "
                 + "rebuild or re-download and flash again"
         case .sourceLength(let image, let expected, let actual):
@@ -30,14 +31,16 @@ public enum FlashError: Swift.Error, CustomStringConvertible, Equatable, Sendabl
                 + (actual < expected ? "(truncated download?)" : "(wrong bmap or manifest?)")
                 + "; the target holds an incomplete image — fetch the image again"
         case .decompress(let image, let offset, let message):
-            return "\(image): the compressed image is corrupt or truncated (\(message)) after \(offset) decompressed bytes; "
+            return
+                "\(image): the compressed image is corrupt or truncated (\(message)) after \(offset) decompressed bytes; "
                 + "the target holds an incomplete image — fetch the image again"
         case .verifyMismatch(let target, let offset, let start, let end):
             let at = offset.map { "first bad byte at offset \($0)" } ?? "bytes \(start)-\(end - 1) differ"
             return "\(target): read-back differs from the image (\(at)); the medium may be failing or counterfeit — "
                 + "try another card"
         case .tableMismatch(let target, let differences):
-            return "\(target): libblkid does not see the image's partition table: " + differences.joined(separator: "; ")
+            return "\(target): libblkid does not see the image's partition table: "
+                + differences.joined(separator: "; ")
         case .allTargetsFailed:
             return "every target failed; see the errors above"
         case .cancelled:

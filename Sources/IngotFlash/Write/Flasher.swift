@@ -25,8 +25,10 @@ public final class Flasher: @unchecked Sendable {
     ///   - discovery: how to re-read device identities (the real /sys unless testing).
     ///   - progress: where progress goes.
     ///   - logger: debug logs.
-    public init(plan: FlashPlan, discovery: DeviceDiscovery = DeviceDiscovery(), progress: FlashProgressSink? = nil,
-                logger: Logger? = nil) {
+    public init(
+        plan: FlashPlan, discovery: DeviceDiscovery = DeviceDiscovery(), progress: FlashProgressSink? = nil,
+        logger: Logger? = nil
+    ) {
         self.plan = plan
         self.discovery = discovery
         self.sink = progress
@@ -113,7 +115,10 @@ public final class Flasher: @unchecked Sendable {
             if done() { return }
             for lane in lanes where !lane.failed {
                 let s = lane.status
-                sink?.handle(.progress(phase: s.phase, target: lane.target.path, done: s.done, total: totals(lane), elapsed: s.elapsed))
+                sink?.handle(
+                    .progress(
+                        phase: s.phase, target: lane.target.path, done: s.done, total: totals(lane), elapsed: s.elapsed)
+                )
             }
             usleep(200_000)
         }
@@ -167,7 +172,9 @@ public final class Flasher: @unchecked Sendable {
                 self.done(lane, .write, bytes: lane.report.written, seconds: lane.report.writeSeconds)
                 readerResult.wait()
                 if let error = readerResult.error {
-                    if lane.fail(error) { self.sink?.handle(.targetFailed(target: lane.target.path, error: "\(error)")) }
+                    if lane.fail(error) {
+                        self.sink?.handle(.targetFailed(target: lane.target.path, error: "\(error)"))
+                    }
                     return
                 }
                 self.finish(lane, digests: readerResult.digests, expectedTable: expectedTable, ranges: reader.ranges)

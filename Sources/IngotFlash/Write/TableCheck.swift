@@ -73,7 +73,8 @@ struct TableCheck: Sendable {
                 out.append("partition \(want.number) type \(got.type ?? "none"), expected \(want.type ?? "none")")
             }
             if let wantFS = filesystems[want.number], fs[want.number]?["TYPE"] != wantFS {
-                out.append("partition \(want.number) holds \(fs[want.number]?["TYPE"] ?? "no filesystem"), expected \(wantFS)")
+                out.append(
+                    "partition \(want.number) holds \(fs[want.number]?["TYPE"] ?? "no filesystem"), expected \(wantFS)")
             }
         }
         return (out, found)

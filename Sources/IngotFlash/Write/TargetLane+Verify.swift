@@ -39,7 +39,8 @@ extension TargetLane {
                         image: image.path, reference: image.reference, start: r.start, end: r.end, expected: expected,
                         actual: actual)
                 }
-                throw FlashError.verifyMismatch(target: target.path, firstBadOffset: bad ?? nil, start: r.start, end: r.end)
+                throw FlashError.verifyMismatch(
+                    target: target.path, firstBadOffset: bad ?? nil, start: r.start, end: r.end)
             }
             verified += r.length
         }
