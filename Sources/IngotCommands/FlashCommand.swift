@@ -138,7 +138,19 @@ struct FlashCommand: AsyncParsableCommand {
             guard answer == "y" || answer == "yes" else { throw CommandError("not confirmed; nothing was written") }
         }
         let printer = ProgressPrinter(style: ProgressStyle(rawValue: progress) ?? .auto)
-        let report = await Flasher(plan: plan, progress: printer, logger: logger).run()
+        let flasher = Flasher(plan: plan, progress: printer, logger: logger)
+        // Ctrl-C: stop cleanly and say which devices hold incomplete images.
+        var sources: [DispatchSourceSignal] = []
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
+            source.setEventHandler { flasher.cancel() }
+            source.resume()
+            sources.append(source)
+        }
+        let report = await flasher.run()
+        sources.forEach { $0.cancel() }
+        if report.targets.contains(where: { $0.error == FlashError.cancelled.description }) { throw ExitCode(130) }
         if !report.succeeded { throw ExitCode(1) }
     }
 

@@ -252,6 +252,21 @@ import Testing
         #expect(checked.targets.first?.error?.contains("read-back differs") == true, "\(checked.summary)")
     }
 
+    @Test func aCancelledRunWritesNothingAndSaysSo() async throws {
+        let s = try Scratch("cancel")
+        let img = try Fixture.image(s.path("a.img"))
+        let loop = try Loop(backing: s.path("dev"), size: Self.size, fill: 0x33)
+        let before = try Fixture.sha256(loop.path, count: Self.size)
+        let (plan, _) = try Loop.plan(img, to: [loop])
+        // Cancelled (Ctrl-C) before the first chunk: deterministic, unlike racing a running task.
+        let flasher = Flasher(plan: plan)
+        flasher.cancel()
+        let report = await flasher.run()
+        #expect(!report.succeeded)
+        #expect(report.targets.first?.error == FlashError.cancelled.description)
+        #expect(try Fixture.sha256(loop.path, count: Self.size) == before)
+    }
+
     @Test func aSmallerDeviceIsRefused() throws {
         let s = try Scratch("small")
         let img = try Fixture.image(s.path("a.img"))

@@ -41,7 +41,8 @@ public final class Flasher: @unchecked Sendable {
         return stopped
     }
 
-    func cancel() {
+    /// Stops reading and writing as soon as possible (Ctrl-C); targets then fail as interrupted.
+    public func cancel() {
         stopLock.lock()
         stopped = true
         stopLock.unlock()
@@ -169,7 +170,7 @@ public final class Flasher: @unchecked Sendable {
                     self.sink?.handle(.targetFailed(target: lane.target.path, error: "\(error)"))
                 }
                 guard !lane.failed else { return }
-                self.done(lane, .write, bytes: lane.report.written, seconds: lane.report.writeSeconds)
+                // The writer ends after the reader did: its outcome decides whether the write was whole.
                 readerResult.wait()
                 if let error = readerResult.error {
                     if lane.fail(error) {
@@ -177,6 +178,7 @@ public final class Flasher: @unchecked Sendable {
                     }
                     return
                 }
+                self.done(lane, .write, bytes: lane.report.written, seconds: lane.report.writeSeconds)
                 self.finish(lane, digests: readerResult.digests, expectedTable: expectedTable, ranges: reader.ranges)
             }
             t.stackSize = 1 << 20
