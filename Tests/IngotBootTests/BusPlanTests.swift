@@ -92,6 +92,11 @@ struct BusPlanTests {
         #expect(throws: MachinePlan.Error.diskSmallerThanImage(path: "/img/disk.raw", imageSize: 300 << 20, diskSize: 100 << 20)) {
             try Self.plan("x86_64-efi", bus: nil, diskSize: 100 << 20)
         }
+        // Only disks can be enlarged.
+        let error = #expect(throws: MachinePlan.Error.self) {
+            try Self.plan("x86_64-efi", bus: nil, artifacts: BootArtifacts(kind: .iso(path: "/img/app.iso")), diskSize: 1 << 30)
+        }
+        #expect(error?.description.contains("--disk-size applies to disk images") == true)
         // The Pi's SD card stays a power of two.
         let pi = try Self.plan("rpi3", bus: .sd, artifacts: Self.sd, diskSize: 3 << 30)
         #expect(pi.scratchFiles.first { $0.overlayOf != nil }?.size == 4 << 30)

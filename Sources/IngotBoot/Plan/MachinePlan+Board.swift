@@ -17,6 +17,12 @@ extension MachinePlan {
         var planner = Planner(board: board, host: host, options: options)
         let executable = try planner.qemuExecutable()
 
+        if options.diskSize != nil {
+            guard case .disk = artifacts.kind else {
+                throw Error.unsupported(
+                    board: board.name, reason: "--disk-size applies to disk images (raw, qcow2); an ISO or a direct kernel boot has no disk to enlarge")
+            }
+        }
         let accelerator = try planner.accelerator(executable: executable)
         // graphics=off makes x86 firmware (SeaBIOS, OVMF) print on the serial line.
         let machine = board.arch == .amd64 ? "\(emulation.machine),graphics=off" : emulation.machine
