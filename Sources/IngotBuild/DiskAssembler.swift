@@ -141,7 +141,7 @@ struct DiskAssembler {
             default: nil
             }
             records.append(.init(
-                number: p.number, name: p.name, role: p.role.rawValue, offset: p.range.offset, size: p.range.size,
+                number: p.number, name: p.name, role: p.role, offset: p.range.offset, size: p.range.size,
                 type: p.gptType ?? p.mbrType.map { String(format: "0x%02x", $0) } ?? p.typeName, uuid: p.uuid,
                 filesystem: fs, sha256: try sha256(image: image, range: p.range)))
         }
