@@ -109,7 +109,11 @@ public struct BuildManifest: Codable, Equatable, Sendable {
     /// A decoding error in words: the JSON path and what was wrong there.
     static func explain(_ error: DecodingError) -> String {
         func at(_ path: [CodingKey]) -> String {
-            path.isEmpty ? "the top level" : path.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            guard !path.isEmpty else { return "the top level" }
+            return path.reduce("") { text, key in
+                if let index = key.intValue { return text + "[\(index)]" }
+                return text.isEmpty ? key.stringValue : text + "." + key.stringValue
+            }
         }
         switch error {
         case .dataCorrupted(let c): return "not JSON or a bad value at \(at(c.codingPath)): \(c.debugDescription)"

@@ -10,10 +10,11 @@ struct BuildCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "build", abstract: "Build the appliance for each board into the output directory.",
         discussion: """
-            Every board × format is checked before anything is built. Outputs are written beside each other as
-            DIR/NAME-BOARD.* and listed in DIR/NAME-BOARD.manifest.json, which is replaced last: outputs of an
-            earlier build of the same NAME-BOARD that the new manifest does not list are removed. A second build
-            into the same DIR and NAME-BOARD waits for the first.
+            Every board × format is checked before anything is built. The outputs of
+            a build are DIR/NAME-BOARD.* and DIR/NAME-BOARD.manifest.json lists them;
+            the manifest is replaced last, and outputs of an earlier build of the same
+            NAME-BOARD that the new manifest does not list are removed. A second build
+            into the same DIR and NAME-BOARD waits for the first to finish.
             """)
 
     @Argument(help: "The appliance spec (YAML).") var spec: String

@@ -14,19 +14,25 @@ struct MatrixCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "matrix", abstract: "Build and boot-test every board × format × bus × backend; gate on the verdicts.",
         discussion: """
-            Each board is built once (into --output, default out/matrix) with every requested format, then every
-            cell boots on a host of its backend: the least-loaded host with a free slot and enough free memory.
-            Disk formats (raw, qcow2) also vary by disk bus (--bus; default each board's first bus). Infrastructure
-            failures (the backend threw, or the emulator exited non-zero before any boot stage) are retried up to
-            --retries times, on another host when there is one; guest failures never are.
-            A cell that cannot exist here (a format the board cannot have, a machine this QEMU does not emulate, a
-            bus the board does not have) is skipped: it is printed with its reason, and --fail-on-skip fails on it.
-            A missing QEMU, firmware or failed build is an infrastructure error, never a skip.
+            Each board is built once (into --output, default out/matrix) with every
+            requested format, then every cell boots on a host of its backend: the
+            least-loaded host with a free slot and enough free memory. Disk formats
+            (raw, qcow2) also vary by disk bus (--bus; default: each board's first).
+            Infrastructure failures (the backend threw, or the emulator exited non-zero
+            before any boot stage) are retried up to --retries times, on another host
+            when there is one; guest failures never are.
+
+            A cell that cannot exist here (a format the board cannot have, a machine
+            this QEMU does not emulate, a bus the board does not have) is skipped: it
+            is printed with its reason, and --fail-on-skip fails the run on it. A
+            missing QEMU or firmware, or a failed build, is an error, never a skip.
 
             Exit codes:
-              0  every cell that ran passed (skipped cells are printed but do not count without --fail-on-skip)
-              1  at least one guest failed a boot stage, or a cell was skipped under --fail-on-skip
-              2  no guest failure, but infrastructure errors remain after retries (or a build failed)
+              0  every cell that ran passed (skips are printed; see --fail-on-skip)
+              1  at least one guest failed a boot stage, or a cell was skipped
+                 under --fail-on-skip
+              2  no guest failure, but infrastructure errors remain after retries
+                 (or a build failed)
             Usage errors exit 64 (ArgumentParser's validation code).
             """)
 
@@ -219,7 +225,7 @@ struct MatrixCommand: AsyncParsableCommand {
         } else {
             specs = try host.map(HostSpec.parse)
             for spec in specs where !backends.contains(spec.kind) {
-                throw ValidationError(
+                throw CommandError(
                     "--host \(spec.uri) is a \(spec.kind) host, but the backends are \(backends.map(\.rawValue).joined(separator: ", ")); add --backend \(spec.kind) or drop the host")
             }
         }

@@ -85,11 +85,11 @@ enum BootBus {
     static func check(_ text: String, target: BootTarget) throws -> DiskBus {
         let bus = try parse(text)
         guard target.format.isDisk else {
-            throw ValidationError("--bus applies to disk images (raw, qcow2); \(target.label) boots as \(target.format)")
+            throw CommandError("--bus applies to disk images (raw, qcow2); \(target.label) boots as \(target.format)")
         }
         let buses = target.board.emulation.buses
         guard buses.contains(bus) else {
-            throw ValidationError(
+            throw CommandError(
                 "--bus \(bus): board \(target.board.name) has no \(bus) bus; its buses are \(buses.map(\.rawValue).joined(separator: ", "))")
         }
         return bus
