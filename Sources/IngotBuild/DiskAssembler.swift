@@ -266,7 +266,7 @@ struct DiskAssembler {
             let firmware = try await packageFiles("raspi-firmware", fwFiles.map { fw + $0 }).files
             for (f, c) in zip(fwFiles, firmware) { try add("/" + f, c) }
             let ubootPath = board.emulation.ubootPath ?? "usr/lib/u-boot/rpi_arm64/u-boot.bin"
-            try add("/u-boot.bin", try await packageFiles("u-boot-rpi", [ubootPath]).files[0])
+            try add("/" + BootChainFiles.piUBoot, try await packageFiles("u-boot-rpi", [ubootPath]).files[0])
             for (name, c) in kernel.dtbs { try add("/" + name, c) }
             try add("/vmlinuz", kernelContent)
             try add("/initrd.img", initrd)

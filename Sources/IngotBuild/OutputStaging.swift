@@ -21,6 +21,32 @@ import IngotContract
     import Glibc
 #endif
 
+/// What an unfinished build has made so far, for the interrupt handler and `abort()`: the
+/// directories it created for `-o`, its prefix lock, its staging directory.
+final class StagingCleanup: @unchecked Sendable {
+    // @unchecked: every field is read and written under `mutex`.
+    private let mutex = NSLock()
+    private var created: [String] = []
+    private var lock: OutputLock?
+    private var directory: String?
+
+    func add(created directories: [String]) { mutex.withLock { created += directories } }
+    func set(lock: OutputLock) { mutex.withLock { self.lock = lock } }
+    func set(directory: String) { mutex.withLock { self.directory = directory } }
+
+    /// Removes the staging directory, releases the lock (removing its file) and removes the
+    /// directories the build created (when empty). Idempotent.
+    func run() {
+        mutex.withLock {
+            if let directory { try? FileManager.default.removeItem(atPath: directory) }
+            directory = nil
+            lock?.release()
+            OutputStaging.removeCreated(created)
+            created = []
+        }
+    }
+}
+
 /// One build's staging directory, its prefix lock, and the commit of its outputs.
 public final class OutputStaging {
     /// Where the committed outputs go and what they are called.
@@ -28,9 +54,9 @@ public final class OutputStaging {
     /// The staging directory (`DIR/.ingot-staging-NAME-BOARD-PID`).
     public let directory: String
     private let lock: OutputLock
-    private let createdDirectories: [String]
+    private let cleanup: StagingCleanup
+    private let token: Int
     private var committed = false
-    private var token = 0
 
     /// The output directory.
     public var outputDirectory: String { layout.directory }
@@ -38,49 +64,49 @@ public final class OutputStaging {
     /// Name prefix of staging directories; the build's PID ends the name.
     static let stagingPrefix = ".ingot-staging-"
 
-    private init(layout: ArtifactLayout, directory: String, lock: OutputLock, createdDirectories: [String]) {
+    private init(layout: ArtifactLayout, directory: String, lock: OutputLock, cleanup: StagingCleanup, token: Int) {
         self.layout = layout
         self.directory = directory
         self.lock = lock
-        self.createdDirectories = createdDirectories
-        let (dir, created) = (directory, createdDirectories)
-        token = InterruptCleanup.shared.add { [lock] in
-            Self.discard(directory: dir, lock: lock, createdDirectories: created)
-        }
+        self.cleanup = cleanup
+        self.token = token
     }
 
     /// Creates the output directory (and its missing parents), takes the prefix lock (waiting
     /// for another build of the same prefix), removes what dead builds left, and makes the
-    /// staging directory.
+    /// staging directory. An interrupt from here on undoes all of it.
     /// - Parameters:
     ///   - layout: the outputs' directory and `NAME-BOARD`.
     ///   - onWait: told once, in a sentence, when another build holds the prefix.
     /// - Throws: `Builder.Error.outputNotDirectory` / `.outputUnwritable`.
     public static func open(layout: ArtifactLayout, onWait: (String) -> Void = { _ in }) async throws -> OutputStaging {
-        var created: [String] = []
-        func ensure() throws { created += try createDirectories(layout.directory) }
-        try ensure()
-        let lock: OutputLock
+        let cleanup = StagingCleanup()
+        let token = InterruptCleanup.shared.add { cleanup.run() }
         do {
-            lock = try await OutputLock.acquire(
-                path: OutputLock.path(directory: layout.directory, base: layout.base), onWait: onWait, ensureDirectory: ensure)
-        } catch let error as Errno {
-            removeCreated(created)
-            throw Builder.Error.outputUnwritable(path: layout.directory, location: layout.directory, reason: error.description)
+            func ensure() throws { cleanup.add(created: try createDirectories(layout.directory)) }
+            try ensure()
+            let lock: OutputLock
+            do {
+                lock = try await OutputLock.acquire(
+                    path: OutputLock.path(directory: layout.directory, base: layout.base), onWait: onWait, ensureDirectory: ensure)
+            } catch let error as Errno {
+                throw Builder.Error.outputUnwritable(path: layout.directory, location: layout.directory, reason: error.description)
+            }
+            cleanup.set(lock: lock)
+            removeLeftovers(in: layout.directory)
+            let staging = layout.directory + "/" + stagingPrefix + layout.base + "-\(getpid())"
+            try? FileManager.default.removeItem(atPath: staging)
+            guard mkdir(staging, 0o755) == 0 else {
+                throw Builder.Error.outputUnwritable(
+                    path: layout.directory, location: layout.directory, reason: String(cString: strerror(errno)))
+            }
+            cleanup.set(directory: staging)
+            return OutputStaging(layout: layout, directory: staging, lock: lock, cleanup: cleanup, token: token)
         } catch {
-            removeCreated(created)
+            InterruptCleanup.shared.remove(token)
+            cleanup.run()
             throw error
         }
-        removeLeftovers(in: layout.directory)
-        let staging = layout.directory + "/" + stagingPrefix + layout.base + "-\(getpid())"
-        try? FileManager.default.removeItem(atPath: staging)
-        guard mkdir(staging, 0o755) == 0 else {
-            let reason = String(cString: strerror(errno))
-            lock.release()
-            removeCreated(created)
-            throw Builder.Error.outputUnwritable(path: layout.directory, location: layout.directory, reason: reason)
-        }
-        return OutputStaging(layout: layout, directory: staging, lock: lock, createdDirectories: created)
     }
 
     /// Creates `path` and its missing parents one by one.
@@ -136,14 +162,6 @@ public final class OutputStaging {
             }
         }
         return removed
-    }
-
-    /// Removes a staging directory, releases the lock (removing its file) and removes the
-    /// directories the build created (when empty). Runs on abort and from the interrupt handler.
-    static func discard(directory: String, lock: OutputLock, createdDirectories: [String]) {
-        try? FileManager.default.removeItem(atPath: directory)
-        lock.release()
-        removeCreated(createdDirectories)
     }
 
     /// Path inside the staging directory of the output with `role`.
@@ -213,7 +231,7 @@ public final class OutputStaging {
         guard !committed else { return }
         committed = true
         InterruptCleanup.shared.remove(token)
-        Self.discard(directory: directory, lock: lock, createdDirectories: createdDirectories)
+        cleanup.run()
     }
 
     deinit { abort() }
