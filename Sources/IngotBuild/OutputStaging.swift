@@ -170,14 +170,17 @@ public final class OutputStaging {
     }
 
     /// The manifest record of a staged output: its name, role, size and sha256.
-    public func record(_ role: ArtifactRole, dtb: String? = nil) throws -> BuildManifest.OutputRecord {
+    /// - Parameters:
+    ///   - role: the output's role (`dtb` names a device tree output's file).
+    ///   - sha256: the digest when the writer already computed it while writing (else the file is read).
+    public func record(_ role: ArtifactRole, dtb: String? = nil, sha256 known: String? = nil) throws -> BuildManifest.OutputRecord {
         let file = path(role, dtb: dtb)
         var info = stat()
         guard stat(file, &info) == 0 else {
             throw Builder.Error.writeFailed(path: file, reason: String(cString: strerror(errno)))
         }
         return .init(
-            name: layout.fileName(role, dtb: dtb), role: role, size: Int64(info.st_size), sha256: try BuildManifest.sha256(ofFile: file))
+            name: layout.fileName(role, dtb: dtb), role: role, size: Int64(info.st_size), sha256: try known ?? BuildManifest.sha256(ofFile: file))
     }
 
     /// Commits the staged outputs `manifest` lists, then the manifest (see the file comment).
