@@ -30,17 +30,22 @@ extension BuildManifest {
                 continue
             }
             if p.offset != r.offset || p.size != r.size {
-                out.append("partition \(r.number) (\(r.name)): image has offset \(p.offset) size \(p.size), manifest has \(r.offset)/\(r.size)")
+                out.append(
+                    "partition \(r.number) (\(r.name)): image has offset \(p.offset) size \(p.size), manifest has \(r.offset)/\(r.size)"
+                )
             }
             if let u = p.uuid, u.lowercased() != r.uuid.lowercased() {
                 out.append("partition \(r.number) (\(r.name)): PARTUUID \(u), manifest has \(r.uuid)")
             }
             if let fs = r.filesystem, p.filesystem != fs {
-                out.append("partition \(r.number) (\(r.name)): filesystem \(p.filesystem ?? "none"), manifest has \(fs)")
+                out.append(
+                    "partition \(r.number) (\(r.name)): filesystem \(p.filesystem ?? "none"), manifest has \(fs)")
             }
             if content, let digest = r.sha256 {
                 let actual = try Self.sha256(image: image, offset: p.offset, size: p.size)
-                if actual != digest { out.append("partition \(r.number) (\(r.name)): content sha256 \(actual), manifest has \(digest)") }
+                if actual != digest {
+                    out.append("partition \(r.number) (\(r.name)): content sha256 \(actual), manifest has \(digest)")
+                }
             }
         }
         return out

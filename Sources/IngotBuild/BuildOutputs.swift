@@ -38,7 +38,8 @@ public struct BuildOutputs: Sendable {
             case .missingOutput(let role, let path, let manifest):
                 return "\(path) (\(role.rawValue)) is listed in \(manifest) but missing; rebuild it with 'ingot build'"
             case .sizeMismatch(let path, let manifest, let recorded, let actual):
-                return "\(path) is \(actual) bytes but \(manifest) recorded \(recorded): it was changed after the build; rebuild it"
+                return
+                    "\(path) is \(actual) bytes but \(manifest) recorded \(recorded): it was changed after the build; rebuild it"
             case .formatNotBuilt(let format, let manifest, let built):
                 let have = built.isEmpty ? "nothing bootable" : built.map(\.rawValue).joined(separator: ", ")
                 return "\(manifest) has no \(format) output (it has \(have)); build it with --format \(format)"
@@ -65,7 +66,8 @@ public struct BuildOutputs: Sendable {
         self.layout = layout
         self.manifest = manifest
         self.records = manifest.outputs
-        for record in records where record.name.contains("/") || record.name.isEmpty || record.name == "." || record.name == ".." {
+        for record in records
+        where record.name.contains("/") || record.name.isEmpty || record.name == "." || record.name == ".." {
             throw Error.badEntry(name: record.name, manifest: layout.path(.manifest))
         }
     }
@@ -96,7 +98,8 @@ public struct BuildOutputs: Sendable {
         let fm = FileManager.default
         let candidates = ArtifactLayout.candidates(forOutputPath: path)
         for (layout, role) in candidates where fm.fileExists(atPath: layout.path(.manifest)) {
-            var outputs = try BuildOutputs(layout: layout, manifest: try BuildManifest.load(path: layout.path(.manifest)))
+            var outputs = try BuildOutputs(
+                layout: layout, manifest: try BuildManifest.load(path: layout.path(.manifest)))
             guard let role, role != .manifest else { return outputs }
             let name = (path as NSString).lastPathComponent
             guard let record = outputs.records.first(where: { $0.name == name }) else {
@@ -104,7 +107,8 @@ public struct BuildOutputs: Sendable {
                 if role == .dtb { continue }
                 guard fm.fileExists(atPath: path) else {
                     guard let format = role.format else { throw Error.notFound(path: path) }
-                    throw Error.formatNotBuilt(format: format, manifest: layout.path(.manifest), built: outputs.formats.filter(\.isBootable))
+                    throw Error.formatNotBuilt(
+                        format: format, manifest: layout.path(.manifest), built: outputs.formats.filter(\.isBootable))
                 }
                 throw Error.notListed(path: path, manifest: layout.path(.manifest))
             }
@@ -112,8 +116,10 @@ public struct BuildOutputs: Sendable {
             return outputs
         }
         if fm.fileExists(atPath: path) {
-            let manifest = (candidates.first { $0.role != nil } ?? candidates[candidates.count - 1]).layout.path(.manifest)
-            throw Error.noManifest(path: path, manifest: path.hasSuffix(ArtifactLayout.suffix(.manifest)) ? path : manifest)
+            let manifest = (candidates.first { $0.role != nil } ?? candidates[candidates.count - 1]).layout.path(
+                .manifest)
+            throw Error.noManifest(
+                path: path, manifest: path.hasSuffix(ArtifactLayout.suffix(.manifest)) ? path : manifest)
         }
         throw Error.notFound(path: path)
     }
@@ -156,9 +162,12 @@ public struct BuildOutputs: Sendable {
         for record in records where record.role.format == format {
             let file = path(of: record)
             var info = stat()
-            guard stat(file, &info) == 0 else { throw Error.missingOutput(role: record.role, path: file, manifest: manifestPath) }
+            guard stat(file, &info) == 0 else {
+                throw Error.missingOutput(role: record.role, path: file, manifest: manifestPath)
+            }
             if Int64(info.st_size) != record.size {
-                throw Error.sizeMismatch(path: file, manifest: manifestPath, recorded: record.size, actual: Int64(info.st_size))
+                throw Error.sizeMismatch(
+                    path: file, manifest: manifestPath, recorded: record.size, actual: Int64(info.st_size))
             }
         }
     }
@@ -168,7 +177,9 @@ public struct BuildOutputs: Sendable {
     /// - Returns: nil when the file is none of these (or cannot be read).
     public static func imageFormat(ofFile path: String) -> OutputFormat? {
         var info = stat()
-        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG || info.st_mode & S_IFMT == S_IFBLK else { return nil }
+        guard stat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG || info.st_mode & S_IFMT == S_IFBLK else {
+            return nil
+        }
         guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
         guard let head = try? handle.read(upToCount: 32_774), head.count >= 4 else { return nil }

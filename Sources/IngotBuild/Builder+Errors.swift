@@ -28,17 +28,21 @@ extension Builder {
             case .formatUnavailable(let format, let board, let reason):
                 return "board \(board) cannot have the \(format) format: \(reason)"
             case .noFormats(let board):
-                return "no output format was asked for \(board); pass --format with raw, qcow2, iso, kernel+initrd or tar"
+                return
+                    "no output format was asked for \(board); pass --format with raw, qcow2, iso, kernel+initrd or tar"
             case .lockMissing(let path):
                 return "lock file \(path) does not exist; check the --lock path, or run 'ingot lock' to write one"
             case .outputNotDirectory(let path, let blocking):
-                return "output directory \(path): \(blocking) is a file, not a directory; choose another -o or move that file away"
+                return
+                    "output directory \(path): \(blocking) is a file, not a directory; choose another -o or move that file away"
             case .outputUnwritable(let path, let location, let reason):
                 return "output directory \(path): cannot write in \(location) (\(reason)); choose a writable -o"
             case .commitFailed(let name, let directory, let reason):
-                return "cannot move \(name) into \(directory) (\(reason)); check free space and permissions there, then build again"
+                return
+                    "cannot move \(name) into \(directory) (\(reason)); check free space and permissions there, then build again"
             case .toolFailed(let tool, let output):
-                return "\(tool) failed: \(output.trimmingCharacters(in: .whitespacesAndNewlines)); check that ci/bootstrap installed it and the output directory has room"
+                return
+                    "\(tool) failed: \(output.trimmingCharacters(in: .whitespacesAndNewlines)); check that ci/bootstrap installed it and the output directory has room"
             case .writeFailed(let path, let reason):
                 return "cannot write \(path) (\(reason)); check free space and permissions of the output directory"
             }

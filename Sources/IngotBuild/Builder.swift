@@ -24,7 +24,8 @@ public struct BuildOptions: Sendable {
     public static let defaultEpoch: Int64 = 1_704_067_200  // 2024-01-01T00:00:00Z
 
     public init(
-        outputDirectory: String, formats: [OutputFormat] = [.raw], sourceDateEpoch: Int64? = nil, storeRoot: String? = nil,
+        outputDirectory: String, formats: [OutputFormat] = [.raw], sourceDateEpoch: Int64? = nil,
+        storeRoot: String? = nil,
         lockPath: String? = nil, lockRequired: Bool = false
     ) {
         self.outputDirectory = outputDirectory
@@ -137,8 +138,10 @@ public struct Builder {
 
         logger?.info("\(base): resolving kernel and images for \(board.arch.rawValue)")
         let kernelPackage = spec.kernel?.package ?? board.kernelPackage
-        let kernel = try await KernelBundle.load(board: board, packageName: kernelPackage, resolver: resolver, spool: spool)
-        let composer = Composer(spec: spec, board: board, resolver: resolver, spool: spool, logger: logger, epoch: epoch)
+        let kernel = try await KernelBundle.load(
+            board: board, packageName: kernelPackage, resolver: resolver, spool: spool)
+        let composer = Composer(
+            spec: spec, board: board, resolver: resolver, spool: spool, logger: logger, epoch: epoch)
         let record = Composer.Record()
         record.inputs.append(kernel.package.input)
 
@@ -185,14 +188,16 @@ public struct Builder {
                     outputs += [try staging.record(.diskRaw), try staging.record(.bmap)]
                 } else {
                     let r = try BuildTools.run(
-                        "qemu-img", ["convert", "-f", "raw", "-O", "qcow2", staging.path(.diskRaw), staging.path(.diskQcow2)])
+                        "qemu-img",
+                        ["convert", "-f", "raw", "-O", "qcow2", staging.path(.diskRaw), staging.path(.diskQcow2)])
                     guard r.status == 0 else { throw Error.toolFailed(tool: "qemu-img convert", output: r.output) }
                     outputs.append(try staging.record(.diskQcow2))
                 }
             case .iso:
                 let specDigest = BuildManifest.sha256(try Data(contentsOf: URL(fileURLWithPath: spec.sourcePath)))
                 let assembler = ISOAssembler(
-                    spec: spec, board: board, kernel: kernel, root: composed, resolver: resolver, spool: spool, epoch: epoch,
+                    spec: spec, board: board, kernel: kernel, root: composed, resolver: resolver, spool: spool,
+                    epoch: epoch,
                     seed: "\(specDigest)|\(board.name)", baseCmdline: cmdline, logger: logger)
                 let iso = try await assembler.assemble(into: staging.path(.iso))
                 record.inputs += iso.inputs
@@ -234,20 +239,26 @@ enum TarWriter {
             let name = String(p.dropFirst())
             let id = ObjectIdentifier(node)
             if !node.isDirectory, let first = firstPath[id] {
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, hardlink: first)
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, hardlink: first)
                 return
             }
             if !node.isDirectory { firstPath[id] = name }
             switch node.kind {
             case .file(let c):
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, size: c.size, xattrs: node.xattrs)
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, size: c.size,
+                    xattrs: node.xattrs)
                 try tree.readChunks(of: c) { try w.writeData($0) }
             case .symlink(let t):
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, symlink: t)
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, symlink: t)
             case .characterDevice(let ma, let mi), .blockDevice(let ma, let mi):
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, rdev: (ma, mi))
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, rdev: (ma, mi))
             case .directory, .fifo, .socket:
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, xattrs: node.xattrs)
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, xattrs: node.xattrs)
             }
         }
         try w.close()

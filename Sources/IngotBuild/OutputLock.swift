@@ -50,7 +50,8 @@ public final class OutputLock: @unchecked Sendable {
             // we hold a lock nobody else can see, so start over on the file the path names now.
             var mine = stat()
             var named = stat()
-            guard fstat(fd, &mine) == 0, stat(path, &named) == 0, mine.st_ino == named.st_ino, mine.st_dev == named.st_dev
+            guard fstat(fd, &mine) == 0, stat(path, &named) == 0, mine.st_ino == named.st_ino,
+                mine.st_dev == named.st_dev
             else {
                 close(fd)
                 continue

@@ -88,9 +88,11 @@ public final class OutputStaging {
             let lock: OutputLock
             do {
                 lock = try await OutputLock.acquire(
-                    path: OutputLock.path(directory: layout.directory, base: layout.base), onWait: onWait, ensureDirectory: ensure)
+                    path: OutputLock.path(directory: layout.directory, base: layout.base), onWait: onWait,
+                    ensureDirectory: ensure)
             } catch let error as Errno {
-                throw Builder.Error.outputUnwritable(path: layout.directory, location: layout.directory, reason: error.description)
+                throw Builder.Error.outputUnwritable(
+                    path: layout.directory, location: layout.directory, reason: error.description)
             }
             cleanup.set(lock: lock)
             removeLeftovers(in: layout.directory)
@@ -118,7 +120,8 @@ public final class OutputStaging {
         var current = path.hasPrefix("/") ? "/" : ""
         for component in path.split(separator: "/") {
             let parent = current.isEmpty ? "." : current
-            current = current.isEmpty ? String(component) : (current.hasSuffix("/") ? current : current + "/") + component
+            current =
+                current.isEmpty ? String(component) : (current.hasSuffix("/") ? current : current + "/") + component
             var info = stat()
             if stat(current, &info) == 0 {
                 guard info.st_mode & S_IFMT == S_IFDIR else {
@@ -173,14 +176,17 @@ public final class OutputStaging {
     /// - Parameters:
     ///   - role: the output's role (`dtb` names a device tree output's file).
     ///   - sha256: the digest when the writer already computed it while writing (else the file is read).
-    public func record(_ role: ArtifactRole, dtb: String? = nil, sha256 known: String? = nil) throws -> BuildManifest.OutputRecord {
+    public func record(_ role: ArtifactRole, dtb: String? = nil, sha256 known: String? = nil) throws
+        -> BuildManifest.OutputRecord
+    {
         let file = path(role, dtb: dtb)
         var info = stat()
         guard stat(file, &info) == 0 else {
             throw Builder.Error.writeFailed(path: file, reason: String(cString: strerror(errno)))
         }
         return .init(
-            name: layout.fileName(role, dtb: dtb), role: role, size: Int64(info.st_size), sha256: try known ?? BuildManifest.sha256(ofFile: file))
+            name: layout.fileName(role, dtb: dtb), role: role, size: Int64(info.st_size),
+            sha256: try known ?? BuildManifest.sha256(ofFile: file))
     }
 
     /// Commits the staged outputs `manifest` lists, then the manifest (see the file comment).
@@ -194,7 +200,8 @@ public final class OutputStaging {
         do {
             try manifest.encoded().write(to: URL(fileURLWithPath: staged))
         } catch {
-            throw Builder.Error.writeFailed(path: staged, reason: (error as NSError).localizedFailureReason ?? "\(error)")
+            throw Builder.Error.writeFailed(
+                path: staged, reason: (error as NSError).localizedFailureReason ?? "\(error)")
         }
         let final = layout.path(.manifest)
         let previous = (try? BuildManifest.load(path: final))?.outputs.map(\.name) ?? []
@@ -210,7 +217,9 @@ public final class OutputStaging {
         }
         // 4. Nothing of the prefix stays that the new manifest does not list.
         var stale = Set(previous).union(alsoStale)
-        for role in ArtifactRole.allCases where role != .dtb && role != .manifest { stale.insert(layout.fileName(role)) }
+        for role in ArtifactRole.allCases where role != .dtb && role != .manifest {
+            stale.insert(layout.fileName(role))
+        }
         stale.subtract(names)
         stale.remove(manifestName)
         for name in stale.sorted() where !name.contains("/") && !name.isEmpty {

@@ -32,13 +32,17 @@ struct BootTarget {
         } catch BuildOutputs.Error.noManifest(let file, let manifest) {
             // A path naming an image file boots that file as it is, on the board the user names.
             guard let format = BuildOutputs.imageFormat(ofFile: file), format.isBootable else {
-                throw CommandError("\(file) is not a disk image, ISO or build output: no manifest lists it (looked for \(manifest)); build one with 'ingot build'")
+                throw CommandError(
+                    "\(file) is not a disk image, ISO or build output: no manifest lists it (looked for \(manifest)); build one with 'ingot build'"
+                )
             }
             guard let boardName else {
-                throw CommandError("cannot tell the board of \(file): no manifest lists it (looked for \(manifest)); pass --board")
+                throw CommandError(
+                    "cannot tell the board of \(file): no manifest lists it (looked for \(manifest)); pass --board")
             }
             let board = try catalog.board(named: boardName)
-            let kind: BootArtifacts.Kind = format == .iso ? .iso(path: file) : .disk(path: file, format: format.rawValue)
+            let kind: BootArtifacts.Kind =
+                format == .iso ? .iso(path: file) : .disk(path: file, format: format.rawValue)
             return BootTarget(
                 board: board, artifacts: BootArtifacts(kind: kind), format: format, outputs: nil,
                 label: (file as NSString).lastPathComponent)
@@ -46,12 +50,14 @@ struct BootTarget {
         let manifestBoard = outputs.manifest?.board ?? ""
         let board = try catalog.board(named: boardName ?? manifestBoard)
         guard manifestBoard == board.name else {
-            throw CommandError("\(path) was built for board \(manifestBoard), not \(board.name); drop --board or rebuild")
+            throw CommandError(
+                "\(path) was built for board \(manifestBoard), not \(board.name); drop --board or rebuild")
         }
         let format = try bootFormat(outputs, path: path)
         try outputs.verify(format)
         let artifacts = try BootArtifacts(outputs: outputs, format: format, board: board)
-        return BootTarget(board: board, artifacts: artifacts, format: format, outputs: outputs, label: outputs.layout.base)
+        return BootTarget(
+            board: board, artifacts: artifacts, format: format, outputs: outputs, label: outputs.layout.base)
     }
 
     /// The format to boot: the one the named output belongs to, else the first bootable one the
@@ -59,13 +65,17 @@ struct BootTarget {
     static func bootFormat(_ outputs: BuildOutputs, path: String) throws -> OutputFormat {
         if let role = outputs.named?.role, let format = role.format {
             guard format.isBootable else {
-                throw CommandError("\(path) is the \(format) output, which cannot be booted; name the build prefix \(outputs.layout.prefix) or an image")
+                throw CommandError(
+                    "\(path) is the \(format) output, which cannot be booted; name the build prefix \(outputs.layout.prefix) or an image"
+                )
             }
             return format
         }
         let preference: [OutputFormat] = [.kernelInitrd, .raw, .qcow2, .iso]
         guard let format = preference.first(where: outputs.formats.contains) else {
-            throw CommandError("nothing bootable in \(outputs.manifestPath) (it lists \(outputs.formats.map(\.rawValue).joined(separator: ", "))); build --format raw, qcow2, iso or kernel+initrd")
+            throw CommandError(
+                "nothing bootable in \(outputs.manifestPath) (it lists \(outputs.formats.map(\.rawValue).joined(separator: ", "))); build --format raw, qcow2, iso or kernel+initrd"
+            )
         }
         return format
     }
@@ -77,8 +87,12 @@ struct BootTarget {
     }
 
     /// The same for any board and artifacts (the matrix uses it per cell).
-    static func preparedArtifacts(board: BoardProfile, artifacts: BootArtifacts, runDirectory: String) throws -> BootArtifacts {
-        guard board.emulation.firmware == .ubootKernel, case .disk(let path, let format) = artifacts.kind else { return artifacts }
+    static func preparedArtifacts(board: BoardProfile, artifacts: BootArtifacts, runDirectory: String) throws
+        -> BootArtifacts
+    {
+        guard board.emulation.firmware == .ubootKernel, case .disk(let path, let format) = artifacts.kind else {
+            return artifacts
+        }
         let files = BootChainFiles.emulatedFirmware(board: board)
         var out = artifacts
         guard FileManager.default.fileExists(atPath: path) else {
@@ -108,7 +122,8 @@ extension BootArtifacts {
         let dtb = board.emulation.dtb.flatMap { outputs.dtb(named: $0) }
         func need(_ role: ArtifactRole) throws -> String {
             guard let path = outputs.path(for: role) else {
-                throw BuildOutputs.Error.formatNotBuilt(format: format, manifest: outputs.manifestPath, built: outputs.formats)
+                throw BuildOutputs.Error.formatNotBuilt(
+                    format: format, manifest: outputs.manifestPath, built: outputs.formats)
             }
             return path
         }

@@ -18,7 +18,8 @@ public enum Flags {
         @Option(name: .long, help: "Board profile name (repeatable; 'all' for every board). See 'ingot boards'.")
         public var board: [String] = []
 
-        @Option(name: .long, help: "Directory of board profiles (default: $INGOT_BOARDS, ./boards, or the installed ones).")
+        @Option(
+            name: .long, help: "Directory of board profiles (default: $INGOT_BOARDS, ./boards, or the installed ones).")
         public var boardsDir: String?
 
         public init() {}
@@ -44,7 +45,10 @@ public enum Flags {
         public func selected(required: Bool = true) throws -> [BoardProfile] {
             let catalog = try catalog()
             if board.isEmpty {
-                if required { throw ValidationError("name at least one --board (one of: \(catalog.boards.map(\.name).joined(separator: ", ")))") }
+                if required {
+                    throw ValidationError(
+                        "name at least one --board (one of: \(catalog.boards.map(\.name).joined(separator: ", ")))")
+                }
                 return []
             }
             if board.contains("all") { return catalog.boards }
@@ -54,17 +58,21 @@ public enum Flags {
 
     /// `--board` naming the one board of a build that is booted (`ingot test`, `ingot run`).
     public struct TargetBoard: ParsableArguments {
-        @Option(name: .long, help: "Board profile name (default: the board in the build's manifest). See 'ingot boards'.")
+        @Option(
+            name: .long, help: "Board profile name (default: the board in the build's manifest). See 'ingot boards'.")
         public var board: String?
 
-        @Option(name: .long, help: "Directory of board profiles (default: $INGOT_BOARDS, ./boards, or the installed ones).")
+        @Option(
+            name: .long, help: "Directory of board profiles (default: $INGOT_BOARDS, ./boards, or the installed ones).")
         public var boardsDir: String?
 
         public init() {}
 
         public func validate() throws {
             if board == "all" {
-                throw ValidationError("--board all: this command boots one build on one board; name that board, or drop --board to use the manifest's")
+                throw ValidationError(
+                    "--board all: this command boots one build on one board; name that board, or drop --board to use the manifest's"
+                )
             }
         }
 
@@ -91,16 +99,20 @@ public enum Flags {
             name: .long, parsing: .unconditional,
             help: "Seconds from power-on by which readiness must be reached (default: the spec's readiness.timeout).")
         public var readyTimeout: Double?
-        @Option(name: .long, parsing: .unconditional, help: "Seconds to watch for crash-looping services after the ready marker (default 0).")
+        @Option(
+            name: .long, parsing: .unconditional,
+            help: "Seconds to watch for crash-looping services after the ready marker (default 0).")
         public var settle: Double = 0
         public init() {}
 
         public func validate() throws {
             if let readyTimeout, !(readyTimeout.isFinite && readyTimeout > 0) {
-                throw ValidationError("--ready-timeout \(readyTimeout) is not a number of seconds; give a positive number such as 120")
+                throw ValidationError(
+                    "--ready-timeout \(readyTimeout) is not a number of seconds; give a positive number such as 120")
             }
             if !(settle.isFinite && settle >= 0) {
-                throw ValidationError("--settle \(settle) is not a number of seconds; give 0 or a positive number such as 5")
+                throw ValidationError(
+                    "--settle \(settle) is not a number of seconds; give 0 or a positive number such as 5")
             }
         }
     }
@@ -134,7 +146,9 @@ public enum Flags {
         }
 
         public func lockPath(boardsDirectory: String) -> String {
-            lock ?? ((boardsDirectory as NSString).deletingLastPathComponent as NSString).appendingPathComponent("firmware/lock.json")
+            lock
+                ?? ((boardsDirectory as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
+                    "firmware/lock.json")
         }
 
         /// A lock named with `--lock` must exist (a typo must not build unpinned); the default
@@ -143,7 +157,9 @@ public enum Flags {
             guard let lock else { return }
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: lock, isDirectory: &isDirectory), !isDirectory.boolValue else {
-                throw ValidationError("--lock \(lock): no such lock file; check the path, or run 'ingot lock --lock \(lock)' to write one")
+                throw ValidationError(
+                    "--lock \(lock): no such lock file; check the path, or run 'ingot lock --lock \(lock)' to write one"
+                )
             }
         }
     }
@@ -190,10 +206,14 @@ func checkDirectoryOption(_ path: String, option: String) throws {
         var info = stat()
         guard stat(current, &info) == 0 else {
             if errno == ENOENT { break }
-            throw ValidationError("\(option) \(path): cannot reach \(current) (\(String(cString: strerror(errno)))); choose another \(option)")
+            throw ValidationError(
+                "\(option) \(path): cannot reach \(current) (\(String(cString: strerror(errno)))); choose another \(option)"
+            )
         }
         guard info.st_mode & S_IFMT == S_IFDIR else {
-            throw ValidationError("\(option) \(path): \(current) is a file, not a directory; choose another \(option) or move that file away")
+            throw ValidationError(
+                "\(option) \(path): \(current) is a file, not a directory; choose another \(option) or move that file away"
+            )
         }
         existing = current
     }

@@ -36,7 +36,8 @@ struct InspectCommand: AsyncParsableCommand {
                 checkedAgainst = nil  // an image no build of Ingot wrote: just show it
             }
         }
-        differences += try checkedAgainst?.manifest.differences(from: report, image: image, content: verifyContent) ?? []
+        differences +=
+            try checkedAgainst?.manifest.differences(from: report, image: image, content: verifyContent) ?? []
         if json {
             struct Output: Encodable {
                 var report: InspectReport

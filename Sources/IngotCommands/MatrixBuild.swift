@@ -26,7 +26,8 @@ enum MatrixBuild {
         var out: [OutputFormat: MatrixJob.NotRunnable] = [:]
         for format in formats {
             if let reason = Builder.unavailability(of: format, on: board) {
-                out[format] = .init(status: .skipped, reason: "\(board.name) cannot have the \(format) format: \(reason)")
+                out[format] = .init(
+                    status: .skipped, reason: "\(board.name) cannot have the \(format) format: \(reason)")
             }
         }
         return out
@@ -34,14 +35,19 @@ enum MatrixBuild {
 
     /// Builds `board` once with every format it can have.
     static func build(
-        spec: ApplianceSpec, board: BoardProfile, formats: [OutputFormat], directory: String, store: String?, lock: String?,
+        spec: ApplianceSpec, board: BoardProfile, formats: [OutputFormat], directory: String, store: String?,
+        lock: String?,
         lockRequired: Bool, logger: Logger?
     ) async -> MatrixBoardBuild {
         let started = Date()
-        var outputs = unavailable(formats, board: board).mapValues { Result<BuildOutputs, MatrixJob.NotRunnable>.failure($0) }
+        var outputs = unavailable(formats, board: board).mapValues {
+            Result<BuildOutputs, MatrixJob.NotRunnable>.failure($0)
+        }
         let buildable = formats.filter { outputs[$0] == nil }
         if !buildable.isEmpty {
-            let options = BuildOptions(outputDirectory: directory, formats: buildable, storeRoot: store, lockPath: lock, lockRequired: lockRequired)
+            let options = BuildOptions(
+                outputDirectory: directory, formats: buildable, storeRoot: store, lockPath: lock,
+                lockRequired: lockRequired)
             do {
                 let result = try await Builder(spec: spec, options: options, logger: logger).build(board: board)
                 for format in buildable { outputs[format] = .success(result.outputs) }
@@ -55,7 +61,9 @@ enum MatrixBuild {
 
     /// How a failed build shows in its cells: skipped only when the format cannot exist for the
     /// board; every other failure (a spec mistake, a missing package or tool, a full disk) is an error.
-    static func notRunnable(buildError error: Swift.Error, board: BoardProfile, formats: [OutputFormat]) -> MatrixJob.NotRunnable {
+    static func notRunnable(buildError error: Swift.Error, board: BoardProfile, formats: [OutputFormat])
+        -> MatrixJob.NotRunnable
+    {
         let what = formats.map(\.rawValue).joined(separator: ",")
         if let error = error as? Builder.Error, error.isUnavailableFormat {
             return .init(status: .skipped, reason: "\(error)")
@@ -66,16 +74,19 @@ enum MatrixBuild {
     /// A machine plan for one cell, or why there is none. A board or combination this QEMU
     /// cannot emulate skips the cell; a missing QEMU, firmware or output is an error.
     static func plan(
-        board: BoardProfile, artifacts: BootArtifacts, runDirectory: String, accelerator: AcceleratorChoice, bus: DiskBus?,
+        board: BoardProfile, artifacts: BootArtifacts, runDirectory: String, accelerator: AcceleratorChoice,
+        bus: DiskBus?,
         host: BootHost
     ) -> Result<MachinePlan, MatrixJob.NotRunnable> {
         do {
             // Raspberry Pi cells load the image's own u-boot.bin and DTB, as `ingot test` does.
-            let artifacts = try BootTarget.preparedArtifacts(board: board, artifacts: artifacts, runDirectory: runDirectory)
+            let artifacts = try BootTarget.preparedArtifacts(
+                board: board, artifacts: artifacts, runDirectory: runDirectory)
             return .success(
                 try MachinePlan(
                     board: board, artifacts: artifacts,
-                    options: PlanOptions(runDirectory: runDirectory, serial: .pipe, accelerator: accelerator, bus: bus), host: host))
+                    options: PlanOptions(runDirectory: runDirectory, serial: .pipe, accelerator: accelerator, bus: bus),
+                    host: host))
         } catch let error as MachinePlan.Error {
             return .failure(.init(status: planStatus(error), reason: "\(error)"))
         } catch {

@@ -12,7 +12,8 @@ import IngotContract
 
 struct MatrixCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "matrix", abstract: "Build and boot-test every board × format × bus × backend; gate on the verdicts.",
+        commandName: "matrix",
+        abstract: "Build and boot-test every board × format × bus × backend; gate on the verdicts.",
         discussion: """
             Each board is built once (into --output, default out/matrix) with every
             requested format, then every cell boots on a host of its backend: the
@@ -43,14 +44,20 @@ struct MatrixCommand: AsyncParsableCommand {
     @Option(name: [.short, .customLong("output")], help: "Build and log directory.") var output = "out/matrix"
     @Option(name: .long, help: "Formats, comma-separated: raw, qcow2, iso, kernel+initrd (default kernel+initrd).")
     var format: String?
-    @Option(name: .long, help: "Disk buses for raw and qcow2 cells, comma-separated, or 'all' for each board's buses (default: each board's first).")
+    @Option(
+        name: .long,
+        help:
+            "Disk buses for raw and qcow2 cells, comma-separated, or 'all' for each board's buses (default: each board's first)."
+    )
     var bus: String?
     @Option(name: .long, help: "Backends, comma-separated: qemu, libvirt (default qemu).") var backend: String?
     @Option(name: .long, help: "Host to run cells on (repeatable): 'local' for QEMU, a libvirt URI for libvirt.")
     var host: [String] = []
-    @Option(name: .long, help: "Matrix file (YAML: boards, formats, buses, backends, hosts, retries); flags override it.")
+    @Option(
+        name: .long, help: "Matrix file (YAML: boards, formats, buses, backends, hosts, retries); flags override it.")
     var matrix: String?
-    @Option(name: .long, help: "Cells at once per host (default: CPU cores for local QEMU, 2 for libvirt).") var jobs: Int?
+    @Option(name: .long, help: "Cells at once per host (default: CPU cores for local QEMU, 2 for libvirt).") var jobs:
+        Int?
     @Option(name: .long, help: "Retries after an infrastructure failure (default 1).") var retries: Int?
     @Option(name: .long, help: "Write the JUnit XML report here.") var junit: String?
     @Option(name: .long, help: "Write the JSON report here.") var json: String?
@@ -73,7 +80,8 @@ struct MatrixCommand: AsyncParsableCommand {
             let kinds = try Self.backendKinds(backend)
             for spec in hosts where !kinds.contains(spec.kind) {
                 throw ValidationError(
-                    "--host \(spec.uri) is a \(spec.kind) host, but --backend is \(backend); add \(spec.kind) to --backend or drop the host")
+                    "--host \(spec.uri) is a \(spec.kind) host, but --backend is \(backend); add \(spec.kind) to --backend or drop the host"
+                )
             }
         }
         try directoryCheck()
@@ -109,12 +117,17 @@ struct MatrixCommand: AsyncParsableCommand {
         // Flags win over the matrix file; the file wins over the defaults.
         let boardNames = boards.board.isEmpty ? (file?.boards ?? []) : boards.board
         guard !boardNames.isEmpty else {
-            throw ValidationError("name at least one --board or 'all' (one of: \(catalog.boards.map(\.name).joined(separator: ", ")))")
+            throw ValidationError(
+                "name at least one --board or 'all' (one of: \(catalog.boards.map(\.name).joined(separator: ", ")))")
         }
         let selected = boardNames.contains("all") ? catalog.boards : try boardNames.map { try catalog.board(named: $0) }
-        let formats = try format.map(Self.bootFormats) ?? file.flatMap { $0.formats.isEmpty ? nil : $0.formats } ?? [.kernelInitrd]
+        let formats =
+            try format.map(Self.bootFormats) ?? file.flatMap { $0.formats.isEmpty ? nil : $0.formats } ?? [
+                .kernelInitrd
+            ]
         let buses = try bus.map(BusSelection.parse) ?? file?.buses ?? .boardDefault
-        let backends = try backend.map(Self.backendKinds) ?? file.flatMap { $0.backends.isEmpty ? nil : $0.backends } ?? [.qemu]
+        let backends =
+            try backend.map(Self.backendKinds) ?? file.flatMap { $0.backends.isEmpty ? nil : $0.backends } ?? [.qemu]
         let hostSpecs = try hostList(file: file, backends: backends)
         let retryCount = retries ?? file?.retries ?? 1
         let directory = absolutePath(output)
@@ -130,24 +143,33 @@ struct MatrixCommand: AsyncParsableCommand {
             let built: MatrixBoardBuild
             if dryRun {
                 let layout = ArtifactLayout(directory: directory, name: appliance.name, board: board.name)
-                var outputs = MatrixBuild.unavailable(formats, board: board).mapValues { Result<BuildOutputs, MatrixJob.NotRunnable>.failure($0) }
+                var outputs = MatrixBuild.unavailable(formats, board: board).mapValues {
+                    Result<BuildOutputs, MatrixJob.NotRunnable>.failure($0)
+                }
                 let buildable = formats.filter { outputs[$0] == nil }
                 let planned = BuildOutputs.planned(layout: layout, formats: buildable, dtbs: board.dtbs)
                 for format in buildable { outputs[format] = .success(planned) }
                 built = MatrixBoardBuild(board: board, outputs: outputs, seconds: 0)
             } else {
-                if !logs.quiet { print("building \(appliance.name) for \(board.name): \(formats.map(\.rawValue).joined(separator: ", "))") }
+                if !logs.quiet {
+                    print(
+                        "building \(appliance.name) for \(board.name): \(formats.map(\.rawValue).joined(separator: ", "))"
+                    )
+                }
                 built = await MatrixBuild.build(
                     spec: appliance, board: board, formats: formats, directory: directory, store: store.cache,
                     lock: lock, lockRequired: store.lock != nil, logger: logger)
             }
             for format in formats {
-                let cellBuses: [(bus: DiskBus?, missing: String?)] = format.isDisk ? buses.buses(for: board).map { ($0.bus, $0.missing) } : [(nil, nil)]
+                let cellBuses: [(bus: DiskBus?, missing: String?)] =
+                    format.isDisk ? buses.buses(for: board).map { ($0.bus, $0.missing) } : [(nil, nil)]
                 for (cellBus, missing) in cellBuses {
                     for kind in backends {
                         let cell = MatrixCell(board: board.name, format: format, bus: cellBus, backend: kind)
                         jobs.append(
-                            job(cell, board: board, built: built, missingBus: missing, directory: directory, host: planHost,
+                            job(
+                                cell, board: board, built: built, missingBus: missing, directory: directory,
+                                host: planHost,
                                 accelerator: accelerator, patterns: readinessPatterns, readyTimeout: readyTimeout))
                     }
                 }
@@ -177,7 +199,8 @@ struct MatrixCommand: AsyncParsableCommand {
 
     /// One cell: runnable with its plan and watch rules, or skipped/error with the reason.
     func job(
-        _ cell: MatrixCell, board: BoardProfile, built: MatrixBoardBuild, missingBus: String?, directory: String, host: BootHost,
+        _ cell: MatrixCell, board: BoardProfile, built: MatrixBoardBuild, missingBus: String?, directory: String,
+        host: BootHost,
         accelerator: AcceleratorChoice, patterns: [String], readyTimeout: Double?
     ) -> MatrixJob {
         func notRunnable(_ why: MatrixJob.NotRunnable) -> MatrixJob {
@@ -198,16 +221,20 @@ struct MatrixCommand: AsyncParsableCommand {
             return notRunnable(.init(status: .error, reason: "\(error)"))
         }
         switch MatrixBuild.plan(
-            board: board, artifacts: artifacts, runDirectory: cellDirectory + "/run", accelerator: accelerator, bus: cell.bus, host: host)
+            board: board, artifacts: artifacts, runDirectory: cellDirectory + "/run", accelerator: accelerator,
+            bus: cell.bus, host: host)
         {
         case .failure(let why):
             return notRunnable(why)
         case .success(let plan):
             let rules = WatchRules(
-                board: board, readiness: patterns, directKernelBoot: artifacts.isDirectKernelBoot, readinessTimeout: readyTimeout,
+                board: board, readiness: patterns, directKernelBoot: artifacts.isDirectKernelBoot,
+                readinessTimeout: readyTimeout,
                 settle: readiness.settle)
             return MatrixJob(
-                cell: cell, runnable: .init(plan: plan, rules: rules, memoryMiB: board.emulation.memoryMiB, logDirectory: cellDirectory),
+                cell: cell,
+                runnable: .init(
+                    plan: plan, rules: rules, memoryMiB: board.emulation.memoryMiB, logDirectory: cellDirectory),
                 buildSeconds: built.seconds)
         }
     }
@@ -226,7 +253,8 @@ struct MatrixCommand: AsyncParsableCommand {
             specs = try host.map(HostSpec.parse)
             for spec in specs where !backends.contains(spec.kind) {
                 throw CommandError(
-                    "--host \(spec.uri) is a \(spec.kind) host, but the backends are \(backends.map(\.rawValue).joined(separator: ", ")); add --backend \(spec.kind) or drop the host")
+                    "--host \(spec.uri) is a \(spec.kind) host, but the backends are \(backends.map(\.rawValue).joined(separator: ", ")); add --backend \(spec.kind) or drop the host"
+                )
             }
         }
         for kind in backends where !specs.contains(where: { $0.kind == kind }) {
@@ -246,7 +274,8 @@ struct MatrixCommand: AsyncParsableCommand {
             let backend = LibvirtBackend(uri: spec.uri, logger: logger)
             return MatrixHost(
                 backend: backend, slots: slots ?? 2,
-                memoryMiB: spec.memoryMiB ?? (spec.uri.contains("+ssh") ? 4096 : max(512, (MatrixHost.availableMemoryMiB() ?? 2048) - 512)))
+                memoryMiB: spec.memoryMiB
+                    ?? (spec.uri.contains("+ssh") ? 4096 : max(512, (MatrixHost.availableMemoryMiB() ?? 2048) - 512)))
         }
     }
 
@@ -254,13 +283,18 @@ struct MatrixCommand: AsyncParsableCommand {
 
     func printDryRun(_ jobs: [MatrixJob], hosts: [MatrixHost], retries: Int) {
         print("hosts:")
-        for host in hosts { print("  \(host.backend.kind) \(host.backend.host): \(host.slots) at once, \(host.memoryMiB) MiB guest memory") }
+        for host in hosts {
+            print(
+                "  \(host.backend.kind) \(host.backend.host): \(host.slots) at once, \(host.memoryMiB) MiB guest memory"
+            )
+        }
         print("retries after infrastructure failures: \(retries)")
         print("cells (\(jobs.count)):")
         for job in jobs {
             switch job.work {
             case .failure(let why): print("  \(job.cell): \(why.status.rawValue) — \(why.reason)")
-            case .success(let runnable): print("  \(job.cell): runs (\(runnable.memoryMiB) MiB, logs in \(runnable.logDirectory))")
+            case .success(let runnable):
+                print("  \(job.cell): runs (\(runnable.memoryMiB) MiB, logs in \(runnable.logDirectory))")
             }
         }
         for job in jobs {
@@ -273,11 +307,13 @@ struct MatrixCommand: AsyncParsableCommand {
     func writeReports(_ results: [CellResult]) throws {
         func write(_ data: Data, to path: String) throws {
             let url = URL(fileURLWithPath: absolutePath(path))
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             do {
                 try data.write(to: url)
             } catch {
-                throw CommandError("cannot write the report \(url.path): \(error.localizedDescription); check the directory")
+                throw CommandError(
+                    "cannot write the report \(url.path): \(error.localizedDescription); check the directory")
             }
         }
         if let junit { try write(Data(JUnitReport.render(results, suiteName: "ingot-matrix").utf8), to: junit) }
@@ -290,7 +326,9 @@ struct MatrixCommand: AsyncParsableCommand {
         let code = MatrixExitCode.of(results, failOnSkip: failOnSkip)
         if logs.quiet {
             // Skips never pass silently, even with --quiet.
-            for r in skipped { FileHandle.standardError.write(Data("ingot matrix: skipped \(r.name): \(r.verdict.reason)\n".utf8)) }
+            for r in skipped {
+                FileHandle.standardError.write(Data("ingot matrix: skipped \(r.name): \(r.verdict.reason)\n".utf8))
+            }
             return
         }
         print("")
@@ -303,7 +341,10 @@ struct MatrixCommand: AsyncParsableCommand {
         let counts = CellStatus.allCases.map { s in "\(results.filter { $0.status == s }.count) \(s.rawValue)" }
         var line = "matrix: \(counts.joined(separator: ", ")); exit \(code.rawValue)"
         if !skipped.isEmpty {
-            line += failOnSkip ? " (skipped cells fail the gate: --fail-on-skip)" : " (skipped cells do not fail the gate; add --fail-on-skip to make them)"
+            line +=
+                failOnSkip
+                ? " (skipped cells fail the gate: --fail-on-skip)"
+                : " (skipped cells do not fail the gate; add --fail-on-skip to make them)"
         }
         print(line)
     }

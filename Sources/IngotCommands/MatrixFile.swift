@@ -50,7 +50,8 @@ struct MatrixFile: Equatable {
     /// Loads and checks `path`.
     static func load(path: String) throws -> MatrixFile {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw SpecError(SourceLocation(file: path, line: 1, column: 1), "cannot read the matrix file", hint: "check the path")
+            throw SpecError(
+                SourceLocation(file: path, line: 1, column: 1), "cannot read the matrix file", hint: "check the path")
         }
         return try parse(text, file: path)
     }
@@ -103,7 +104,9 @@ struct MatrixFile: Equatable {
                 let names = try words(value, key: key, at: at)
                 try refuseRepeats(names, value, key: key, at: at)
                 for (index, name) in names.enumerated() where !backendNames.contains(name) {
-                    throw SpecError(at(element(value, index)), "unknown backend '\(name)'", hint: "backends are qemu and libvirt" + hint(name, backendNames))
+                    throw SpecError(
+                        at(element(value, index)), "unknown backend '\(name)'",
+                        hint: "backends are qemu and libvirt" + hint(name, backendNames))
                 }
                 result.backends = names.compactMap(BootBackendKind.init(rawValue:))
             case "retries":
@@ -121,28 +124,41 @@ struct MatrixFile: Equatable {
                         switch fieldKey.string ?? "" {
                         case "uri":
                             guard let uri = fieldValue.scalar?.string, HostSpec.kind(of: uri) != nil else {
-                                throw SpecError(at(fieldValue), "'uri' must be 'local' or a libvirt URI such as qemu:///system or qemu+ssh://HOST/system")
+                                throw SpecError(
+                                    at(fieldValue),
+                                    "'uri' must be 'local' or a libvirt URI such as qemu:///system or qemu+ssh://HOST/system"
+                                )
                             }
                             host.uri = uri
                         case "jobs": host.jobs = try number(fieldValue, key: "jobs", at: at, range: 1...256)
-                        case "memory": host.memoryMiB = try number(fieldValue, key: "memory", at: at, range: 64...16_777_216)
+                        case "memory":
+                            host.memoryMiB = try number(fieldValue, key: "memory", at: at, range: 64...16_777_216)
                         default:
                             let name = fieldKey.string ?? "?"
-                            throw SpecError(at(fieldKey), "unknown host key '\(name)'", hint: "host keys are uri, jobs, memory" + hint(name, hostKeys))
+                            throw SpecError(
+                                at(fieldKey), "unknown host key '\(name)'",
+                                hint: "host keys are uri, jobs, memory" + hint(name, hostKeys))
                         }
                     }
-                    if host.uri.isEmpty { throw SpecError(at(entry), "host entry without 'uri'", hint: "add 'uri: local' or a libvirt URI") }
+                    if host.uri.isEmpty {
+                        throw SpecError(
+                            at(entry), "host entry without 'uri'", hint: "add 'uri: local' or a libvirt URI")
+                    }
                     result.hosts.append(host)
                 }
             default:
-                throw SpecError(at(keyNode), "unknown key '\(key)'", hint: "matrix keys are \(keys.joined(separator: ", "))" + hint(key, keys))
+                throw SpecError(
+                    at(keyNode), "unknown key '\(key)'",
+                    hint: "matrix keys are \(keys.joined(separator: ", "))" + hint(key, keys))
             }
         }
         return result
     }
 
     /// Refuses a list that names something twice (it would make duplicate cells).
-    private static func refuseRepeats(_ names: [String], _ node: Node, key: String, at: (Node?) -> SourceLocation) throws {
+    private static func refuseRepeats(_ names: [String], _ node: Node, key: String, at: (Node?) -> SourceLocation)
+        throws
+    {
         var seen: Set<String> = []
         for (index, name) in names.enumerated() where !seen.insert(name).inserted {
             throw SpecError(at(element(node, index)), "'\(name)' is listed twice in '\(key)'", hint: "name each once")
@@ -153,7 +169,9 @@ struct MatrixFile: Equatable {
     private static func words(_ node: Node, key: String, at: (Node?) -> SourceLocation) throws -> [String] {
         switch node {
         case .scalar(let scalar):
-            let names = scalar.string.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let names = scalar.string.split(separator: ",", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
             guard !names.contains(where: \.isEmpty) else {
                 throw SpecError(at(node), "'\(key)' has an empty name", hint: "write a list such as [a, b]")
             }
@@ -170,7 +188,9 @@ struct MatrixFile: Equatable {
         }
     }
 
-    private static func number(_ node: Node, key: String, at: (Node?) -> SourceLocation, range: ClosedRange<Int>) throws -> Int {
+    private static func number(_ node: Node, key: String, at: (Node?) -> SourceLocation, range: ClosedRange<Int>) throws
+        -> Int
+    {
         guard let text = node.scalar?.string, let value = Int(text), range.contains(value) else {
             throw SpecError(at(node), "'\(key)' must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
@@ -210,7 +230,12 @@ enum BusSelection: Equatable {
         case .all: return have.map { ($0, nil) }
         case .listed(let wanted):
             return wanted.map { bus in
-                (bus, have.contains(bus) ? nil : "board \(board.name) has no \(bus) bus (its buses: \(have.map(\.rawValue).joined(separator: ", ")))")
+                (
+                    bus,
+                    have.contains(bus)
+                        ? nil
+                        : "board \(board.name) has no \(bus) bus (its buses: \(have.map(\.rawValue).joined(separator: ", ")))"
+                )
             }
         }
     }
@@ -237,7 +262,8 @@ struct HostSpec {
     static func parse(_ text: String) throws -> HostSpec {
         guard let kind = kind(of: text) else {
             throw ValidationError(
-                "--host \(text): not 'local' (this machine's QEMU) and not a libvirt URI such as qemu:///system or qemu+ssh://HOST/system")
+                "--host \(text): not 'local' (this machine's QEMU) and not a libvirt URI such as qemu:///system or qemu+ssh://HOST/system"
+            )
         }
         return HostSpec(kind: kind, uri: text)
     }

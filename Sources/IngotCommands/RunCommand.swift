@@ -41,8 +41,13 @@ struct RunCommand: AsyncParsableCommand {
             print(plan)
             return
         }
-        let watcher = try StageWatcher(rules: WatchRules(board: t.board, directKernelBoot: t.artifacts.isDirectKernelBoot))
-        let result = try await QEMUProcess(logger: logger).run(plan: plan, watcher: watcher, logPath: runDir + "/console.log")
-        FileHandle.standardError.write(Data("\ningot: QEMU ended (\(result.exitStatus)); reached \(result.verdict.reached?.rawValue ?? "nothing")\n".utf8))
+        let watcher = try StageWatcher(
+            rules: WatchRules(board: t.board, directKernelBoot: t.artifacts.isDirectKernelBoot))
+        let result = try await QEMUProcess(logger: logger).run(
+            plan: plan, watcher: watcher, logPath: runDir + "/console.log")
+        FileHandle.standardError.write(
+            Data(
+                "\ningot: QEMU ended (\(result.exitStatus)); reached \(result.verdict.reached?.rawValue ?? "nothing")\n"
+                    .utf8))
     }
 }

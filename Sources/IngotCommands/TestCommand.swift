@@ -28,7 +28,8 @@ struct TestCommand: AsyncParsableCommand {
             do {
                 _ = try NSRegularExpression(pattern: ready)
             } catch {
-                throw ValidationError("--ready '\(ready)' is not a valid regular expression; check its brackets and escapes")
+                throw ValidationError(
+                    "--ready '\(ready)' is not a valid regular expression; check its brackets and escapes")
             }
         }
     }
@@ -59,11 +60,17 @@ struct TestCommand: AsyncParsableCommand {
             enc.outputFormatting = [.prettyPrinted, .sortedKeys]
             try enc.encode(result).write(to: URL(fileURLWithPath: json))
         }
-        let times = BootStage.allCases.compactMap { s in v.stageTimes[s].map { "\(s.rawValue) \(String(format: "%.1f", $0))s" } }
+        let times = BootStage.allCases.compactMap { s in
+            v.stageTimes[s].map { "\(s.rawValue) \(String(format: "%.1f", $0))s" }
+        }
         if v.passed {
-            print("PASS \(t.label) on \(t.board.name): ready in \(String(format: "%.1f", result.wallSeconds)) s (\(result.accelerator)); \(times.joined(separator: ", "))")
+            print(
+                "PASS \(t.label) on \(t.board.name): ready in \(String(format: "%.1f", result.wallSeconds)) s (\(result.accelerator)); \(times.joined(separator: ", "))"
+            )
         } else {
-            print("FAIL \(t.label) on \(t.board.name): \(v.failedStage.map { "stage \($0.rawValue)" } ?? "boot") — \(v.reason)")
+            print(
+                "FAIL \(t.label) on \(t.board.name): \(v.failedStage.map { "stage \($0.rawValue)" } ?? "boot") — \(v.reason)"
+            )
             for line in v.lastLines.suffix(15) { print("  | \(line)") }
             throw ExitCode(1)
         }
@@ -90,7 +97,8 @@ enum BootBus {
         let buses = target.board.emulation.buses
         guard buses.contains(bus) else {
             throw CommandError(
-                "--bus \(bus): board \(target.board.name) has no \(bus) bus; its buses are \(buses.map(\.rawValue).joined(separator: ", "))")
+                "--bus \(bus): board \(target.board.name) has no \(bus) bus; its buses are \(buses.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         return bus
     }

@@ -120,7 +120,9 @@ public struct ArtifactLayout: Sendable, Hashable {
     /// - Returns: (layout, role) pairs; longest suffix first, the bare prefix last.
     public static func candidates(forOutputPath path: String) -> [(layout: ArtifactLayout, role: ArtifactRole?)] {
         var out: [(ArtifactLayout, ArtifactRole?)] = []
-        let fixed = ArtifactRole.allCases.filter { $0 != .dtb }.map { ($0, suffix($0)) }.sorted { $0.1.count > $1.1.count }
+        let fixed = ArtifactRole.allCases.filter { $0 != .dtb }.map { ($0, suffix($0)) }.sorted {
+            $0.1.count > $1.1.count
+        }
         for (role, ending) in fixed where path.hasSuffix(ending) && path.count > ending.count {
             out.append((ArtifactLayout(prefix: String(path.dropLast(ending.count))), role))
         }

@@ -12,11 +12,15 @@ import Testing
         let layout = ArtifactLayout(directory: "out", name: "hello", board: "rpi3")
         let all = BuildOutputs.planned(
             layout: layout, formats: [.kernelInitrd, .raw, .qcow2, .iso, .tar], dtbs: ["broadcom/bcm2837-rpi-3-b.dtb"])
-        #expect(all.records.map(\.name) == [
-            "hello-rpi3-kernel", "hello-rpi3-initrd.img", "hello-rpi3-cmdline", "hello-rpi3-bcm2837-rpi-3-b.dtb",
-            "hello-rpi3.img", "hello-rpi3.img.bmap", "hello-rpi3.qcow2", "hello-rpi3.iso", "hello-rpi3-rootfs.tar",
-        ])
-        #expect(all.records.map(\.role) == [.kernel, .initrd, .cmdline, .dtb, .diskRaw, .bmap, .diskQcow2, .iso, .rootfsTar])
+        #expect(
+            all.records.map(\.name) == [
+                "hello-rpi3-kernel", "hello-rpi3-initrd.img", "hello-rpi3-cmdline", "hello-rpi3-bcm2837-rpi-3-b.dtb",
+                "hello-rpi3.img", "hello-rpi3.img.bmap", "hello-rpi3.qcow2", "hello-rpi3.iso", "hello-rpi3-rootfs.tar",
+            ])
+        #expect(
+            all.records.map(\.role) == [
+                .kernel, .initrd, .cmdline, .dtb, .diskRaw, .bmap, .diskQcow2, .iso, .rootfsTar,
+            ])
         // Every record's role belongs to a format that was asked for, and each format's primary output is there.
         #expect(all.formats == [.raw, .qcow2, .iso, .kernelInitrd, .tar])
         #expect(all.dtb(named: "broadcom/bcm2837-rpi-3-b.dtb") == "out/hello-rpi3-bcm2837-rpi-3-b.dtb")

@@ -21,7 +21,9 @@ import Testing
             #expect(error.isUnavailableFormat)
             #expect("\(error)".contains("rpi3") && "\(error)".contains("iso"))
         }
-        try Builder.checkFormats([.raw, .qcow2, .iso, .kernelInitrd, .tar], boards: [efi, try Repo.board("x86_64-bios"), try Repo.board("arm64-efi")])
+        try Builder.checkFormats(
+            [.raw, .qcow2, .iso, .kernelInitrd, .tar],
+            boards: [efi, try Repo.board("x86_64-bios"), try Repo.board("arm64-efi")])
         try Builder.checkFormats([.raw, .qcow2, .kernelInitrd, .tar], boards: [rpi3, try Repo.board("rpi4")])
         #expect(throws: Builder.Error.noFormats(board: "rpi3")) { try Builder.checkFormats([], boards: [rpi3]) }
         #expect(Builder.unavailability(of: .iso, on: efi) == nil)
@@ -33,13 +35,16 @@ import Testing
         defer { dir.cleanup() }
         let out = dir.path + "/out"
         let options = BuildOptions(
-            outputDirectory: out, formats: [.kernelInitrd], storeRoot: dir.path + "/cache", lockPath: dir.path + "/typo.json", lockRequired: true)
+            outputDirectory: out, formats: [.kernelInitrd], storeRoot: dir.path + "/cache",
+            lockPath: dir.path + "/typo.json", lockRequired: true)
         await #expect(throws: Builder.Error.lockMissing(path: dir.path + "/typo.json")) {
-            _ = try await Builder(spec: try Repo.helloSpec(), options: options).build(board: try Repo.board("x86_64-efi"))
+            _ = try await Builder(spec: try Repo.helloSpec(), options: options).build(
+                board: try Repo.board("x86_64-efi"))
         }
         #expect(!FileManager.default.fileExists(atPath: out))
         // The default lock may be absent: that is an unpinned build, not an error.
-        let unpinned = Builder(spec: try Repo.helloSpec(), options: BuildOptions(outputDirectory: out, lockPath: dir.path + "/typo.json"))
+        let unpinned = Builder(
+            spec: try Repo.helloSpec(), options: BuildOptions(outputDirectory: out, lockPath: dir.path + "/typo.json"))
         #expect(try unpinned.loadLock() == nil)
     }
 }

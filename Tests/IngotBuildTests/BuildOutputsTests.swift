@@ -33,7 +33,10 @@ import Testing
         let dir = try TempDir("outputs")
         defer { dir.cleanup() }
         let layout = try Self.writeBuild(dir)
-        for path in [layout.prefix, layout.path(.manifest), layout.path(.kernel), layout.path(.cmdline), layout.path(.dtb, dtb: "bcm2837-rpi-3-b.dtb")] {
+        for path in [
+            layout.prefix, layout.path(.manifest), layout.path(.kernel), layout.path(.cmdline),
+            layout.path(.dtb, dtb: "bcm2837-rpi-3-b.dtb"),
+        ] {
             let outputs = try BuildOutputs.load(path)
             #expect(outputs.layout == layout, "\(path)")
             #expect(outputs.formats == [.kernelInitrd])
@@ -58,27 +61,41 @@ import Testing
         }
         // A loose image with no manifest.
         let loose = try dir.write("disk.img", [UInt8](repeating: 0, count: 512))
-        #expect(throws: BuildOutputs.Error.noManifest(path: loose, manifest: dir.path + "/disk.manifest.json")) { try BuildOutputs.load(loose) }
+        #expect(throws: BuildOutputs.Error.noManifest(path: loose, manifest: dir.path + "/disk.manifest.json")) {
+            try BuildOutputs.load(loose)
+        }
         // A stale image of an earlier raw build beside the kernel+initrd manifest.
         try dir.write(layout.fileName(.diskRaw), [1, 2, 3])
         #expect(throws: BuildOutputs.Error.notListed(path: layout.path(.diskRaw), manifest: layout.path(.manifest))) {
             try BuildOutputs.load(layout.path(.diskRaw))
         }
         // A format the build does not have, asked for by its file name.
-        #expect(throws: BuildOutputs.Error.formatNotBuilt(format: .iso, manifest: layout.path(.manifest), built: [.kernelInitrd])) {
+        #expect(
+            throws: BuildOutputs.Error.formatNotBuilt(
+                format: .iso, manifest: layout.path(.manifest), built: [.kernelInitrd])
+        ) {
             try BuildOutputs.load(layout.path(.iso))
         }
         let outputs = try BuildOutputs.load(layout.prefix)
-        #expect(throws: BuildOutputs.Error.formatNotBuilt(format: .raw, manifest: layout.path(.manifest), built: [.kernelInitrd])) {
+        #expect(
+            throws: BuildOutputs.Error.formatNotBuilt(
+                format: .raw, manifest: layout.path(.manifest), built: [.kernelInitrd])
+        ) {
             try outputs.verify(.raw)
         }
         // An output replaced after the build.
         try dir.write(layout.fileName(.initrd), Array("a different initrd".utf8))
-        #expect(throws: BuildOutputs.Error.sizeMismatch(path: layout.path(.initrd), manifest: layout.path(.manifest), recorded: 7, actual: 18)) {
+        #expect(
+            throws: BuildOutputs.Error.sizeMismatch(
+                path: layout.path(.initrd), manifest: layout.path(.manifest), recorded: 7, actual: 18)
+        ) {
             try outputs.verify(.kernelInitrd)
         }
         unlink(layout.path(.kernel))
-        #expect(throws: BuildOutputs.Error.missingOutput(role: .kernel, path: layout.path(.kernel), manifest: layout.path(.manifest))) {
+        #expect(
+            throws: BuildOutputs.Error.missingOutput(
+                role: .kernel, path: layout.path(.kernel), manifest: layout.path(.manifest))
+        ) {
             try outputs.verify(.kernelInitrd)
         }
     }
@@ -102,7 +119,8 @@ import Testing
         mbr[510] = 0x55
         mbr[511] = 0xAA
         #expect(BuildOutputs.imageFormat(ofFile: try dir.write("a.bin", mbr)) == .raw)
-        #expect(BuildOutputs.imageFormat(ofFile: try dir.write("b.bin", [0x51, 0x46, 0x49, 0xFB, 0, 0, 0, 3])) == .qcow2)
+        #expect(
+            BuildOutputs.imageFormat(ofFile: try dir.write("b.bin", [0x51, 0x46, 0x49, 0xFB, 0, 0, 0, 3])) == .qcow2)
         var iso = [UInt8](repeating: 0, count: 34_816)
         iso.replaceSubrange(32_769..<32_774, with: Array("CD001".utf8))
         #expect(BuildOutputs.imageFormat(ofFile: try dir.write("c.bin", iso)) == .iso)

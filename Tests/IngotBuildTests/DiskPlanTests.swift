@@ -25,8 +25,10 @@ import Testing
         let bootSize = Int64(fixture.assembler.board.layout.bootPartitionMiB) << 20
         let sizes: [String: Int64] = ["root-a": 40 << 20, "esp": bootSize, "boot": bootSize]
         let layout = try LayoutPlanner.plan(
-            table: table, partitions: plans, contentSizes: sizes, firstOffset: Int64(fixture.assembler.board.layout.firstPartitionOffsetMiB) << 20,
-            seed: "test", constraints: constraints, roundDiskToPowerOfTwo: fixture.assembler.board.emulation.diskSizePowerOfTwo)
+            table: table, partitions: plans, contentSizes: sizes,
+            firstOffset: Int64(fixture.assembler.board.layout.firstPartitionOffsetMiB) << 20,
+            seed: "test", constraints: constraints,
+            roundDiskToPowerOfTwo: fixture.assembler.board.emulation.diskSizePowerOfTwo)
         #expect(layout.partitions.map(\.role) == [efi ? .esp : .boot, .rootA, .data])
         if board.hasPrefix("rpi") {
             #expect(layout.partitions[0].range.offset == 4 << 20)
@@ -36,8 +38,10 @@ import Testing
         if efi { #expect(layout.partitions[0].gptType == "C12A7328-F81F-11D2-BA4B-00A0C93EC93B") }
         // Two plans of the same seed are the same (UUIDs derive from it).
         let again = try LayoutPlanner.plan(
-            table: table, partitions: plans, contentSizes: sizes, firstOffset: Int64(fixture.assembler.board.layout.firstPartitionOffsetMiB) << 20,
-            seed: "test", constraints: constraints, roundDiskToPowerOfTwo: fixture.assembler.board.emulation.diskSizePowerOfTwo)
+            table: table, partitions: plans, contentSizes: sizes,
+            firstOffset: Int64(fixture.assembler.board.layout.firstPartitionOffsetMiB) << 20,
+            seed: "test", constraints: constraints,
+            roundDiskToPowerOfTwo: fixture.assembler.board.emulation.diskSizePowerOfTwo)
         #expect(again.partitions.map(\.uuid) == layout.partitions.map(\.uuid))
     }
 
@@ -47,7 +51,9 @@ import Testing
         let tree = try await fixture.assembler.bootTree(cmdline: "console=ttyS0 ingot.root=2")
         #expect(try AssemblerFixture.files(tree) == ["/initrd.img", "/syslinux.cfg", "/vmlinuz"])
         let cfg = try AssemblerFixture.text(tree, "/syslinux.cfg")
-        #expect(cfg.contains("KERNEL /vmlinuz") && cfg.contains("INITRD /initrd.img") && cfg.contains("APPEND console=ttyS0 ingot.root=2"))
+        #expect(
+            cfg.contains("KERNEL /vmlinuz") && cfg.contains("INITRD /initrd.img")
+                && cfg.contains("APPEND console=ttyS0 ingot.root=2"))
         #expect(try tree.bytes(of: try #require(tree.lookup("/vmlinuz")?.content)) == AssemblerFixture.kernelBytes)
         try expectStage1(tree, "/initrd.img")
     }
@@ -58,10 +64,15 @@ import Testing
         defer { fixture.dir.cleanup() }
         let tree = try await fixture.assembler.bootTree(cmdline: "console=ttyS0 ingot.root=2")
         let loader = board == "x86_64-efi" ? "/EFI/BOOT/BOOTX64.EFI" : "/EFI/BOOT/BOOTAA64.EFI"
-        #expect(try AssemblerFixture.files(tree) == [loader, "/ingot/initrd.img", "/ingot/vmlinuz", "/loader/entries/ingot.conf", "/loader/loader.conf"].sorted())
+        #expect(
+            try AssemblerFixture.files(tree)
+                == [loader, "/ingot/initrd.img", "/ingot/vmlinuz", "/loader/entries/ingot.conf", "/loader/loader.conf"]
+                .sorted())
         #expect(try AssemblerFixture.text(tree, loader) == (board == "x86_64-efi" ? "sd-boot-x64" : "sd-boot-aa64"))
         let entry = try AssemblerFixture.text(tree, "/loader/entries/ingot.conf")
-        #expect(entry.contains("linux /ingot/vmlinuz") && entry.contains("initrd /ingot/initrd.img") && entry.contains("options console=ttyS0 ingot.root=2"))
+        #expect(
+            entry.contains("linux /ingot/vmlinuz") && entry.contains("initrd /ingot/initrd.img")
+                && entry.contains("options console=ttyS0 ingot.root=2"))
         #expect(try AssemblerFixture.text(tree, "/loader/loader.conf").contains("timeout 0"))
         try expectStage1(tree, "/ingot/initrd.img")
     }
@@ -72,9 +83,14 @@ import Testing
         defer { fixture.dir.cleanup() }
         let tree = try await fixture.assembler.bootTree(cmdline: "console=ttyAMA0 ingot.root=2")
         let files = try AssemblerFixture.files(tree)
-        let firmware = board == "rpi3" ? ["/bootcode.bin", "/fixup.dat", "/start.elf"] : ["/fixup4.dat", "/start4.elf"]
+        let firmware =
+            board == "rpi3" ? ["/bootcode.bin", "/fixup.dat", "/start.elf"] : ["/fixup4.dat", "/start4.elf"]
         let dtbs = fixture.assembler.board.dtbs.map { "/" + ($0 as NSString).lastPathComponent }
-        #expect(files == (firmware + dtbs + ["/config.txt", "/extlinux/extlinux.conf", "/initrd.img", "/u-boot.bin", "/vmlinuz"]).sorted())
+        #expect(
+            files
+                == (firmware + dtbs + [
+                    "/config.txt", "/extlinux/extlinux.conf", "/initrd.img", "/u-boot.bin", "/vmlinuz",
+                ]).sorted())
         #expect(try AssemblerFixture.text(tree, "/" + BootChainFiles.piUBoot) == "u-boot-arm64")
         let config = try AssemblerFixture.text(tree, "/config.txt")
         for line in ["arm_64bit=1", "enable_uart=1", "kernel=u-boot.bin"] { #expect(config.contains(line)) }
@@ -90,7 +106,8 @@ import Testing
     func expectStage1(_ tree: FileTree, _ path: String) throws {
         let bytes = try tree.bytes(of: try #require(tree.lookup(path)?.content))
         #expect(bytes.prefix(2) == [0x1F, 0x8B])
-        let file = NSTemporaryDirectory() + "ingot-build-test-stage1-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).gz"
+        let file =
+            NSTemporaryDirectory() + "ingot-build-test-stage1-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).gz"
         defer { unlink(file) }
         try Data(bytes).write(to: URL(fileURLWithPath: file))
         let reader = try ArchiveReader(path: file, formats: .all)

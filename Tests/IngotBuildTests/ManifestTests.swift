@@ -13,7 +13,8 @@ import Testing
     static func sample() -> BuildManifest {
         BuildManifest(
             name: "hello", board: "rpi3", arch: "arm64", formats: [.raw, .kernelInitrd], sourceDateEpoch: 1,
-            spec: .init(path: "hello.yml", sha256: String(repeating: "a", count: 64)), kernel: nil, cmdline: "console=ttyAMA0",
+            spec: .init(path: "hello.yml", sha256: String(repeating: "a", count: 64)), kernel: nil,
+            cmdline: "console=ttyAMA0",
             inputs: [],
             outputs: [
                 .init(name: "hello-rpi3.img", role: .diskRaw, size: 4, sha256: "b"),
@@ -21,8 +22,12 @@ import Testing
                 .init(name: "hello-rpi3-kernel", role: .kernel, size: 3, sha256: "d"),
             ],
             partitions: [
-                .init(number: 1, name: "boot", role: .boot, offset: 4 << 20, size: 128 << 20, type: "0x0c", uuid: "u1", filesystem: "vfat", sha256: nil),
-                .init(number: 2, name: "root-a", role: .rootA, offset: 132 << 20, size: 64 << 20, type: "0x83", uuid: "u2", filesystem: "squashfs", sha256: nil),
+                .init(
+                    number: 1, name: "boot", role: .boot, offset: 4 << 20, size: 128 << 20, type: "0x0c", uuid: "u1",
+                    filesystem: "vfat", sha256: nil),
+                .init(
+                    number: 2, name: "root-a", role: .rootA, offset: 132 << 20, size: 64 << 20, type: "0x83",
+                    uuid: "u2", filesystem: "squashfs", sha256: nil),
             ],
             diskID: "0x1234", table: "mbr")
     }
@@ -43,7 +48,8 @@ import Testing
     @Test func unknownRoleIsRefusedWithItsPath() throws {
         let dir = try TempDir("manifest")
         defer { dir.cleanup() }
-        let text = String(decoding: try Self.sample().encoded(), as: UTF8.self).replacingOccurrences(of: "\"disk-raw\"", with: "\"disk-floppy\"")
+        let text = String(decoding: try Self.sample().encoded(), as: UTF8.self).replacingOccurrences(
+            of: "\"disk-raw\"", with: "\"disk-floppy\"")
         let path = try dir.write("hello-rpi3.manifest.json", Array(text.utf8))
         do {
             _ = try BuildManifest.load(path: path)

@@ -18,7 +18,9 @@ import Testing
     }
 
     /// Stages `roles` with small contents and returns their records.
-    static func stage(_ staging: OutputStaging, _ roles: [ArtifactRole], text: String) throws -> [BuildManifest.OutputRecord] {
+    static func stage(_ staging: OutputStaging, _ roles: [ArtifactRole], text: String) throws -> [BuildManifest
+        .OutputRecord]
+    {
         try roles.map { role in
             try Data((text + role.rawValue).utf8).write(to: URL(fileURLWithPath: staging.path(role)))
             return try staging.record(role)
@@ -36,15 +38,21 @@ import Testing
         try dir.write(layout.fileName(.dtb, dtb: "bcm2837-rpi-3-b.dtb"), [1])  // a DTB the old manifest forgot
         try dir.write("notes.txt", [1])
         try dir.write("hello-rpi4.img", [1])
-        #expect(dir.listing == [
-            "hello-rpi3-bcm2837-rpi-3-b.dtb", "hello-rpi3-cmdline", "hello-rpi3-initrd.img", "hello-rpi3-kernel", "hello-rpi3.manifest.json",
-            "hello-rpi4.img", "notes.txt",
-        ])
+        #expect(
+            dir.listing == [
+                "hello-rpi3-bcm2837-rpi-3-b.dtb", "hello-rpi3-cmdline", "hello-rpi3-initrd.img", "hello-rpi3-kernel",
+                "hello-rpi3.manifest.json",
+                "hello-rpi4.img", "notes.txt",
+            ])
 
         let second = try await OutputStaging.open(layout: layout)
         let new = try Self.stage(second, [.diskRaw, .bmap], text: "new ")
-        try second.commit(Self.manifest(new, formats: [.raw]), alsoStale: [layout.fileName(.dtb, dtb: "bcm2837-rpi-3-b.dtb")])
-        #expect(dir.listing == ["hello-rpi3.img", "hello-rpi3.img.bmap", "hello-rpi3.manifest.json", "hello-rpi4.img", "notes.txt"])
+        try second.commit(
+            Self.manifest(new, formats: [.raw]), alsoStale: [layout.fileName(.dtb, dtb: "bcm2837-rpi-3-b.dtb")])
+        #expect(
+            dir.listing == [
+                "hello-rpi3.img", "hello-rpi3.img.bmap", "hello-rpi3.manifest.json", "hello-rpi4.img", "notes.txt",
+            ])
         let outputs = try BuildOutputs.load(layout.prefix)
         #expect(outputs.formats == [.raw])
         try outputs.verify(.raw)
@@ -82,7 +90,8 @@ import Testing
         #expect(dir.listing.isEmpty, "left: \(dir.listing)")
         // A directory that existed before stays, even when empty.
         try FileManager.default.createDirectory(atPath: dir.path + "/kept", withIntermediateDirectories: false)
-        let again = try await OutputStaging.open(layout: ArtifactLayout(directory: dir.path + "/kept/o", name: "hello", board: "rpi3"))
+        let again = try await OutputStaging.open(
+            layout: ArtifactLayout(directory: dir.path + "/kept/o", name: "hello", board: "rpi3"))
         again.abort()
         #expect(dir.listing == ["kept"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/kept").isEmpty)
@@ -93,7 +102,8 @@ import Testing
         defer { dir.cleanup() }
         let file = try dir.write("plain", [1])
         await #expect(throws: Builder.Error.outputNotDirectory(path: file + "/a/out", blocking: file)) {
-            _ = try await OutputStaging.open(layout: ArtifactLayout(directory: file + "/a/out", name: "hello", board: "rpi3"))
+            _ = try await OutputStaging.open(
+                layout: ArtifactLayout(directory: file + "/a/out", name: "hello", board: "rpi3"))
         }
         #expect(dir.listing == ["plain"])
     }
@@ -150,7 +160,9 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: lockFile))
         #expect(dir.listing == ["hello-rpi3-kernel", "hello-rpi3.manifest.json"])
         // Another prefix in the same directory never waits.
-        let other = try await OutputStaging.open(layout: ArtifactLayout(directory: dir.path, name: "hello", board: "rpi4")) { said.append($0) }
+        let other = try await OutputStaging.open(
+            layout: ArtifactLayout(directory: dir.path, name: "hello", board: "rpi4")
+        ) { said.append($0) }
         other.abort()
         #expect(said.all.count == 1)
     }

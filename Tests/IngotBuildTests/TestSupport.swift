@@ -61,7 +61,9 @@ enum FakeDeb {
     }
 
     /// The .deb bytes of `name` holding `files` (paths inside the package, e.g. `usr/lib/x`).
-    static func make(name: String, arch: String, version: String = "1.0", files: [String: [UInt8]], in dir: TempDir) throws -> [UInt8] {
+    static func make(name: String, arch: String, version: String = "1.0", files: [String: [UInt8]], in dir: TempDir)
+        throws -> [UInt8]
+    {
         let control = "Package: \(name)\nVersion: \(version)\nArchitecture: \(arch)\n"
         let controlTar = dir.path + "/\(name)-control.tar"
         let dataTar = dir.path + "/\(name)-data.tar"
@@ -99,20 +101,28 @@ struct AssemblerFixture {
         let arch = board.arch.debian
         let store = try ContentStore(root: dir.path + "/cache")
         let packages: [(String, [String: [UInt8]])] = [
-            ("systemd-boot-efi", [
-                "usr/lib/systemd/boot/efi/systemd-bootx64.efi": Array("sd-boot-x64".utf8),
-                "usr/lib/systemd/boot/efi/systemd-bootaa64.efi": Array("sd-boot-aa64".utf8),
-            ]),
-            ("raspi-firmware", Dictionary(uniqueKeysWithValues: ["bootcode.bin", "start.elf", "fixup.dat", "start4.elf", "fixup4.dat"].map {
-                ("usr/lib/raspi-firmware/" + $0, Array("fw-\($0)".utf8))
-            })),
+            (
+                "systemd-boot-efi",
+                [
+                    "usr/lib/systemd/boot/efi/systemd-bootx64.efi": Array("sd-boot-x64".utf8),
+                    "usr/lib/systemd/boot/efi/systemd-bootaa64.efi": Array("sd-boot-aa64".utf8),
+                ]
+            ),
+            (
+                "raspi-firmware",
+                Dictionary(
+                    uniqueKeysWithValues: ["bootcode.bin", "start.elf", "fixup.dat", "start4.elf", "fixup4.dat"].map {
+                        ("usr/lib/raspi-firmware/" + $0, Array("fw-\($0)".utf8))
+                    })
+            ),
             ("u-boot-rpi", ["usr/lib/u-boot/rpi_arm64/u-boot.bin": Array("u-boot-arm64".utf8)]),
         ]
         var entries: [LockFile.Entry] = []
         for (name, files) in packages {
             let deb = try FakeDeb.make(name: name, arch: arch, files: files, in: dir)
             let digest = try store.put(bytes: deb)
-            entries.append(.init(name: name, arch: arch, version: "1.0", sha256: digest.hex, filename: "\(name)_1.0_\(arch).deb"))
+            entries.append(
+                .init(name: name, arch: arch, version: "1.0", sha256: digest.hex, filename: "\(name)_1.0_\(arch).deb"))
         }
         let resolver = SourceResolver(store: store, lock: LockFile(packages: entries), arch: board.arch, logger: nil)
         let spool = try ContentSpool(directory: dir.path)
@@ -121,15 +131,23 @@ struct AssemblerFixture {
         let root = try FileTree(spool: spool)
         try root.addFile("/bin/busybox", bytes: Self.busyboxBytes, permissions: 0o755)
         let package = ResolvedPackage(
-            name: "linux-image-test", version: "6.1.0", arch: arch, debPath: "/nonexistent", debDigest: try Digest(parsing: String(repeating: "0", count: 64)),
-            data: Layer(source: .directory(path: "/nonexistent"), origin: "test"), control: [:], filename: "linux-image-test.deb",
-            input: InputRecord(name: "linux-image-test", version: "6.1.0", arch: arch, sha256: String(repeating: "0", count: 64), origin: "test"))
-        let dtbs = board.dtbs.map { (name: ($0 as NSString).lastPathComponent, content: Content(bytes: Array("dtb \($0)".utf8))) }
+            name: "linux-image-test", version: "6.1.0", arch: arch, debPath: "/nonexistent",
+            debDigest: try Digest(parsing: String(repeating: "0", count: 64)),
+            data: Layer(source: .directory(path: "/nonexistent"), origin: "test"), control: [:],
+            filename: "linux-image-test.deb",
+            input: InputRecord(
+                name: "linux-image-test", version: "6.1.0", arch: arch, sha256: String(repeating: "0", count: 64),
+                origin: "test"))
+        let dtbs = board.dtbs.map {
+            (name: ($0 as NSString).lastPathComponent, content: Content(bytes: Array("dtb \($0)".utf8)))
+        }
         let kernel = KernelBundle(
             release: "6.1.0-test", package: package, tree: kernelTree, kernel: try #require(vmlinuz.content),
-            closure: ModuleClosure(ordered: [], builtin: board.initramfsModules + ["squashfs", "overlay", "ext4"]), dtbs: dtbs)
+            closure: ModuleClosure(ordered: [], builtin: board.initramfsModules + ["squashfs", "overlay", "ext4"]),
+            dtbs: dtbs)
         assembler = DiskAssembler(
-            spec: spec, board: board, kernel: kernel, root: root, resolver: resolver, spool: spool, epoch: BuildOptions.defaultEpoch,
+            spec: spec, board: board, kernel: kernel, root: root, resolver: resolver, spool: spool,
+            epoch: BuildOptions.defaultEpoch,
             seed: "test|\(board.name)", baseCmdline: board.cmdline.joined(separator: " "), logger: nil)
     }
 

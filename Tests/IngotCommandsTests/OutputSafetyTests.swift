@@ -30,7 +30,9 @@ struct RunningIngot {
 
     func wait() -> (status: Int32, all: String) {
         process.waitUntilExit()
-        let text = ((try? String(contentsOfFile: stdout, encoding: .utf8)) ?? "") + ((try? String(contentsOfFile: stderr, encoding: .utf8)) ?? "")
+        let text =
+            ((try? String(contentsOfFile: stdout, encoding: .utf8)) ?? "")
+            + ((try? String(contentsOfFile: stderr, encoding: .utf8)) ?? "")
         return (process.terminationStatus, text)
     }
 
@@ -63,19 +65,28 @@ struct RunningIngot {
         #expect(staging, "the build never started staging")
         kill(killed.process.processIdentifier, SIGKILL)
         _ = killed.wait()
-        #expect(E2E.listing(out).contains { $0.hasPrefix(".ingot-staging-hello-x86_64-efi-") }, "SIGKILL should leave the staging dir: \(E2E.listing(out))")
+        #expect(
+            E2E.listing(out).contains { $0.hasPrefix(".ingot-staging-hello-x86_64-efi-") },
+            "SIGKILL should leave the staging dir: \(E2E.listing(out))")
         // The earlier build is untouched: its manifest still vouches for its outputs.
-        #expect(E2E.listing(out).contains("hello-x86_64-efi-kernel") && E2E.listing(out).contains("hello-x86_64-efi.manifest.json"))
+        #expect(
+            E2E.listing(out).contains("hello-x86_64-efi-kernel")
+                && E2E.listing(out).contains("hello-x86_64-efi.manifest.json"))
 
         let second = try E2E.ingot(Self.build + ["--format", "raw", "-o", out])
         try #require(second.status == 0, "\(second.all)")
-        #expect(E2E.listing(out) == ["hello-x86_64-efi.img", "hello-x86_64-efi.img.bmap", "hello-x86_64-efi.manifest.json"])
+        #expect(
+            E2E.listing(out) == ["hello-x86_64-efi.img", "hello-x86_64-efi.img.bmap", "hello-x86_64-efi.manifest.json"])
         let plan = try E2E.ingot(["test", out + "/hello-x86_64-efi", "--dry-run"])
-        #expect(plan.status == 0 && plan.stdout.contains("file=\(out)/hello-x86_64-efi.img,format=raw") && !plan.stdout.contains("-kernel"), "\(plan.all)")
+        #expect(
+            plan.status == 0 && plan.stdout.contains("file=\(out)/hello-x86_64-efi.img,format=raw")
+                && !plan.stdout.contains("-kernel"), "\(plan.all)")
         // Naming an output the manifest does not list is refused, not booted.
         try Data("stale".utf8).write(to: URL(fileURLWithPath: out + "/hello-x86_64-efi-kernel"))
         let stale = try E2E.ingot(["test", out + "/hello-x86_64-efi-kernel", "--dry-run"])
-        #expect(stale.status != 0 && stale.stderr.contains("not one of the outputs") && stale.stderr.contains("earlier build"), "\(stale.all)")
+        #expect(
+            stale.status != 0 && stale.stderr.contains("not one of the outputs")
+                && stale.stderr.contains("earlier build"), "\(stale.all)")
     }
 
     /// 20: two builds into the same -o and prefix: the second waits for the first (and says so);
@@ -92,8 +103,14 @@ struct RunningIngot {
         let (sb, tb) = b.wait()
         #expect(sa == 0 && sb == 0, "\(ta)\n\(tb)")
         #expect(tb.contains("waiting for process \(a.process.processIdentifier)"), "\(tb)")
-        #expect(E2E.listing(out) == ["hello-x86_64-efi-cmdline", "hello-x86_64-efi-initrd.img", "hello-x86_64-efi-kernel", "hello-x86_64-efi.manifest.json"])
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/hello-x86_64-efi.manifest.json"))) as? [String: Any]
+        #expect(
+            E2E.listing(out) == [
+                "hello-x86_64-efi-cmdline", "hello-x86_64-efi-initrd.img", "hello-x86_64-efi-kernel",
+                "hello-x86_64-efi.manifest.json",
+            ])
+        let manifest =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: out + "/hello-x86_64-efi.manifest.json"))) as? [String: Any]
         for o in (manifest?["outputs"] as? [[String: Any]]) ?? [] {
             let name = o["name"] as? String ?? ""
             #expect(o["sha256"] as? String == (try shellOutput("sha256sum \(out)/\(name) | cut -d' ' -f1")), "\(name)")
@@ -105,9 +122,13 @@ struct RunningIngot {
         let dir = try E2E.tempDir("precheck")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let started = Date()
-        let r = try E2E.ingot(["build", "examples/hello.yml", "--board", "x86_64-efi", "--board", "rpi3", "--format", "raw,iso", "-o", dir + "/out"])
+        let r = try E2E.ingot([
+            "build", "examples/hello.yml", "--board", "x86_64-efi", "--board", "rpi3", "--format", "raw,iso", "-o",
+            dir + "/out",
+        ])
         #expect(r.status != 0)
-        #expect(r.stderr.contains("rpi3") && r.stderr.contains("iso") && r.stderr.contains("--format raw"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("rpi3") && r.stderr.contains("iso") && r.stderr.contains("--format raw"), "\(r.stderr)")
         #expect(Date().timeIntervalSince(started) < 20, "it should fail before resolving anything")
         #expect(E2E.listing(dir).isEmpty, "\(E2E.listing(dir))")
     }
@@ -116,8 +137,12 @@ struct RunningIngot {
     @Test func aFailedBuildRemovesTheDirectoriesItCreated() throws {
         let dir = try E2E.tempDir("nested")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try E2E.write("name: bad\ninit:\n  - deb:busybox-static\n  - deb:no-such-package-ingot\n", to: dir + "/spec.yml")
-        let r = try E2E.ingot(["build", dir + "/spec.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "-o", dir + "/new/a/b/out"])
+        try E2E.write(
+            "name: bad\ninit:\n  - deb:busybox-static\n  - deb:no-such-package-ingot\n", to: dir + "/spec.yml")
+        let r = try E2E.ingot([
+            "build", dir + "/spec.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "-o",
+            dir + "/new/a/b/out",
+        ])
         #expect(r.status != 0 && r.stderr.contains("no-such-package-ingot"), "\(r.all)")
         #expect(E2E.listing(dir) == ["spec.yml"], "left behind: \(E2E.listing(dir))")
     }
@@ -126,7 +151,10 @@ struct RunningIngot {
     @Test func aMissingLockIsAnError() throws {
         let dir = try E2E.tempDir("nolock")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        for command in [Self.build + ["--format", "kernel+initrd"], ["matrix", "examples/hello.yml", "--board", "x86_64-efi", "--dry-run"]] {
+        for command in [
+            Self.build + ["--format", "kernel+initrd"],
+            ["matrix", "examples/hello.yml", "--board", "x86_64-efi", "--dry-run"],
+        ] {
             let r = try E2E.ingot(command + ["--lock", dir + "/typo.json", "-o", dir + "/out"])
             #expect(r.status != 0, "\(r.all)")
             #expect(r.stderr.contains("--lock \(dir)/typo.json: no such lock file"), "\(r.stderr)")
@@ -140,17 +168,24 @@ struct RunningIngot {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try E2E.write("x", to: dir + "/file")
         var r = try E2E.ingot(Self.build + ["-o", dir + "/file/out"])
-        #expect(r.status != 0 && r.stderr.contains("-o \(dir)/file/out: \(dir)/file is a file, not a directory"), "\(r.all)")
+        #expect(
+            r.status != 0 && r.stderr.contains("-o \(dir)/file/out: \(dir)/file is a file, not a directory"), "\(r.all)"
+        )
         r = try E2E.ingot(Self.build + ["-o", dir + "/out", "--cache", dir + "/file/cache"])
-        #expect(r.status != 0 && r.stderr.contains("--cache \(dir)/file/cache: \(dir)/file is a file, not a directory"), "\(r.all)")
+        #expect(
+            r.status != 0 && r.stderr.contains("--cache \(dir)/file/cache: \(dir)/file is a file, not a directory"),
+            "\(r.all)")
         #expect(!r.all.contains("NSCocoaErrorDomain"))
         // A directory this user cannot write in (nobody, a root-owned 0555 directory).
         try FileManager.default.createDirectory(atPath: dir + "/ro", withIntermediateDirectories: false)
         chmod(dir + "/ro", 0o555)
         r = try E2E.ingot(
-            Self.build + ["-o", dir + "/ro/out"], prefix: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+            Self.build + ["-o", dir + "/ro/out"],
+            prefix: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
             env: ["INGOT_CACHE": dir + "/nobody-cache"])
-        #expect(r.status != 0 && r.stderr.contains("-o \(dir)/ro/out: cannot write in \(dir)/ro (Permission denied)"), "\(r.all)")
+        #expect(
+            r.status != 0 && r.stderr.contains("-o \(dir)/ro/out: cannot write in \(dir)/ro (Permission denied)"),
+            "\(r.all)")
         #expect(E2E.listing(dir).sorted() == ["file", "ro"])
     }
 
@@ -161,9 +196,12 @@ struct RunningIngot {
     func readOnlyOutputIsNamed() throws {
         let dir = try E2E.tempDir("rofs")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let line = "mount -t tmpfs -o ro tmpfs \(dir) && INGOT_BOARDS=\(E2E.root)/boards \(E2E.binary) build \(E2E.root)/examples/hello.yml --board x86_64-efi -o \(dir)/out 2>&1; echo rc=$?"
+        let line =
+            "mount -t tmpfs -o ro tmpfs \(dir) && INGOT_BOARDS=\(E2E.root)/boards \(E2E.binary) build \(E2E.root)/examples/hello.yml --board x86_64-efi -o \(dir)/out 2>&1; echo rc=$?"
         let r = try shellOutput("unshare -m sh -c '\(line)'")
-        #expect(r.contains("-o \(dir)/out: cannot write in \(dir) (Read-only file system); choose a writable -o") && r.hasSuffix("rc=64"), "\(r)")
+        #expect(
+            r.contains("-o \(dir)/out: cannot write in \(dir) (Read-only file system); choose a writable -o")
+                && r.hasSuffix("rc=64"), "\(r)")
         #expect(!r.contains("NSCocoaErrorDomain"))
     }
 
@@ -178,8 +216,16 @@ struct RunningIngot {
             (Self.build + ["--format", "", "-o", out], "--format: names nothing"),
             (Self.build + ["--format", "raw,raw", "-o", out], "--format: 'raw' is given twice"),
             (Self.build + ["--board", "x86_64-efi", "-o", out], "--board x86_64-efi is given twice"),
-            (["matrix", "examples/hello.yml", "--format", ",,,", "--board", "arm64-efi", "-o", out, "--dry-run"], "--format: names nothing"),
-            (["matrix", "examples/hello.yml", "--format", "raw,raw", "--board", "arm64-efi", "-o", out, "--dry-run"], "'raw' is given twice"),
+            (
+                ["matrix", "examples/hello.yml", "--format", ",,,", "--board", "arm64-efi", "-o", out, "--dry-run"],
+                "--format: names nothing"
+            ),
+            (
+                [
+                    "matrix", "examples/hello.yml", "--format", "raw,raw", "--board", "arm64-efi", "-o", out,
+                    "--dry-run",
+                ], "'raw' is given twice"
+            ),
             (matrix + ["--board", "arm64-efi"], "--board arm64-efi is given twice"),
             (matrix + ["--host", "nope"], "--host nope: not 'local'"),
             (matrix + ["--ready-timeout=nan"], "--ready-timeout nan is not a number of seconds"),
@@ -212,6 +258,7 @@ struct RunningIngot {
         #expect(r.status != 0 && r.stderr.contains("/nonexistent: no such file or build prefix"), "\(r.all)")
         #expect(!r.stderr.contains("manifest beside it"))
         r = try E2E.ingot(["run", "/nonexistent/hello-rpi3.img", "--dry-run"])
-        #expect(r.status != 0 && r.stderr.contains("/nonexistent/hello-rpi3.img: no such file or build prefix"), "\(r.all)")
+        #expect(
+            r.status != 0 && r.stderr.contains("/nonexistent/hello-rpi3.img: no such file or build prefix"), "\(r.all)")
     }
 }

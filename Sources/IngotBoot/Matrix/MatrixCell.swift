@@ -46,7 +46,10 @@ public struct MatrixCell: Codable, Equatable, Hashable, Sendable, CustomStringCo
     public var description: String { "\(board)/\(variant)/\(backend)" }
 
     /// A file-name-safe form (`board-format[-bus]-backend`, `+` as `-`), for log directories.
-    public var directoryName: String { "\(board)-\(variant)-\(backend)".replacingOccurrences(of: "/", with: "-").replacingOccurrences(of: "+", with: "-") }
+    public var directoryName: String {
+        "\(board)-\(variant)-\(backend)".replacingOccurrences(of: "/", with: "-").replacingOccurrences(
+            of: "+", with: "-")
+    }
 }
 
 /// A cell with what the scheduler needs to run it — or why it cannot run.
@@ -162,7 +165,9 @@ public enum MatrixExitCode: Int32, Sendable {
     ///   - failOnSkip: a skipped cell counts as a failure (release gates: a cell that could not
     ///     run must not pass silently).
     public static func of(_ results: [CellResult], failOnSkip: Bool = false) -> MatrixExitCode {
-        if results.contains(where: { $0.status == .failed || (failOnSkip && $0.status == .skipped) }) { return .guestFailure }
+        if results.contains(where: { $0.status == .failed || (failOnSkip && $0.status == .skipped) }) {
+            return .guestFailure
+        }
         if results.contains(where: { $0.status == .error }) { return .infrastructure }
         return .passed
     }

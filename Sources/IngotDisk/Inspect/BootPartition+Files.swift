@@ -23,9 +23,11 @@ public enum BootPartition {
             case .noPartitionTable(let image):
                 return "\(image) has no partition table; it is not an Ingot disk image — build one with --format raw"
             case .notFAT(let image, let detail):
-                return "\(image): partition 1 is not a FAT boot partition (\(detail)); rebuild the image with 'ingot build'"
+                return
+                    "\(image): partition 1 is not a FAT boot partition (\(detail)); rebuild the image with 'ingot build'"
             case .missing(let image, let file):
-                return "\(image): the boot partition (partition 1, FAT) has no \(file); this image was not built for this board — rebuild it with --board"
+                return
+                    "\(image): the boot partition (partition 1, FAT) has no \(file); this image was not built for this board — rebuild it with --board"
             case .writeFailed(let path, let reason):
                 return "cannot write \(path) (\(reason)); check free space and permissions of the run directory"
             }
@@ -45,7 +47,8 @@ public enum BootPartition {
         guard let boot = report.partitions.first else { throw Error.noPartitionTable(image: image) }
         let fat: FATReader
         do {
-            fat = try FATReader(image: try ImageFile(path: image), range: ByteRange(offset: boot.offset, size: boot.size))
+            fat = try FATReader(
+                image: try ImageFile(path: image), range: ByteRange(offset: boot.offset, size: boot.size))
         } catch {
             throw Error.notFAT(image: image, detail: "\(error)")
         }
@@ -60,7 +63,8 @@ public enum BootPartition {
             do {
                 try Data(bytes).write(to: URL(fileURLWithPath: destination))
             } catch {
-                throw Error.writeFailed(path: destination, reason: (error as NSError).localizedFailureReason ?? "\(error)")
+                throw Error.writeFailed(
+                    path: destination, reason: (error as NSError).localizedFailureReason ?? "\(error)")
             }
             return destination
         }
