@@ -26,6 +26,7 @@ struct BootTarget {
     ///   - boardName: `--board`, if given (required for an image without a manifest).
     ///   - catalog: the board profiles.
     static func resolve(_ path: String, board boardName: String?, catalog: BoardCatalog) throws -> BootTarget {
+        if let device = try resolveDevice(path, board: boardName, catalog: catalog) { return device }
         let outputs: BuildOutputs
         do {
             outputs = try BuildOutputs.load(path)
