@@ -1,5 +1,5 @@
-// Machine flags shared by `test`, `run` and `matrix`: the disk bus, a larger disk around the image
-// (`--disk-size`), and a real board in a lab (`--lab FILE`) instead of QEMU.
+// Machine flags shared by `test` and `run` (`--bus` is the commands' own): a larger disk around
+// the image (`--disk-size`), and a real board in a lab (`--lab FILE`, `test` only) instead of QEMU.
 
 import ArgumentParser
 import Foundation
@@ -9,11 +9,8 @@ import IngotSpec
 import Logging
 
 extension Flags {
-    /// `--bus`, `--disk-size`, `--lab`.
+    /// `--disk-size`, `--lab`.
     public struct Machine: ParsableArguments {
-        @Option(name: .long, help: "Disk bus for a raw or qcow2 image: virtio, ahci, nvme, usb, sd, scsi (default: the board's first; see 'ingot boards').")
-        public var bus: String?
-
         @Option(
             name: .long,
             help: "Boot the image inside a disk of this size (e.g. 8G, 32G, 512M): a per-run overlay; the image is never written.")
@@ -25,19 +22,9 @@ extension Flags {
         public init() {}
 
         public func validate() throws {
-            if let bus { _ = try diskBus(bus) }
             if let diskSize, Self.parseSize(diskSize) == nil {
                 throw ValidationError("--disk-size '\(diskSize)' is not a size; write a number with a unit: 512M, 8G, 32G")
             }
-        }
-
-        /// The bus asked for, if any.
-        public func diskBus() throws -> DiskBus? { try bus.map(diskBus) }
-
-        private func diskBus(_ text: String) throws -> DiskBus {
-            let buses = try DiskBus.parseList(text)
-            guard buses.count == 1 else { throw ValidationError("--bus takes one bus, not '\(text)'") }
-            return buses[0]
         }
 
         /// `--disk-size` in bytes.

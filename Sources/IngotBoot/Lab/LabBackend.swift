@@ -11,6 +11,7 @@ import Glibc
 import Musl
 #endif
 import Foundation
+import IngotContract
 import IngotSpec
 import Logging
 
@@ -58,7 +59,7 @@ public final class LabBackend: BootBackend, Sendable {
     public let image: String?
     private let logger: Logger?
 
-    public var kind: String { "lab" }
+    public var kind: BootBackendKind { .lab }
     public var host: String { profile.serialDevice }
 
     /// Creates a lab backend.
