@@ -119,3 +119,19 @@ import Testing
         #expect(withTools.contains("sbin/sfdisk") && withTools.contains("sbin/resize2fs") && withTools.contains("lib/ingot/libc.so.6"))
     }
 }
+
+/// `--disk-size` and `--bus` mistakes, refused before anything boots.
+struct BusBadInputTests {
+    @Test func diskSizeSmallerThanTheImageOrNotASize() throws {
+        let dir = try E2E.tempDir("bus-bad")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let image = try LabBackendTests.fakeImage(in: dir)
+        let small = try E2E.ingot(["test", image, "--board", "x86_64-bios", "--disk-size", "1M"])
+        #expect(small.status != 0 && small.stderr.contains("--disk-size 1048576 bytes is smaller than the image"), "\(small.all)")
+        #expect(small.stderr.contains("(4194304 bytes)"), "\(small.all)")
+        let garbage = try E2E.ingot(["test", image, "--board", "x86_64-bios", "--disk-size", "8X"])
+        #expect(garbage.status != 0 && garbage.stderr.contains("--disk-size '8X' is not a size"), "\(garbage.all)")
+        let bus = try E2E.ingot(["test", image, "--board", "rpi3", "--bus", "nvme"])
+        #expect(bus.status != 0 && bus.stderr.contains("its buses are sd"), "\(bus.all)")
+    }
+}

@@ -72,6 +72,14 @@ import Testing
         """
     }
 
+    /// A small disk with an MBR partition table: enough for the target to resolve as a disk image
+    /// (these tests never get as far as booting it).
+    static func fakeImage(in dir: String) throws -> String {
+        let image = dir + "/x.img"
+        _ = try shellOutput("truncate -s 4M \(image) && echo ',,c' | sfdisk -q \(image)")
+        return image
+    }
+
     static func calls(_ dir: String) -> [String] {
         ((try? String(contentsOfFile: dir + "/calls", encoding: .utf8)) ?? "").split(separator: "\n").map(String.init)
     }
@@ -110,8 +118,7 @@ import Testing
     @Test func missingSerialDeviceIsAnInfrastructureError() throws {
         let dir = try E2E.tempDir("lab-noserial")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let image = dir + "/x.img"
-        FileManager.default.createFile(atPath: image, contents: Data(count: 1 << 20))
+        let image = try Self.fakeImage(in: dir)
         try E2E.write("#!/bin/sh\necho \"$(basename \"$0\" .sh)\" >> calls\n", to: dir + "/record.sh")
         try E2E.write("""
             board: x86_64-bios
@@ -132,8 +139,7 @@ import Testing
     @Test func failingPowerCommandIsAnInfrastructureError() throws {
         let dir = try E2E.tempDir("lab-power")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let image = dir + "/x.img"
-        FileManager.default.createFile(atPath: image, contents: Data(count: 1 << 20))
+        let image = try Self.fakeImage(in: dir)
         try E2E.write("""
             serial: {device: /dev/ttyINGOT-nonexistent}
             power-on: echo relay says no >&2; exit 3
@@ -154,8 +160,7 @@ import Testing
     @Test func labFileMistakesNameTheLine() throws {
         let dir = try E2E.tempDir("lab-file")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let image = dir + "/x.img"
-        FileManager.default.createFile(atPath: image, contents: Data(count: 1 << 20))
+        let image = try Self.fakeImage(in: dir)
         let cases: [(String, String)] = [
             ("serial: {device: /dev/ttyUSB0, baud: 12345}\npower-on: 'true'\npower-off: 'true'\n", "lab.yml:1:38: error: 12345 is not a baud rate"),
             ("serial: {device: /dev/ttyUSB0}\npower-on: 'true'\npowr-off: 'true'\n", "lab.yml:3:1"),
