@@ -142,7 +142,7 @@ public struct Builder {
         let specData = try Data(contentsOf: URL(fileURLWithPath: spec.sourcePath))
         var inputs: [InputRecord] = []
         for i in record.inputs where !inputs.contains(i) { inputs.append(i) }
-        let manifest = BuildManifest(
+        var manifest = BuildManifest(
             name: spec.name, board: board.name, arch: board.arch.rawValue, formats: options.formats.map(\.rawValue),
             sourceDateEpoch: epoch,
             spec: .init(path: (spec.sourcePath as NSString).lastPathComponent, sha256: BuildManifest.sha256(specData)),
@@ -151,6 +151,13 @@ public struct Builder {
                 modules: kernel.closure.ordered, dtbs: kernel.dtbs.map(\.name)),
             cmdline: disk?.cmdline ?? cmdline, inputs: inputs, outputs: outputs, partitions: disk?.partitions,
             diskID: disk?.layout.diskID, table: disk?.layout.table.rawValue)
+        manifest.packages = resolver.ledger.packages
+        let sbomName = ArtifactLayout(directory: options.outputDirectory, name: spec.name, board: board.name).fileName(.sbom)
+        let sbom = SBOM(
+            name: spec.name, board: board.name, arch: board.arch.rawValue, packages: manifest.packages ?? [], epoch: epoch)
+        try sbom.encoded().write(to: URL(fileURLWithPath: staging.path(sbomName)))
+        try recordOutput(sbomName, role: "sbom")
+        manifest.outputs = outputs
         let manifestName = "\(base).manifest.json"
         try manifest.encoded().write(to: URL(fileURLWithPath: staging.path(manifestName)))
         try staging.commit()

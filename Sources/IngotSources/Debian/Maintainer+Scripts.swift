@@ -1,0 +1,457 @@
+// Reading maintainer scripts without running them: a small shell tokenizer finds the simple
+// commands of a preinst/postinst, and the ones whose effect Ingot reproduces on the image
+// (accounts, alternatives, diversions, the CA bundle, the linker cache) become typed actions.
+// Commands that only query or print are ignored; every other command is reported, so the build
+// can say which package's script did something the image does not have.
+
+import Foundation
+
+/// What a maintainer script would have done, as far as Ingot reproduces it.
+public enum MaintainerAction: Sendable, Hashable, Codable {
+    case addGroup(name: String, gid: UInt32?, useradd: Bool)
+    case addUser(
+        name: String, uid: UInt32?, group: String?, ownGroup: Bool, home: String?, shell: String?, gecos: String?,
+        useradd: Bool)
+    case addMember(user: String, group: String)
+    /// `update-alternatives --install LINK NAME PATH PRIORITY [--slave LINK NAME PATH]...`
+    case alternative(link: String, name: String, path: String, priority: Int, slaves: [AlternativeSlave])
+    /// `dpkg-divert --package P --divert TO --rename PATH` (package nil: `--local`).
+    case divert(path: String, to: String, package: String?)
+    case updateCACertificates
+}
+
+/// A `--slave LINK NAME PATH` of an alternative.
+public struct AlternativeSlave: Sendable, Hashable, Codable {
+    public var link: String
+    public var name: String
+    public var path: String
+}
+
+/// The analysis of one maintainer script.
+public struct ScriptAnalysis: Sendable, Equatable, Codable {
+    public var actions: [MaintainerAction] = []
+    /// Commands (first words, with a short reason when known) Ingot does not reproduce.
+    public var unreproduced: [String] = []
+}
+
+/// Reads maintainer scripts.
+public enum MaintainerScripts {
+    /// Commands with no effect on the installed image (queries, output, shell plumbing, service
+    /// management that Ingot's init replaces, conffile bookkeeping of upgrades).
+    static let neutral: Set<String> = [
+        "[", "[[", "test", "echo", "printf", "true", "false", ":", "exit", "return", "set", "local", "shift", "export",
+        "unset", "readonly", "read", "break", "continue", "eval", "exec", "trap", "wait", "command", "type", "which",
+        "hash", "getent", "id", "grep", "egrep", "fgrep", "cut", "awk", "mawk", "head", "tail", "cat", "basename",
+        "dirname", "wc", "sort", "uniq", "tr", "readlink", "realpath", "dpkg", "dpkg-query", "dpkg-architecture",
+        "dpkg-maintscript-helper", "dpkg-trigger", "ls", "stat", "cmp", "diff", "sleep", "logger", "env", "expr",
+        "seq", "uname", "pidof", "ps", "kill", "deb-systemd-helper", "deb-systemd-invoke", "invoke-rc.d",
+        "update-rc.d", "systemctl", "service", "start-stop-daemon", ".", "source", "db_get", "db_set", "db_input",
+        "db_go", "db_stop", "db_purge", "db_fset", "db_fget", "db_reset", "db_unregister", "db_register", "db_subst",
+        "db_title", "db_capb", "db_version", "db_metaget", "db_settitle", "db_beginblock", "db_endblock", "db_x_loadtemplatefile",
+        "ldconfig", "debconf-updatepo", "debconf-show", "ischroot", "busctl", "telinit", "systemd-detect-virt",
+        "pathfind", "update-mime", "update-desktop-database",
+    ]
+
+    /// Analyses one script.
+    /// - Parameter text: the script as shipped (shell; other interpreters are reported whole).
+    public static func analyse(_ text: String) -> ScriptAnalysis {
+        var out = ScriptAnalysis()
+        let firstLine = text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
+        if firstLine.hasPrefix("#!"), !(firstLine.contains("/sh") || firstLine.contains("bash")) {
+            out.unreproduced.append("a \(firstLine.dropFirst(2).trimmingCharacters(in: .whitespaces)) script")
+            return out
+        }
+        var vars: [String: String] = [:]
+        var functions: Set<String> = []
+        for command in commands(of: stripCasePatterns(text)) {
+            var words = command
+            // Shell keywords and case patterns in front of the command.
+            while let w = words.first {
+                if ["if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "(", ")", "fi", "done", "esac", ";;", "time"]
+                    .contains(w)
+                {
+                    words.removeFirst()
+                } else if w == "case" {
+                    words = []
+                } else {
+                    break
+                }
+            }
+            guard var cmd = words.first else { continue }
+            if cmd.hasSuffix("()") || (words.count > 1 && words[1] == "()")
+                || (words.count > 2 && words[1] == "(" && words[2] == ")")
+            {
+                functions.insert(String(cmd.prefix { $0 != "(" }))
+                continue
+            }
+            if cmd == "for" || cmd == "case" || cmd == "in" { continue }
+            // Assignments (`X=1`, `X=1 cmd ...`).
+            while let eq = cmd.firstIndex(of: "="), cmd.first != "-",
+                cmd[..<eq].allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" })
+            {
+                let name = String(cmd[..<eq])
+                let value = String(cmd[cmd.index(after: eq)...])
+                if !value.contains("$") && !value.contains("`") { vars[name] = value } else { vars[name] = nil }
+                words.removeFirst()
+                guard let next = words.first else { break }
+                cmd = next
+            }
+            guard let first = words.first, !first.contains("=") || first.hasPrefix("-") else { continue }
+            let args = words.dropFirst().map { substitute($0, vars) }
+            let name = (first as NSString).lastPathComponent
+            if functions.contains(name) || neutral.contains(name) || name.hasPrefix("$") || name.hasPrefix("-")
+                || !name.allSatisfy({ $0.isLetter || $0.isNumber || "._+-".contains($0) })
+            {
+                continue
+            }
+            // sed and perl only filter or compute unless they edit files in place.
+            if (name == "sed" || name == "perl") && !args.contains(where: { $0.hasPrefix("-i") }) { continue }
+            switch name {
+            case "adduser": out.absorb(adduser(Array(args), addgroup: false), name)
+            case "addgroup": out.absorb(adduser(Array(args), addgroup: true), name)
+            case "useradd": out.absorb(useradd(Array(args)), name)
+            case "groupadd": out.absorb(groupadd(Array(args)), name)
+            case "usermod": out.absorb(usermod(Array(args)), name)
+            case "update-alternatives": out.absorb(alternatives(Array(args)), name)
+            case "dpkg-divert": out.absorb(divert(Array(args)), name)
+            case "update-ca-certificates": out.actions.append(.updateCACertificates)
+            default:
+                if !out.unreproduced.contains(name) { out.unreproduced.append(name) }
+            }
+        }
+        return out
+    }
+
+    // MARK: - Commands
+
+    /// `adduser [--system] [--group] [--ingroup G] [--uid N] [--gid N] [--home H] [--shell S] [--gecos G] NAME [GROUP]`
+    static func adduser(_ args: [String], addgroup: Bool) -> [MaintainerAction]? {
+        var names: [String] = []
+        var uid: UInt32?
+        var gid: UInt32?
+        var ingroup: String?
+        var group = addgroup
+        var home: String?
+        var shell: String?
+        var gecos: String?
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            func value() -> String? {
+                i += 1
+                return i < args.count ? args[i] : nil
+            }
+            switch a {
+            case "--system", "--quiet", "-q", "--disabled-password", "--disabled-login", "--no-create-home",
+                "--force-badname", "--allow-badname", "--allow-bad-names", "--debug", "--firstuid", "--lastuid":
+                if a == "--firstuid" || a == "--lastuid" { _ = value() }
+            case "--group": group = true
+            case "--ingroup": ingroup = value()
+            case "--uid": uid = value().flatMap { UInt32($0) }
+            case "--gid": gid = value().flatMap { UInt32($0) }
+            case "--home": home = value()
+            case "--shell": shell = value()
+            case "--gecos", "--comment": gecos = value()
+            default:
+                if a.hasPrefix("-") { return nil }
+                names.append(a)
+            }
+            i += 1
+        }
+        guard let name = names.first, isLiteral(name) else { return nil }
+        if addgroup {
+            if names.count == 2 { return [.addMember(user: names[0], group: names[1])] }
+            return [.addGroup(name: name, gid: gid, useradd: false)]
+        }
+        if names.count == 2 { return [.addMember(user: names[0], group: names[1])] }
+        var actions: [MaintainerAction] = []
+        if let ingroup, !isLiteral(ingroup) { return nil }
+        actions.append(
+            .addUser(
+                name: name, uid: uid, group: ingroup, ownGroup: group && ingroup == nil, home: home, shell: shell,
+                gecos: gecos, useradd: false))
+        return actions
+    }
+
+    /// `useradd [-r] [-g G] [-G A,B] [-u N] [-d H] [-s S] [-c C] [-U] [-M|-m] NAME`
+    static func useradd(_ args: [String]) -> [MaintainerAction]? {
+        var name: String?
+        var uid: UInt32?
+        var group: String?
+        var extra: [String] = []
+        var home: String?
+        var shell: String?
+        var gecos: String?
+        var ownGroup = false
+        var noUserGroup = false
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            func value() -> String? {
+                i += 1
+                return i < args.count ? args[i] : nil
+            }
+            switch a {
+            case "-r", "--system", "-M", "--no-create-home", "-m", "--create-home", "-l", "--no-log-init": break
+            case "-g", "--gid": group = value()
+            case "-G", "--groups": extra = (value() ?? "").split(separator: ",").map(String.init)
+            case "-u", "--uid": uid = value().flatMap { UInt32($0) }
+            case "-d", "--home-dir", "--home": home = value()
+            case "-s", "--shell": shell = value()
+            case "-c", "--comment": gecos = value()
+            case "-U", "--user-group": ownGroup = true
+            case "-N", "--no-user-group": noUserGroup = true
+            case "-K", "-k", "--skel", "-e", "--expiredate", "-f", "--inactive", "-p", "--password": _ = value()
+            default:
+                if a.hasPrefix("-") { return nil }
+                name = a
+            }
+            i += 1
+        }
+        guard let name, isLiteral(name) else { return nil }
+        // useradd creates a user group by default (USERGROUPS_ENAB yes) unless -g or -N.
+        let own = ownGroup || (group == nil && !noUserGroup)
+        var actions: [MaintainerAction] = [
+            .addUser(
+                name: name, uid: uid, group: group, ownGroup: own, home: home, shell: shell ?? "/bin/sh", gecos: gecos,
+                useradd: true)
+        ]
+        for g in extra { actions.append(.addMember(user: name, group: g)) }
+        return actions
+    }
+
+    /// `groupadd [-r] [-g N] [-f] NAME`
+    static func groupadd(_ args: [String]) -> [MaintainerAction]? {
+        var name: String?
+        var gid: UInt32?
+        var i = 0
+        while i < args.count {
+            switch args[i] {
+            case "-r", "--system", "-f", "--force": break
+            case "-g", "--gid":
+                i += 1
+                gid = i < args.count ? UInt32(args[i]) : nil
+            default:
+                if args[i].hasPrefix("-") { return nil }
+                name = args[i]
+            }
+            i += 1
+        }
+        guard let name, isLiteral(name) else { return nil }
+        return [.addGroup(name: name, gid: gid, useradd: true)]
+    }
+
+    /// `usermod -a -G GROUPS USER` (other changes are not reproduced).
+    static func usermod(_ args: [String]) -> [MaintainerAction]? {
+        var groups: [String] = []
+        var user: String?
+        var i = 0
+        while i < args.count {
+            switch args[i] {
+            case "-a", "--append": break
+            case "-G", "--groups":
+                i += 1
+                groups = i < args.count ? args[i].split(separator: ",").map(String.init) : []
+            case "-aG":
+                i += 1
+                groups = i < args.count ? args[i].split(separator: ",").map(String.init) : []
+            default:
+                if args[i].hasPrefix("-") { return nil }
+                user = args[i]
+            }
+            i += 1
+        }
+        guard let user, isLiteral(user), !groups.isEmpty else { return nil }
+        return groups.map { .addMember(user: user, group: $0) }
+    }
+
+    /// `update-alternatives --install LINK NAME PATH PRIORITY [--slave LINK NAME PATH]...`; other
+    /// modes (`--remove`, `--set`, `--auto`) change nothing on a fresh install or are not reproduced.
+    static func alternatives(_ args: [String]) -> [MaintainerAction]? {
+        var rest = args.filter { $0 != "--quiet" && $0 != "--force" }
+        guard let mode = rest.first else { return nil }
+        if ["--remove", "--remove-all", "--auto", "--query", "--display", "--list", "--config"].contains(mode) { return [] }
+        guard mode == "--install", rest.count >= 5 else { return nil }
+        rest.removeFirst()
+        guard let priority = Int(rest[3]), rest[0...2].allSatisfy(isLiteral) else { return nil }
+        var slaves: [AlternativeSlave] = []
+        var i = 4
+        while i + 3 < rest.count + 0, rest[i] == "--slave" {
+            guard rest[(i + 1)...(i + 3)].allSatisfy(isLiteral) else { return nil }
+            slaves.append(AlternativeSlave(link: rest[i + 1], name: rest[i + 2], path: rest[i + 3]))
+            i += 4
+        }
+        return [.alternative(link: rest[0], name: rest[1], path: rest[2], priority: priority, slaves: slaves)]
+    }
+
+    /// `dpkg-divert [--package P | --local] [--add] [--rename] [--divert TO] PATH`
+    static func divert(_ args: [String]) -> [MaintainerAction]? {
+        var package: String?
+        var to: String?
+        var path: String?
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            switch a {
+            case "--package":
+                i += 1
+                package = i < args.count ? args[i] : nil
+            case "--divert":
+                i += 1
+                to = i < args.count ? args[i] : nil
+            case "--add", "--rename", "--no-rename", "--quiet", "--local": break
+            case "--remove", "--list", "--listpackage", "--truename": return []
+            default:
+                if a.hasPrefix("-") { return nil }
+                path = a
+            }
+            i += 1
+        }
+        guard let path, isLiteral(path), path.hasPrefix("/") else { return nil }
+        let target = to ?? path + ".distrib"
+        guard isLiteral(target) else { return nil }
+        return [.divert(path: path, to: target, package: package)]
+    }
+
+    // MARK: - Tokenizing
+
+    /// Removes `case` patterns (`configure)`, `abort-upgrade|abort-remove)`) from line starts, so
+    /// their alternatives are not taken for commands.
+    static func stripCasePatterns(_ text: String) -> String {
+        text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> String in
+            let t = line.drop(while: { $0 == " " || $0 == "\t" })
+            guard let close = t.firstIndex(of: ")") else { return String(line) }
+            let pattern = t[..<close]
+            if !pattern.isEmpty, !pattern.contains(where: { " \t(=[".contains($0) }) {
+                return String(t[t.index(after: close)...])
+            }
+            return String(line)
+        }.joined(separator: "\n")
+    }
+
+    static func isLiteral(_ word: String) -> Bool {
+        !word.isEmpty && !word.contains("$") && !word.contains("`") && !word.contains("*")
+    }
+
+    static func substitute(_ word: String, _ vars: [String: String]) -> String {
+        guard word.contains("$") else { return word }
+        var out = word
+        for (k, v) in vars.sorted(by: { $0.key.count > $1.key.count }) {
+            out = out.replacingOccurrences(of: "${\(k)}", with: v).replacingOccurrences(of: "$\(k)", with: v)
+        }
+        return out
+    }
+
+    /// The simple commands of a shell script, as word lists (quotes removed, `$VAR` kept).
+    static func commands(of text: String) -> [[String]] {
+        var commands: [[String]] = []
+        var words: [String] = []
+        var word = ""
+        var inWord = false
+        var quote: Character?
+        var chars = Array(text)
+        chars.append("\n")
+        var i = 0
+        func endWord() {
+            if inWord { words.append(word) }
+            word = ""
+            inWord = false
+        }
+        func endCommand() {
+            endWord()
+            if !words.isEmpty { commands.append(words) }
+            words = []
+        }
+        while i < chars.count {
+            let c = chars[i]
+            if let q = quote {
+                if c == q {
+                    quote = nil
+                } else if c == "\\" && q == "\"" && i + 1 < chars.count {
+                    i += 1
+                    word.append(chars[i])
+                } else {
+                    word.append(c)
+                }
+                i += 1
+                continue
+            }
+            switch c {
+            case "'", "\"":
+                quote = c
+                inWord = true
+            case "`":
+                // A command substitution stays inside its word (its commands only compute a value).
+                word.append(c)
+                i += 1
+                while i < chars.count && chars[i] != "`" {
+                    word.append(chars[i])
+                    i += 1
+                }
+                word.append("`")
+                inWord = true
+            case "$" where i + 1 < chars.count && (chars[i + 1] == "(" || chars[i + 1] == "{"):
+                let open = chars[i + 1]
+                let close: Character = open == "(" ? ")" : "}"
+                var depth = 0
+                var q: Character?
+                while i < chars.count {
+                    let d = chars[i]
+                    word.append(d)
+                    if let qq = q {
+                        if d == qq { q = nil }
+                    } else if d == "'" || d == "\"" {
+                        q = d
+                    } else if d == open {
+                        depth += 1
+                    } else if d == close {
+                        depth -= 1
+                        if depth == 0 { break }
+                    }
+                    i += 1
+                }
+                inWord = true
+            case "\\":
+                if i + 1 < chars.count {
+                    i += 1
+                    if chars[i] != "\n" {
+                        word.append(chars[i])
+                        inWord = true
+                    }
+                }
+            case "#" where !inWord:
+                while i < chars.count && chars[i] != "\n" { i += 1 }
+                endCommand()
+            case " ", "\t":
+                endWord()
+            case "\n", ";", "&", "|":
+                endCommand()
+            case "(" where !inWord, ")" where !inWord:
+                endWord()
+                words.append(String(c))
+            case "<", ">":
+                // Redirections: skip the operator and its target word.
+                endWord()
+                while i + 1 < chars.count && (chars[i + 1] == ">" || chars[i + 1] == "&" || chars[i + 1] == "<") { i += 1 }
+                while i + 1 < chars.count && (chars[i + 1] == " " || chars[i + 1] == "\t") { i += 1 }
+                while i + 1 < chars.count && !" \t\n;|&".contains(chars[i + 1]) { i += 1 }
+            default:
+                word.append(c)
+                inWord = true
+            }
+            i += 1
+        }
+        endCommand()
+        return commands
+    }
+}
+
+extension ScriptAnalysis {
+    mutating func absorb(_ actions: [MaintainerAction]?, _ command: String) {
+        if let actions {
+            self.actions += actions
+        } else if !unreproduced.contains("\(command) (arguments not understood)") {
+            unreproduced.append("\(command) (arguments not understood)")
+        }
+    }
+}
