@@ -12,13 +12,13 @@ import Foundation
 
 extension AptSolver {
     /// The fingerprint of the apt state the solver reads.
-    static func fingerprint() async throws -> String {
+    func fingerprint() async throws -> String {
         let r = try await ProcessRunner.run(
             "apt-config",
             [
                 "shell", "L", "Dir::State::Lists/d", "P", "Dir::Etc::preferencesparts/d", "PF", "Dir::Etc::preferences/f",
                 "SL", "Dir::Etc::sourcelist/f", "SP", "Dir::Etc::sourceparts/d",
-            ])
+            ], environment: environment)
         guard r.succeeded else {
             throw Error.failed(command: "apt-config shell", status: r.status, detail: r.stderr)
         }
@@ -32,7 +32,7 @@ extension AptSolver {
         var h = SHA256()
         func add(_ s: String) { h.update(data: Data((s + "\n").utf8)) }
         add("ingot-apt-fingerprint-v1")
-        if let conf = ProcessInfo.processInfo.environment["APT_CONFIG"] {
+        if let conf = aptConfig ?? ProcessInfo.processInfo.environment["APT_CONFIG"] {
             add("APT_CONFIG=\(conf)")
             add(stamp(conf))
             if let data = FileManager.default.contents(atPath: conf) { h.update(data: data) }
@@ -51,7 +51,7 @@ extension AptSolver {
     }
 
     /// `path size mtime` of a file, or `path -` when it is absent.
-    private static func stamp(_ path: String) -> String {
+    private func stamp(_ path: String) -> String {
         var st = stat()
         guard stat(path, &st) == 0 else { return "\(path) -" }
         return "\(path) \(st.st_size) \(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"

@@ -86,7 +86,12 @@ struct AptSolver: Sendable {
     let arch: String
     /// A private directory for the empty status file and apt's caches.
     let workDirectory: String
+    /// `APT_CONFIG` for apt's children, when not the environment's.
+    var aptConfig: String? = nil
     let logger: Logger?
+
+    /// The environment apt runs with.
+    var environment: [String: String] { aptConfig.map { ["APT_CONFIG": $0] } ?? [:] }
 
     /// The options that make apt-get resolve for `arch` on an empty system, as the current user.
     func options(recommends: Bool) -> [String] {
@@ -132,7 +137,7 @@ struct AptSolver: Sendable {
     func resolve(_ request: DebianRequest) async throws -> [AptPin] {
         try prepare()
         let args = options(recommends: request.recommends) + ["--print-uris", "install"] + request.packages
-        let r = try await ProcessRunner.run("apt-get", args)
+        let r = try await ProcessRunner.run("apt-get", args, environment: environment)
         if !r.succeeded { throw try await classify(r, request: request) }
         let pins = Self.parsePrintURIs(r.stdout)
         guard !pins.isEmpty else {
@@ -149,7 +154,7 @@ struct AptSolver: Sendable {
         try prepare()
         let specs = pins.map { "\($0.name)=\($0.version)" }
         let r = try await ProcessRunner.run(
-            "apt-get", options(recommends: false) + ["download"] + specs, directory: directory)
+            "apt-get", options(recommends: false) + ["download"] + specs, directory: directory, environment: environment)
         if !r.succeeded {
             if let gone = Self.versionNotFound(r.stderr) {
                 throw Error.versionGone(
@@ -172,7 +177,9 @@ struct AptSolver: Sendable {
 
     /// The versions of `name` the mirror offers for this architecture, newest first.
     func availableVersions(_ name: String) async -> [String] {
-        guard let r = try? await ProcessRunner.run("apt-cache", options(recommends: false) + ["madison", name]),
+        guard
+            let r = try? await ProcessRunner.run(
+                "apt-cache", options(recommends: false) + ["madison", name], environment: environment),
             r.succeeded
         else { return [] }
         return r.stdout.split(separator: "\n").compactMap { line in
@@ -207,7 +214,8 @@ struct AptSolver: Sendable {
     /// The architectures the host's apt knows `name` for (other than this one).
     private func otherArchitectures(_ name: String) async -> [String] {
         let bare = name.split(separator: "=").first.map(String.init) ?? name
-        guard let r = try? await ProcessRunner.run("apt-cache", ["show", bare]), r.succeeded else { return [] }
+        guard let r = try? await ProcessRunner.run("apt-cache", ["show", bare], environment: environment), r.succeeded
+        else { return [] }
         let archs = Set(Debian.parseStanzas(r.stdout).compactMap { $0["Architecture"] })
         return archs.subtracting([arch]).sorted()
     }

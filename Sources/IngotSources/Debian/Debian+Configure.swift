@@ -136,7 +136,10 @@ struct DebianConfigurator {
             }
         }
 
-        warnings += try accounts(pkgs, into: out, tree: tree)
+        let (accounts, accountWarnings) = try self.accounts(pkgs, into: out, tree: tree)
+        warnings += accountWarnings
+        var explicitDirs = Set<String>()
+        warnings += try files(pkgs, accounts: accounts, present: present, into: out, dirs: &explicitDirs, tree: tree)
         warnings += try alternatives(pkgs, present: present, into: out)
         warnings += try caCertificates(pkgs, present: present, into: out, tree: tree)
         warnings += try linkerCache(pkgs, present: present, into: out, tree: tree)
@@ -146,13 +149,13 @@ struct DebianConfigurator {
                 warnings.append("\(p.name) \(script): not reproduced: \(a.unreproduced.joined(separator: ", "))")
             }
         }
-        let digest = try writeLayer(out)
+        let digest = try writeLayer(out, directories: explicitDirs)
         return Result(layer: digest, warnings: warnings)
     }
 
     // MARK: - Accounts
 
-    private func accounts(_ pkgs: [Package], into out: FileTree, tree: Reader) throws -> [String] {
+    private func accounts(_ pkgs: [Package], into out: FileTree, tree: Reader) throws -> (Accounts, [String]) {
         var warnings: [String] = []
         var accounts = Accounts()
         if let i = pkgs.firstIndex(where: { $0.entries.contains { $0.path == "/usr/share/base-passwd/passwd.master" } }) {
@@ -164,31 +167,113 @@ struct DebianConfigurator {
                     passwd: String(decoding: try t.bytes(of: p), as: UTF8.self), group: String(decoding: try t.bytes(of: g), as: UTF8.self))
             }
         }
-        let actions = pkgs.flatMap { p in p.actions.map { (p.name, $0) } }
-        // Groups first, then users, then memberships: scripts of several packages may refer to
-        // each other's accounts in either order.
-        for (pkg, a) in actions {
-            guard case .addGroup(let name, let gid, let useradd) = a else { continue }
-            do { try accounts.addGroup(name, gid: gid, allocation: useradd ? .useradd : .adduser) } catch {
-                warnings.append("\(pkg): \(error)")
-            }
-        }
-        for (pkg, a) in actions {
-            guard case .addUser(let name, let uid, let group, let own, let home, let shell, let gecos, let useradd) = a else { continue }
+        // In script order, as dpkg would run them; an account that names a group another
+        // package creates later is retried once everything else is in.
+        var retry: [(String, MaintainerAction)] = []
+        func perform(_ pkg: String, _ a: MaintainerAction, last: Bool) {
             do {
-                try accounts.addUser(
-                    name, uid: uid, group: group, ownGroup: own, home: home ?? "/nonexistent",
-                    shell: shell ?? "/usr/sbin/nologin", gecos: gecos ?? "", allocation: useradd ? .useradd : .adduser)
+                switch a {
+                case .addGroup(let name, let gid, let useradd):
+                    try accounts.addGroup(name, gid: gid, allocation: useradd ? .useradd : .adduser)
+                case .addUser(let name, let uid, let group, let own, let home, let shell, let gecos, let useradd):
+                    try accounts.addUser(
+                        name, uid: uid, group: group, ownGroup: own, home: home ?? "/nonexistent",
+                        shell: shell ?? "/usr/sbin/nologin", gecos: gecos ?? "", allocation: useradd ? .useradd : .adduser)
+                case .addMember(let user, let group):
+                    try accounts.addMember(user, to: group)
+                default:
+                    return
+                }
+            } catch let e as Accounts.Error {
+                if case .unknownGroup = e, !last { retry.append((pkg, a)) } else { warnings.append("\(pkg): \(e)") }
             } catch {
                 warnings.append("\(pkg): \(error)")
             }
         }
-        for (pkg, a) in actions {
-            guard case .addMember(let user, let group) = a else { continue }
-            do { try accounts.addMember(user, to: group) } catch { warnings.append("\(pkg): \(error)") }
-        }
+        for p in pkgs { for a in p.actions { perform(p.name, a, last: false) } }
+        for (pkg, a) in retry { perform(pkg, a, last: true) }
         try out.addFile("/etc/passwd", text: accounts.passwdText, permissions: 0o644)
         try out.addFile("/etc/group", text: accounts.groupText, permissions: 0o644)
+        return (accounts, warnings)
+    }
+
+    // MARK: - Files the scripts make
+
+    /// `ln -s`, `mkdir`, `install -d`, `cp`, `touch`, `chmod`, `chown` of the scripts, in order.
+    private func files(
+        _ pkgs: [Package], accounts: Accounts, present: [String: Debian.Entry.Kind], into out: FileTree,
+        dirs: inout Set<String>, tree: Reader
+    ) throws -> [String] {
+        var warnings: [String] = []
+        /// The node at `path`: made by a script already, else copied from the last package shipping it.
+        func node(_ path: String) throws -> Node? {
+            if let n = out.lookup(path) { return n }
+            guard let i = pkgs.indices.last(where: { pkgs[$0].entries.contains { $0.path == path } }),
+                let n = try tree(i, "file " + path, { $0 == path }).lookup(path)
+            else { return nil }
+            let copy = Node(kind: n.isDirectory ? .directory : n.kind, permissions: n.permissions, uid: n.uid, gid: n.gid, mtime: n.mtime, xattrs: n.xattrs)
+            try out.insert(copy, at: path)
+            if copy.isDirectory { dirs.insert(path) }
+            return copy
+        }
+        func isDirectory(_ path: String) -> Bool {
+            out.lookup(path)?.isDirectory ?? (present[path] == .directory)
+        }
+        for p in pkgs {
+            for a in p.actions {
+                switch a {
+                case .symlink(let target, var link):
+                    if isDirectory(link) { link += "/" + (target as NSString).lastPathComponent }
+                    try out.addSymlink(link, target: target)
+                case .directory(let path, let mode, let owner, let group):
+                    let d = try node(path) ?? out.addDirectory(path, permissions: mode ?? 0o755)
+                    guard d.isDirectory else {
+                        warnings.append("\(p.name): mkdir \(path): a file of that name exists")
+                        continue
+                    }
+                    dirs.insert(path)
+                    if let mode { d.permissions = mode }
+                    if let owner { d.uid = accounts.user(owner)?.uid ?? UInt32(owner) ?? d.uid }
+                    if let group { d.gid = accounts.group(group)?.gid ?? UInt32(group) ?? d.gid }
+                case .copy(let from, var to):
+                    guard let src = try node(from), let content = src.content else {
+                        warnings.append("\(p.name): cp \(from): no package of the closure ships it; not copied")
+                        continue
+                    }
+                    if isDirectory(to) { to += "/" + (from as NSString).lastPathComponent }
+                    try out.insert(Node(kind: .file(content), permissions: src.permissions), at: to)
+                case .touch(let path):
+                    if out.lookup(path) == nil && present[path] == nil { try out.addFile(path, bytes: [], permissions: 0o644) }
+                case .chmod(let mode, let path):
+                    guard let n = try node(path) else {
+                        warnings.append("\(p.name): chmod \(path): no such file in the image")
+                        continue
+                    }
+                    n.permissions = mode
+                case .chown(let owner, let group, let path):
+                    guard let n = try node(path) else {
+                        warnings.append("\(p.name): chown \(path): no such file in the image")
+                        continue
+                    }
+                    if let owner {
+                        guard let uid = accounts.user(owner)?.uid ?? UInt32(owner) else {
+                            warnings.append("\(p.name): chown \(path): no user '\(owner)'")
+                            continue
+                        }
+                        n.uid = uid
+                    }
+                    if let group {
+                        guard let gid = accounts.group(group)?.gid ?? UInt32(group) else {
+                            warnings.append("\(p.name): chown \(path): no group '\(group)'")
+                            continue
+                        }
+                        n.gid = gid
+                    }
+                default:
+                    continue
+                }
+            }
+        }
         return warnings
     }
 
@@ -330,10 +415,11 @@ struct DebianConfigurator {
 
     // MARK: - Writing
 
-    /// Writes the layer's files (no directory entries: parents are made on demand) as a tar blob.
-    private func writeLayer(_ tree: FileTree) throws -> Digest? {
+    /// Writes the layer's files as a tar blob; of the directories only those a script made or
+    /// changed (the rest are made on demand with the usual 0755 root:root).
+    private func writeLayer(_ tree: FileTree, directories: Set<String>) throws -> Digest? {
         var entries: [(String, Node)] = []
-        tree.walk { p, n in if p != "/" && !n.isDirectory { entries.append((p, n)) } }
+        tree.walk { p, n in if p != "/" && (!n.isDirectory || directories.contains(p)) { entries.append((p, n)) } }
         guard !entries.isEmpty else { return nil }
         let tmp = "\(store.root)/tmp/configured-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).tar"
         defer { unlink(tmp) }

@@ -18,6 +18,41 @@ public enum MaintainerAction: Sendable, Hashable, Codable {
     /// `dpkg-divert --package P --divert TO --rename PATH` (package nil: `--local`).
     case divert(path: String, to: String, package: String?)
     case updateCACertificates
+    /// `ln -s TARGET LINK` (LINK names a directory: the link goes inside it).
+    case symlink(target: String, link: String)
+    /// `mkdir [-p] [-m MODE] DIR`, `install -d [-m MODE] [-o U] [-g G] DIR`.
+    case directory(path: String, mode: UInt32?, owner: String?, group: String?)
+    /// `cp SRC DST` of a file the closure ships (DST a directory: into it).
+    case copy(from: String, to: String)
+    /// `touch FILE` (an empty file unless one exists).
+    case touch(path: String)
+    /// `chmod MODE PATH` (octal modes).
+    case chmod(mode: UInt32, path: String)
+    /// `chown USER[:GROUP] PATH`.
+    case chown(owner: String?, group: String?, path: String)
+}
+
+/// Whether an `if` branch runs on a fresh install.
+enum Branch: Equatable {
+    case fresh, upgrade, unknown
+
+    /// Classifies an `if`/`elif` condition.
+    static func of(_ words: [String]) -> Branch {
+        let text = words.joined(separator: " ")
+        let second = text.contains("$2") || text.contains("${2}")
+        if second && (text.contains("-n $2") || text.contains("-n ${2}") || text.contains("compare-versions")) { return .upgrade }
+        if second && (text.contains("-z $2") || text.contains("-z ${2}")) { return .fresh }
+        if text.contains("= upgrade") || text.contains("= abort-upgrade") || text.contains("= abort-remove") { return .upgrade }
+        return .unknown
+    }
+
+    var inverted: Branch {
+        switch self {
+        case .fresh: return .upgrade
+        case .upgrade: return .fresh
+        case .unknown: return .unknown
+        }
+    }
 }
 
 /// A `--slave LINK NAME PATH` of an alternative.
@@ -63,8 +98,20 @@ public enum MaintainerScripts {
         }
         var vars: [String: String] = [:]
         var functions: Set<String> = []
+        // `if` blocks whose condition says "upgrade" (`[ -n "$2" ]`, `dpkg --compare-versions "$2"`)
+        // are skipped: an image is always a fresh install.
+        var conditions: [Branch] = []
         for command in commands(of: stripCasePatterns(text)) {
             var words = command
+            switch words.first {
+            case "if": conditions.append(Branch.of(words))
+            case "elif": if !conditions.isEmpty { conditions[conditions.count - 1] = Branch.of(words) }
+            case "else": if let last = conditions.last { conditions[conditions.count - 1] = last.inverted }
+            case "fi": _ = conditions.popLast()
+            default: break
+            }
+            if words.first == "else", words.count == 1 { continue }
+            if conditions.contains(.upgrade) { continue }
             // Shell keywords and case patterns in front of the command.
             while let w = words.first {
                 if ["if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "(", ")", "fi", "done", "esac", ";;", "time"]
@@ -91,7 +138,8 @@ public enum MaintainerScripts {
             {
                 let name = String(cmd[..<eq])
                 let value = String(cmd[cmd.index(after: eq)...])
-                if !value.contains("$") && !value.contains("`") { vars[name] = value } else { vars[name] = nil }
+                let expanded = substitute(value, vars)
+                if !expanded.contains("$") && !expanded.contains("`") { vars[name] = expanded } else { vars[name] = nil }
                 words.removeFirst()
                 guard let next = words.first else { break }
                 cmd = next
@@ -115,6 +163,9 @@ public enum MaintainerScripts {
             case "update-alternatives": out.absorb(alternatives(Array(args)), name)
             case "dpkg-divert": out.absorb(divert(Array(args)), name)
             case "update-ca-certificates": out.actions.append(.updateCACertificates)
+            case "dpkg-statoverride": out.absorb(statOverride(Array(args)), name)
+            case "ln", "mkdir", "cp", "touch", "chmod", "chown", "install":
+                out.absorb(fileCommand(name, Array(args)), name)
             default:
                 if !out.unreproduced.contains(name) { out.unreproduced.append(name) }
             }
@@ -311,6 +362,80 @@ public enum MaintainerScripts {
         let target = to ?? path + ".distrib"
         guard isLiteral(target) else { return nil }
         return [.divert(path: path, to: target, package: package)]
+    }
+
+    /// `dpkg-statoverride [--update] --add USER GROUP MODE PATH` (an owner and mode for a path);
+    /// `--list` and `--remove` change nothing on a fresh install.
+    static func statOverride(_ args: [String]) -> [MaintainerAction]? {
+        let operands = args.filter { !$0.hasPrefix("-") }
+        if args.contains("--list") || args.contains("--remove") { return [] }
+        guard args.contains("--add"), operands.count == 4, operands.allSatisfy(isLiteral), operands[3].hasPrefix("/"),
+            let mode = UInt32(operands[2], radix: 8)
+        else { return nil }
+        return [.chown(owner: operands[0], group: operands[1], path: operands[3]), .chmod(mode: mode, path: operands[3])]
+    }
+
+    /// `ln -s`, `mkdir`, `cp`, `touch`, `chmod`, `chown`, `install -d` on literal absolute paths.
+    static func fileCommand(_ name: String, _ args: [String]) -> [MaintainerAction]? {
+        var flags: [String] = []
+        var operands: [String] = []
+        var mode: UInt32?
+        var owner: String?
+        var group: String?
+        var i = 0
+        while i < args.count {
+            let a = args[i]
+            if (a == "-m" || a == "--mode") && (name == "mkdir" || name == "install") {
+                i += 1
+                guard i < args.count, let m = UInt32(args[i], radix: 8) else { return nil }
+                mode = m
+            } else if (a == "-o" || a == "-g") && name == "install" {
+                i += 1
+                guard i < args.count else { return nil }
+                if a == "-o" { owner = args[i] } else { group = args[i] }
+            } else if a.hasPrefix("-") && a.count > 1 {
+                flags.append(a)
+            } else {
+                operands.append(a)
+            }
+            i += 1
+        }
+        guard !operands.isEmpty, operands.allSatisfy(isLiteral) else { return nil }
+        let flagText = flags.joined()
+        switch name {
+        case "ln":
+            guard flagText.contains("s"), operands.count == 2, operands[1].hasPrefix("/") else { return nil }
+            return [.symlink(target: operands[0], link: operands[1])]
+        case "mkdir":
+            guard operands.allSatisfy({ $0.hasPrefix("/") }) else { return nil }
+            return operands.map { .directory(path: $0, mode: mode, owner: nil, group: nil) }
+        case "install":
+            guard flagText.contains("d"), operands.allSatisfy({ $0.hasPrefix("/") }) else { return nil }
+            return operands.map { .directory(path: $0, mode: mode, owner: owner, group: group) }
+        case "cp":
+            guard operands.count == 2, operands.allSatisfy({ $0.hasPrefix("/") }), !flagText.contains("r"),
+                !flagText.contains("R")
+            else { return nil }
+            return [.copy(from: operands[0], to: operands[1])]
+        case "touch":
+            guard flags.isEmpty, operands.allSatisfy({ $0.hasPrefix("/") }) else { return nil }
+            return operands.map { .touch(path: $0) }
+        case "chmod":
+            guard !flagText.contains("R"), operands.count >= 2, let m = UInt32(operands[0], radix: 8),
+                operands.dropFirst().allSatisfy({ $0.hasPrefix("/") })
+            else { return nil }
+            return operands.dropFirst().map { .chmod(mode: m, path: $0) }
+        case "chown":
+            guard !flagText.contains("R"), operands.count >= 2, operands.dropFirst().allSatisfy({ $0.hasPrefix("/") }) else {
+                return nil
+            }
+            let spec = operands[0].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let user = spec[0].isEmpty ? nil : spec[0]
+            let grp = spec.count == 2 && !spec[1].isEmpty ? spec[1] : nil
+            return operands.dropFirst().map { .chown(owner: user, group: grp, path: $0) }
+        default:
+            return nil
+        }
     }
 
     // MARK: - Tokenizing

@@ -42,7 +42,7 @@ public enum ClosureError: Swift.Error, CustomStringConvertible {
 extension SourceResolver {
     /// The solver for this resolver's architecture, working in the store.
     var solver: AptSolver {
-        AptSolver(arch: arch.debian, workDirectory: "\(store.root)/apt/\(arch.debian)", logger: logger)
+        AptSolver(arch: arch.debian, workDirectory: "\(store.root)/apt/\(arch.debian)", aptConfig: aptConfig, logger: logger)
     }
 
     /// Resolves, fetches and unpacks the closure of `request`.
@@ -109,7 +109,7 @@ extension SourceResolver {
 
     /// apt's closure of `request` now, reused while the package lists stay the same.
     func aptClosure(_ request: DebianRequest) async throws -> [AptPin] {
-        let fingerprint = try await AptSolver.fingerprint()
+        let fingerprint = try await solver.fingerprint()
         let key = Digest.of(Array("closure-v1|\(arch.debian)|\(request)|\(fingerprint)".utf8)).hex
         if let cached = store.record([AptPin].self, kind: "apt-closure", key: key) { return cached }
         logger?.info("resolving deb:\(request) for \(arch.debian) with apt")

@@ -43,6 +43,8 @@ public struct SourceResolver: Sendable {
     let apt: Apt
     /// Every Debian package this resolver fetched, for the manifest and the SBOM.
     public let ledger = PackageLedger()
+    /// An apt configuration file for closures (as `APT_CONFIG`); nil uses the environment's.
+    public var aptConfig: String?
 
     /// - Parameters:
     ///   - store: the content store.
