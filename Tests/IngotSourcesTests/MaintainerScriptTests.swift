@@ -137,7 +137,7 @@ import Testing
             update-alternatives --remove awk /usr/bin/gawk
             py3compile -p python3-foo
             dropbearkey -t ed25519 -f /etc/dropbear/dropbear_ed25519_host_key
-            """)
+            """, script: "preinst")
         #expect(
             a.actions == [
                 .divert(path: "/sbin/syslogd", to: "/sbin/syslogd.distrib", package: "busybox-syslogd"),
@@ -147,6 +147,59 @@ import Testing
                     slaves: [.init(link: "/usr/share/man/man1/awk.1.gz", name: "awk.1.gz", path: "/usr/share/man/man1/mawk.1.gz")]),
             ])
         #expect(a.unreproduced == ["py3compile", "dropbearkey"])
+    }
+
+    /// Conditions are read for a fresh install; file tests become guards decided against the
+    /// closure's files (here: libc6's merged-/usr block must not run on an image without /lib -> usr/lib).
+    @Test func conditionsOfAFreshInstall() {
+        let a = MaintainerScripts.analyse(
+            """
+            #!/bin/sh
+            set -e
+            if [ "$1" = "install" ] || [ "$1" = "upgrade" ]; then
+                if [ -L "$DPKG_ROOT/lib" ]; then
+                    if [ ! -L "${DPKG_ROOT}/lib64" ] && [ ! -d "${DPKG_ROOT}/lib64" ]; then
+                        mkdir -p "$DPKG_ROOT/usr/lib64"
+                        ln -s usr/lib64 "${DPKG_ROOT}/lib64"
+                    fi
+                fi
+            fi
+            if dpkg --compare-versions "$2" lt 1.2; then touch /var/lib/fresh-too; fi
+            if [ "$1" = "configure" ] && [ -n "$2" ]; then touch /var/lib/upgrade-only; elif [ -z "$2" ]; then touch /var/lib/fresh; else touch /var/lib/never; fi
+            """, script: "preinst")
+        #expect(a.actions == [
+            .directory(path: "/usr/lib64", mode: nil, owner: nil, group: nil),
+            .symlink(target: "usr/lib64", link: "/lib64"),
+            .touch(path: "/var/lib/fresh-too"),
+            .touch(path: "/var/lib/fresh"),
+        ])
+        let guardOf = a.guards[1]
+        // No /lib symlink in the image: the merged-/usr commands do not apply.
+        #expect(guardOf?.evaluate { $0 == "/lib" ? .directory : nil } == false)
+        #expect(guardOf?.evaluate { $0 == "/lib" ? .symlink : nil } == true)
+        #expect(a.guards[2] == nil && a.guards[3] == nil)
+        #expect(a.unreproduced.isEmpty, "\(a.unreproduced)")
+    }
+
+    /// dh_nginx's loop enables a module's config.
+    @Test func nginxModuleLinks() {
+        let a = MaintainerScripts.analyse(
+            """
+            #!/bin/sh
+            set -e
+            # Automatically added by dh_nginx/UNDECLARED
+            for confpair in mod-http-echo.conf:50-mod-http-echo.conf  ; do
+            	from=$(echo $confpair | cut -d: -f1)
+            	to=$(echo $confpair | cut -d: -f2)
+            	if [ -z "$2" -o "$removed_link" = "true" ]; then
+            		ln -sf /usr/share/nginx/modules-available/$from \\
+            			/etc/nginx/modules-enabled/$to
+            	fi
+            done
+
+            """)
+        #expect(a.actions == [.symlink(target: "/usr/share/nginx/modules-available/mod-http-echo.conf", link: "/etc/nginx/modules-enabled/50-mod-http-echo.conf")])
+        #expect(a.unreproduced.isEmpty, "\(a.unreproduced)")
     }
 
     @Test func otherInterpretersAreReportedWhole() {

@@ -23,7 +23,7 @@ struct DebianConfigurator {
     let logger: Logger?
 
     /// Bumped whenever what the layer holds changes.
-    static let format = 1
+    static let format = 2
 
     /// Reads package `i`'s files accepted by `include` into a tree (cached under `purpose`).
     typealias Reader = (_ i: Int, _ purpose: String, _ include: @escaping (String) -> Bool) throws -> FileTree
@@ -41,7 +41,18 @@ struct DebianConfigurator {
         var tar: String
         var preinst: ScriptAnalysis
         var postinst: ScriptAnalysis
-        var actions: [MaintainerAction] { preinst.actions + postinst.actions }
+        /// The script actions whose file tests hold for the closure (set once its files are known).
+        var actions: [MaintainerAction] = []
+
+        /// Keeps the actions whose guards are not false given what the closure ships.
+        mutating func decide(_ kind: @escaping (String) -> Debian.Entry.Kind?) {
+            actions = []
+            for a in [preinst, postinst] {
+                for (i, action) in a.actions.enumerated() where (a.guards[i]?.evaluate(kind) ?? true) {
+                    actions.append(action)
+                }
+            }
+        }
     }
 
     /// The configuration layer of a closure (cached by its packages).
@@ -60,8 +71,8 @@ struct DebianConfigurator {
             pkgs.append(
                 Package(
                     name: p.name, control: u.control, entries: try Debian.entries(of: u, store: store), tar: tar,
-                    preinst: MaintainerScripts.analyse(u.scripts["preinst"] ?? ""),
-                    postinst: MaintainerScripts.analyse(u.scripts["postinst"] ?? "")))
+                    preinst: MaintainerScripts.analyse(u.scripts["preinst"] ?? "", script: "preinst"),
+                    postinst: MaintainerScripts.analyse(u.scripts["postinst"] ?? "", script: "postinst")))
         }
         let result = try build(request: request, pkgs)
         _ = try store.putRecord(result, kind: "deb-configured", key: key)
@@ -78,11 +89,6 @@ struct DebianConfigurator {
         let spool = try ContentSpool()
         let out = try FileTree(spool: spool)
 
-        // Which package's file wins where two ship one path.
-        var diversions: [String: (to: String, owner: String?)] = [:]
-        for p in pkgs {
-            for case .divert(let path, let to, let owner) in p.actions { diversions[path] = (to, owner ?? p.name) }
-        }
         var providers: [String: [Int]] = [:]
         var present: [String: Debian.Entry.Kind] = [:]
         for (i, p) in pkgs.enumerated() {
@@ -90,6 +96,13 @@ struct DebianConfigurator {
                 if e.kind != .directory { providers[e.path, default: []].append(i) } else if present[e.path] == nil { present[e.path] = .directory }
                 if e.kind != .directory { present[e.path] = e.kind }
             }
+        }
+        var pkgs = pkgs
+        for i in pkgs.indices { pkgs[i].decide { present[$0] } }
+        // Which package's file wins where two ship one path.
+        var diversions: [String: (to: String, owner: String?)] = [:]
+        for p in pkgs {
+            for case .divert(let path, let to, let owner) in p.actions { diversions[path] = (to, owner ?? p.name) }
         }
         var overrides: [(path: String, from: Int, at: String)] = []
         for (path, who) in providers.sorted(by: { $0.key < $1.key }) where who.count > 1 {

@@ -32,29 +32,6 @@ public enum MaintainerAction: Sendable, Hashable, Codable {
     case chown(owner: String?, group: String?, path: String)
 }
 
-/// Whether an `if` branch runs on a fresh install.
-enum Branch: Equatable {
-    case fresh, upgrade, unknown
-
-    /// Classifies an `if`/`elif` condition.
-    static func of(_ words: [String]) -> Branch {
-        let text = words.joined(separator: " ")
-        let second = text.contains("$2") || text.contains("${2}")
-        if second && (text.contains("-n $2") || text.contains("-n ${2}") || text.contains("compare-versions")) { return .upgrade }
-        if second && (text.contains("-z $2") || text.contains("-z ${2}")) { return .fresh }
-        if text.contains("= upgrade") || text.contains("= abort-upgrade") || text.contains("= abort-remove") { return .upgrade }
-        return .unknown
-    }
-
-    var inverted: Branch {
-        switch self {
-        case .fresh: return .upgrade
-        case .upgrade: return .fresh
-        case .unknown: return .unknown
-        }
-    }
-}
-
 /// A `--slave LINK NAME PATH` of an alternative.
 public struct AlternativeSlave: Sendable, Hashable, Codable {
     public var link: String
@@ -65,6 +42,8 @@ public struct AlternativeSlave: Sendable, Hashable, Codable {
 /// The analysis of one maintainer script.
 public struct ScriptAnalysis: Sendable, Equatable, Codable {
     public var actions: [MaintainerAction] = []
+    /// For each action, the file tests it depends on (nil: none); decided against the closure.
+    public var guards: [Guard?] = []
     /// Commands (first words, with a short reason when known) Ingot does not reproduce.
     public var unreproduced: [String] = []
 }
@@ -87,36 +66,75 @@ public enum MaintainerScripts {
         "pathfind", "update-mime", "update-desktop-database",
     ]
 
-    /// Analyses one script.
-    /// - Parameter text: the script as shipped (shell; other interpreters are reported whole).
-    public static func analyse(_ text: String) -> ScriptAnalysis {
+    /// Analyses one script for a fresh install.
+    /// - Parameters:
+    ///   - text: the script as shipped (shell; other interpreters are reported whole).
+    ///   - script: `preinst` or `postinst` (`$1` is then `install` or `configure`).
+    public static func analyse(_ text: String, script: String = "postinst") -> ScriptAnalysis {
         var out = ScriptAnalysis()
         let firstLine = text.split(separator: "\n", maxSplits: 1).first.map(String.init) ?? ""
         if firstLine.hasPrefix("#!"), !(firstLine.contains("/sh") || firstLine.contains("bash")) {
             out.unreproduced.append("a \(firstLine.dropFirst(2).trimmingCharacters(in: .whitespaces)) script")
             return out
         }
-        var vars: [String: String] = [:]
+        let argument = script == "preinst" ? "install" : "configure"
+        // dpkg runs scripts with DPKG_ROOT empty for a normal installation.
+        var vars: [String: String] = ["DPKG_ROOT": ""]
         var functions: Set<String> = []
-        // `if` blocks whose condition says "upgrade" (`[ -n "$2" ]`, `dpkg --compare-versions "$2"`)
-        // are skipped: an image is always a fresh install.
-        var conditions: [Branch] = []
-        for command in commands(of: stripCasePatterns(text)) {
-            var words = command
-            switch words.first {
-            case "if": conditions.append(Branch.of(words))
-            case "elif": if !conditions.isEmpty { conditions[conditions.count - 1] = Branch.of(words) }
-            case "else": if let last = conditions.last { conditions[conditions.count - 1] = last.inverted }
-            case "fi": _ = conditions.popLast()
-            default: break
+        var body = stripCasePatterns(text)
+        for (link, target) in dhNginxModules(&body) {
+            out.add(.symlink(target: target, link: link), guard: nil)
+        }
+        // One entry per open `if`: the guard of the branch being read and of all earlier branches.
+        var blocks: [(branch: Guard, taken: Guard)] = []
+        var condition: [(Guard, String)]?
+        var isElif = false
+        for command in commands(of: body) {
+            var words = command.words
+            if words.first == "if" || words.first == "elif" {
+                isElif = words.first == "elif"
+                words.removeFirst()
+                condition = []
             }
-            if words.first == "else", words.count == 1 { continue }
-            if conditions.contains(.upgrade) { continue }
-            // Shell keywords and case patterns in front of the command.
+            if var parts = condition {
+                if words.first == "then" {
+                    var cond = parts.first?.0 ?? .unknown
+                    for i in parts.indices.dropFirst() {
+                        switch parts[i - 1].1 {
+                        case "&&": cond = .and(cond, parts[i].0)
+                        case "||": cond = .or(cond, parts[i].0)
+                        default: cond = parts[i].0
+                        }
+                    }
+                    cond = cond.simplified
+                    if isElif, let last = blocks.popLast() {
+                        blocks.append((Guard.and(.not(last.taken), cond).simplified, Guard.or(last.taken, cond).simplified))
+                    } else {
+                        blocks.append((cond, cond))
+                    }
+                    condition = nil
+                    words.removeFirst()
+                } else {
+                    if !words.isEmpty {
+                        parts.append((Guard.of(words.map { substitute($0, vars) }, argument: argument), command.separator))
+                    }
+                    condition = parts
+                    continue
+                }
+            }
+            if words.first == "else", let last = blocks.popLast() {
+                blocks.append((Guard.not(last.taken).simplified, .known(true)))
+                words.removeFirst()
+            }
+            if words.first == "fi" {
+                _ = blocks.popLast()
+                continue
+            }
+            let active = blocks.map(\.branch).reduce(Guard.known(true)) { Guard.and($0, $1) }.simplified
+            if active.constant == false { continue }
+            // Shell keywords in front of the command.
             while let w = words.first {
-                if ["if", "then", "else", "elif", "do", "while", "until", "!", "{", "}", "(", ")", "fi", "done", "esac", ";;", "time"]
-                    .contains(w)
-                {
+                if ["then", "do", "while", "until", "!", "{", "}", "(", ")", "done", "esac", ";;", "time"].contains(w) {
                     words.removeFirst()
                 } else if w == "case" {
                     words = []
@@ -154,23 +172,43 @@ public enum MaintainerScripts {
             }
             // sed and perl only filter or compute unless they edit files in place.
             if (name == "sed" || name == "perl") && !args.contains(where: { $0.hasPrefix("-i") }) { continue }
+            let g: Guard? = active.constant == true ? nil : active
+            var actions: [MaintainerAction]?
             switch name {
-            case "adduser": out.absorb(adduser(Array(args), addgroup: false), name)
-            case "addgroup": out.absorb(adduser(Array(args), addgroup: true), name)
-            case "useradd": out.absorb(useradd(Array(args)), name)
-            case "groupadd": out.absorb(groupadd(Array(args)), name)
-            case "usermod": out.absorb(usermod(Array(args)), name)
-            case "update-alternatives": out.absorb(alternatives(Array(args)), name)
-            case "dpkg-divert": out.absorb(divert(Array(args)), name)
-            case "update-ca-certificates": out.actions.append(.updateCACertificates)
-            case "dpkg-statoverride": out.absorb(statOverride(Array(args)), name)
-            case "ln", "mkdir", "cp", "touch", "chmod", "chown", "install":
-                out.absorb(fileCommand(name, Array(args)), name)
+            case "adduser": actions = adduser(Array(args), addgroup: false)
+            case "addgroup": actions = adduser(Array(args), addgroup: true)
+            case "useradd": actions = useradd(Array(args))
+            case "groupadd": actions = groupadd(Array(args))
+            case "usermod": actions = usermod(Array(args))
+            case "update-alternatives": actions = alternatives(Array(args))
+            case "dpkg-divert": actions = divert(Array(args))
+            case "update-ca-certificates": actions = [.updateCACertificates]
+            case "dpkg-statoverride": actions = statOverride(Array(args))
+            case "ln", "mkdir", "cp", "touch", "chmod", "chown", "install": actions = fileCommand(name, Array(args))
             default:
                 if !out.unreproduced.contains(name) { out.unreproduced.append(name) }
+                continue
             }
+            out.absorb(actions, name, guard: g)
         }
         return out
+    }
+
+    /// The module links of dh_nginx's snippet (`for confpair in FROM:TO ...; do ... ln -sf
+    /// /usr/share/nginx/modules-available/$from /etc/nginx/modules-enabled/$to`), taken out of
+    /// `text`: (link, target) pairs.
+    static func dhNginxModules(_ text: inout String) -> [(String, String)] {
+        guard text.contains("/etc/nginx/modules-enabled/"),
+            let loop = text.range(of: #"for confpair in [^;\n]*;\s*do[\s\S]*?\ndone"#, options: .regularExpression)
+        else { return [] }
+        let head = text[loop].split(separator: ";", maxSplits: 1).first ?? ""
+        let pairs = head.dropFirst("for confpair in ".count).split(separator: " ").compactMap { pair -> (String, String)? in
+            let p = pair.split(separator: ":")
+            guard p.count == 2 else { return nil }
+            return ("/etc/nginx/modules-enabled/\(p[1])", "/usr/share/nginx/modules-available/\(p[0])")
+        }
+        text.removeSubrange(loop)
+        return pairs
     }
 
     // MARK: - Commands
@@ -467,9 +505,15 @@ public enum MaintainerScripts {
         return out
     }
 
-    /// The simple commands of a shell script, as word lists (quotes removed, `$VAR` kept).
-    static func commands(of text: String) -> [[String]] {
-        var commands: [[String]] = []
+    /// One simple command and what ends it (`;`, `&&`, `||`, `|`, `&` or a newline).
+    struct Command {
+        var words: [String]
+        var separator: String
+    }
+
+    /// The simple commands of a shell script (quotes removed, `$VAR` kept).
+    static func commands(of text: String) -> [Command] {
+        var commands: [Command] = []
         var words: [String] = []
         var word = ""
         var inWord = false
@@ -482,9 +526,9 @@ public enum MaintainerScripts {
             word = ""
             inWord = false
         }
-        func endCommand() {
+        func endCommand(_ separator: String = "\n") {
             endWord()
-            if !words.isEmpty { commands.append(words) }
+            if !words.isEmpty { commands.append(Command(words: words, separator: separator)) }
             words = []
         }
         while i < chars.count {
@@ -549,8 +593,15 @@ public enum MaintainerScripts {
                 endCommand()
             case " ", "\t":
                 endWord()
-            case "\n", ";", "&", "|":
-                endCommand()
+            case "\n", ";":
+                endCommand(String(c))
+            case "&", "|":
+                if i + 1 < chars.count && chars[i + 1] == c {
+                    i += 1
+                    endCommand(String([c, c]))
+                } else {
+                    endCommand(String(c))
+                }
             case "(" where !inWord, ")" where !inWord:
                 endWord()
                 words.append(String(c))
@@ -572,9 +623,14 @@ public enum MaintainerScripts {
 }
 
 extension ScriptAnalysis {
-    mutating func absorb(_ actions: [MaintainerAction]?, _ command: String) {
+    mutating func add(_ action: MaintainerAction, guard g: Guard?) {
+        actions.append(action)
+        guards.append(g)
+    }
+
+    mutating func absorb(_ actions: [MaintainerAction]?, _ command: String, guard g: Guard? = nil) {
         if let actions {
-            self.actions += actions
+            for a in actions { add(a, guard: g) }
         } else if !unreproduced.contains("\(command) (arguments not understood)") {
             unreproduced.append("\(command) (arguments not understood)")
         }
