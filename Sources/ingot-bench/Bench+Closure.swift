@@ -183,7 +183,7 @@ struct ClosureCommand: ParsableCommand {
 }
 
 /// The Ingot side of one closure run, in its own process.
-struct ClosurePhaseCommand: AsyncParsableCommand {
+struct ClosurePhaseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "closure-phase", abstract: "One measured Ingot closure run (used by `closure`).", shouldDisplay: false)
 
@@ -194,7 +194,21 @@ struct ClosurePhaseCommand: AsyncParsableCommand {
     @Option var result: String
     @Flag(help: "Forget cached resolutions first, so apt's solver runs.") var resolve = false
 
-    func run() async throws {
+    /// Runs the async resolution on a task and waits for it (the bench's root command is synchronous).
+    func run() throws {
+        final class Outcome: @unchecked Sendable { var error: Swift.Error? }
+        let outcome = Outcome()
+        let done = DispatchSemaphore(value: 0)
+        let command = self
+        Task {
+            do { try await command.measure() } catch { outcome.error = error }
+            done.signal()
+        }
+        done.wait()
+        if let e = outcome.error { throw e }
+    }
+
+    func measure() async throws {
         guard let a = Architecture.allCases.first(where: { $0.debian == arch }) else {
             throw ValidationError("unknown architecture \(arch)")
         }

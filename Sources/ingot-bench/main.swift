@@ -5,7 +5,7 @@
 
 import ArgumentParser
 
-struct IngotBench: AsyncParsableCommand {
+struct IngotBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingot-bench",
         abstract: "Ingot benchmarks: figures against a peer measured in the same run.",
@@ -15,4 +15,4 @@ struct IngotBench: AsyncParsableCommand {
         ])
 }
 
-await IngotBench.main()
+IngotBench.main()
