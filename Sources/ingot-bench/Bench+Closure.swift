@@ -170,20 +170,24 @@ struct ClosureCommand: ParsableCommand {
 
     /// Warm `ingot build` of the examples, through the CLI.
     func rebuilds(_ ingot: String) throws {
-        var t = Table("warm rebuild (ingot build, default format)", "wall min s", "median", "max", "peak RSS MB")
+        var t = Table("warm rebuild (ingot build, default format)", "wall min s", "median", "max", "cpu s (median)", "peak RSS MB")
         for (spec, board, target) in [("examples/hello.yml", "x86_64-efi", 1.5), ("examples/nginx.yml", "x86_64-efi", 3.0)] {
             let out = scratch + "/rebuild"
             let argv = [ingot, "build", spec, "--board", board, "-o", out]
             _ = try ChildProcess.run(argv, output: scratch + "/rebuild.log")  // warm-up, not measured
             var walls: [Double] = []
+            var cpus: [Double] = []
             var rss: [Int64] = []
             for _ in 0..<max(1, rebuildRuns) {
                 let u = try ChildProcess.run(argv, output: scratch + "/rebuild.log")
                 walls.append(u.wall)
+                cpus.append(u.cpu)
                 rss.append(u.peakRSS)
             }
             let w = walls.sorted()
-            t.add("\(spec) --board \(board)", Figures.s(w.first ?? 0), Figures.s(Figures.median(w)), Figures.s(w.last ?? 0), Figures.mb(rss.max() ?? 0))
+            t.add(
+                "\(spec) --board \(board)", Figures.s(w.first ?? 0), Figures.s(Figures.median(w)), Figures.s(w.last ?? 0),
+                Figures.s(Figures.median(cpus)), Figures.mb(rss.max() ?? 0))
             print(t.render())
             t.rows.removeAll()
             print(Figures.target("warm rebuild of \(spec) (median)", measured: Figures.s(Figures.median(w)) + " s",
