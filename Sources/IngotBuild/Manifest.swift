@@ -56,6 +56,9 @@ public struct BuildManifest: Codable, Equatable, Sendable {
     public var kernel: KernelRecord?
     public var cmdline: String
     public var inputs: [InputRecord]
+    /// Every Debian package installed into the image (closures, kernel, bootloader, firmware):
+    /// the appliance's package inventory, also written as the SPDX SBOM.
+    public var packages: [InstalledPackage]? = nil
     public var outputs: [OutputRecord]
     public var partitions: [PartitionRecord]?
     /// Disk images: the GPT disk GUID or MBR signature, and the table kind.

@@ -54,7 +54,7 @@ import Testing
         let img = "\(o)/hello-\(board).img"
         #expect(E2E.listing(o) == [
             "hello-\(board)-rootfs.tar", "hello-\(board).img", "hello-\(board).img.bmap", "hello-\(board).manifest.json",
-            "hello-\(board).qcow2",
+            "hello-\(board).qcow2", "hello-\(board).spdx.json",
         ])
         let manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: "\(o)/hello-\(board).manifest.json")))
         let parts = manifest.partitions
