@@ -1,0 +1,181 @@
+// The one place ingot receives SIGINT, SIGTERM and SIGHUP. While anything is registered — a live
+// child, a cleanup, a handler, a subscriber — the signals are caught. On the first one:
+//   1. every live child process group is ended (SIGTERM → grace → SIGKILL),
+//   2. handlers are called and subscribers see the signal (runs stop and report it),
+//   3. once the children are gone (bounded), cleanups run (staging directories are removed),
+//   4. if no handler or subscriber claimed the interrupt, ingot ends by the same signal, so the
+//      shell sees an interrupted command.
+// A second signal while the first is handled kills every live group at once and ends ingot.
+
+import Dispatch
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#endif
+
+/// The process-wide interrupt signal stream with its registrations.
+///
+/// `@unchecked Sendable`: all mutable state is guarded by `lock`; signal delivery runs on `queue`.
+public final class InterruptStream: @unchecked Sendable {
+    /// The shared stream (signals are process-wide).
+    public static let shared = InterruptStream()
+    /// The signals treated as interrupts.
+    public static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
+
+    private enum Registration {
+        case cleanup(@Sendable () -> Void)
+        case handler(@Sendable (Int32) -> Void)
+        case subscriber(AsyncStream<Int32>.Continuation)
+        case child(ChildProcess)
+    }
+
+    private let lock = NSLock()
+    private var registrations: [Int: Registration] = [:]
+    private var next = 0
+    private var sources: [DispatchSourceSignal] = []
+    private var received: Int32?
+    private var handling = false
+    private let queue = DispatchQueue(label: "ingot.system.interrupts")
+
+    init() {}
+
+    // MARK: Registering
+
+    /// Runs `cleanup` once, on the first interrupt, after live children have ended.
+    /// - Returns: a token for `remove(_:)`.
+    public func addCleanup(_ cleanup: @escaping @Sendable () -> Void) -> Int {
+        add(.cleanup(cleanup))
+    }
+
+    /// Calls `handler` with the signal on the first interrupt. While a handler is registered
+    /// ingot is not ended by the signal: its owner stops and reports it.
+    /// - Returns: a token for `remove(_:)`.
+    public func addHandler(_ handler: @escaping @Sendable (Int32) -> Void) -> Int {
+        add(.handler(handler))
+    }
+
+    /// The interrupts received from now on, as an async stream that ends when its consumer stops
+    /// iterating. Like a handler, a subscriber keeps ingot from being ended by the signal.
+    public func subscribe() -> AsyncStream<Int32> {
+        let (stream, continuation) = AsyncStream.makeStream(of: Int32.self)
+        let token = add(.subscriber(continuation))
+        continuation.onTermination = { [weak self] _ in self?.remove(token) }
+        return stream
+    }
+
+    /// Tracks a live child so an interrupt ends its group (done by `ChildProcess.spawn`).
+    func track(_ child: ChildProcess) -> Int {
+        add(.child(child))
+    }
+
+    /// Removes a registration; with the last one, the signals get their default action back.
+    public func remove(_ token: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        guard registrations.removeValue(forKey: token) != nil else { return }
+        if registrations.isEmpty && !handling { uninstall() }
+    }
+
+    /// The interrupt received since the signals were last caught, if any.
+    public var receivedSignal: Int32? {
+        lock.lock()
+        defer { lock.unlock() }
+        return received
+    }
+
+    private func add(_ registration: Registration) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        next += 1
+        registrations[next] = registration
+        if sources.isEmpty { install() }
+        return next
+    }
+
+    // MARK: Delivering
+
+    private func install() {
+        received = nil
+        for signalNumber in Self.signals {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
+            source.setEventHandler { [weak self] in self?.deliver(signalNumber) }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    private func uninstall() {
+        for source in sources { source.cancel() }
+        sources.removeAll()
+        for signalNumber in Self.signals { signal(signalNumber, SIG_DFL) }
+    }
+
+    private func deliver(_ signalNumber: Int32) {
+        lock.lock()
+        let repeated = handling
+        handling = true
+        received = signalNumber
+        let current = registrations
+        lock.unlock()
+
+        if repeated {
+            // A second interrupt: no more patience.
+            for case .child(let child) in current.values { child.kill() }
+            endProcess(signalNumber)
+        }
+        // The rest waits for children; keep the signal queue free for a second interrupt.
+        let thread = Thread { self.handleFirst(signalNumber, current) }
+        thread.name = "ingot-interrupt"
+        thread.start()
+    }
+
+    private func handleFirst(_ signalNumber: Int32, _ current: [Int: Registration]) {
+        var children: [ChildProcess] = []
+        var claimed = false
+        for (_, registration) in current.sorted(by: { $0.key < $1.key }) {
+            switch registration {
+            case .child(let child):
+                child.terminate()
+                children.append(child)
+            case .handler(let handler):
+                handler(signalNumber)
+                claimed = true
+            case .subscriber(let continuation):
+                continuation.yield(signalNumber)
+                claimed = true
+            case .cleanup:
+                break
+            }
+        }
+        // Cleanups run after the children are gone (they may write into what is cleaned up).
+        let deadline = Date().addingTimeInterval((children.map(\.configuration.graceSeconds).max() ?? 0) + 3)
+        for child in children { _ = child.waitBlocking(seconds: max(0, deadline.timeIntervalSinceNow)) }
+        lock.lock()
+        var cleanups: [@Sendable () -> Void] = []
+        for (token, registration) in registrations.sorted(by: { $0.key < $1.key }) {
+            if case .cleanup(let cleanup) = registration {
+                cleanups.append(cleanup)
+                registrations.removeValue(forKey: token)
+            }
+        }
+        lock.unlock()
+        for cleanup in cleanups { cleanup() }
+        if !claimed { endProcess(signalNumber) }
+        lock.lock()
+        handling = false
+        if registrations.isEmpty { uninstall() }
+        lock.unlock()
+    }
+
+    /// Ends ingot by `signalNumber`, as if it had not been caught.
+    private func endProcess(_ signalNumber: Int32) -> Never {
+        signal(signalNumber, SIG_DFL)
+        kill(getpid(), signalNumber)
+        // A blocked signal (not expected) would not end us: exit with the shell's code instead.
+        exit(128 + signalNumber)
+    }
+}
