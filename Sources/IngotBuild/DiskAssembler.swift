@@ -325,31 +325,3 @@ struct DiskAssembler {
         }
     }
 }
-
-/// Host tools the build runs (mke2fs, syslinux, qemu-img): always waited for, output captured.
-enum BuildTools {
-    struct Result {
-        var status: Int32
-        var output: String
-    }
-
-    static func run(_ tool: String, _ args: [String], environment: [String: String] = [:]) throws -> Result {
-        let p = Process()
-        let candidates = ["/usr/bin/", "/usr/sbin/", "/sbin/", "/bin/"].map { $0 + tool }
-        guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw ComposeError(location: nil, message: "\(tool) is not installed; run ci/bootstrap (or apt-get install the package that provides it)")
-        }
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self))
-    }
-}
