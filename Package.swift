@@ -101,15 +101,16 @@ let package = Package(
         .testTarget(name: "IngotContractTests", dependencies: ["IngotContract", "IngotTestSupport"]),
         .testTarget(name: "IngotSpecTests", dependencies: ["IngotSpec", "IngotContract", "IngotTestSupport"]),
         .testTarget(name: "IngotTreeTests", dependencies: ["IngotTree", "IngotTestSupport"]),
-        .testTarget(name: "IngotFilesystemsTests", dependencies: ["IngotFilesystems", "IngotTree", "IngotTestSupport"]),
-        .testTarget(name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec", "IngotTestSupport"]),
+        .testTarget(name: "IngotFilesystemsTests", dependencies: ["IngotFilesystems", "IngotTree", "IngotSystem", "IngotTestSupport"]),
+        .testTarget(
+            name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec", "IngotSystem", "IngotTestSupport"]),
         .testTarget(name: "IngotDiskTests", dependencies: ["IngotDisk", "IngotTree", "IngotFilesystems", "IngotTestSupport"]),
         .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec", "IngotContract", "IngotSystem", "IngotTestSupport"]),
         .testTarget(
             name: "IngotCommandsTests",
             dependencies: [
                 "IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources",
-                "IngotTestSupport",
+                "IngotSystem", "IngotTestSupport",
             ]),
     ],
     swiftLanguageModes: [.v5]

@@ -7,6 +7,7 @@ import IngotDisk
 import IngotFilesystems
 import IngotSources
 import IngotSpec
+import IngotSystem
 import IngotTree
 import Logging
 
@@ -149,14 +150,7 @@ struct DiskAssembler {
     }
 
     private func sha256(image: ImageFile, range: ByteRange) throws -> String {
-        var hasher = BuildManifest.Hasher()
-        var off: Int64 = 0
-        while off < range.size {
-            let n = Int(min(Int64(4 << 20), range.size - off))
-            hasher.update(try image.read(at: range.offset + off, count: n))
-            off += Int64(n)
-        }
-        return hasher.hex
+        try SHA256Stream.hex(descriptor: image.fd, offset: range.offset, length: range.size, path: image.path)
     }
 
     // MARK: Boot chains

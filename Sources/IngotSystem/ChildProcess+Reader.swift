@@ -97,8 +97,9 @@ extension ChildProcess {
             if !leaderExited { leaderExited = Self.hasExited(pid) }
             if leaderExited {
                 if !ProcessGroup.isAlive(pid) { break }
-                // Members outlived the leader: they are ended like the leader would have been.
-                terminate()
+                // Members outlived the leader: they are ended like the leader would have been
+                // (no wake-up: this thread polls every 20 ms until the group is empty).
+                beginTermination(grace: nil)
             }
         }
         // Whatever the group wrote before it ended is still in the pipes.

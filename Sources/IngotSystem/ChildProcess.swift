@@ -200,15 +200,20 @@ public final class ChildProcess: @unchecked Sendable {
     /// Safe to call more than once and after the child has ended.
     /// - Parameter grace: seconds before SIGKILL (default: the configuration's).
     public func terminate(grace: Double? = nil) {
+        if beginTermination(grace: grace) { poke() }
+    }
+
+    /// SIGTERM to the group and the SIGKILL deadline, once; true if this call started it.
+    @discardableResult
+    func beginTermination(grace: Double?) -> Bool {
         condition.lock()
-        if termination == nil && !terminateRequested {
-            terminateRequested = true
-            killAt = monotonicNow() + max(0, grace ?? configuration.graceSeconds)
-            _ = Glibc.kill(-pid, SIGTERM)
-            _ = Glibc.kill(-pid, SIGCONT)  // a stopped member must run to see SIGTERM
-        }
-        condition.unlock()
-        poke()
+        defer { condition.unlock() }
+        guard termination == nil && !terminateRequested else { return false }
+        terminateRequested = true
+        killAt = monotonicNow() + max(0, grace ?? configuration.graceSeconds)
+        _ = Glibc.kill(-pid, SIGTERM)
+        _ = Glibc.kill(-pid, SIGCONT)  // a stopped member must run to see SIGTERM
+        return true
     }
 
     /// Sends SIGKILL to the whole group now (no grace).

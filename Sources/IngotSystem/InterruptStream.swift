@@ -79,7 +79,8 @@ public final class InterruptStream: @unchecked Sendable {
         if registrations.isEmpty && !handling { uninstall() }
     }
 
-    /// The interrupt received since the signals were last caught, if any.
+    /// The interrupt ingot received, if any. It stays set: once interrupted, ingot is stopping,
+    /// and work started afterwards (a retry, the next matrix cell) must stop at once too.
     public var receivedSignal: Int32? {
         lock.lock()
         defer { lock.unlock() }
@@ -98,7 +99,6 @@ public final class InterruptStream: @unchecked Sendable {
     // MARK: Delivering
 
     private func install() {
-        received = nil
         for signalNumber in Self.signals {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)

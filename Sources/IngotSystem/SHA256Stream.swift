@@ -87,6 +87,11 @@ public struct SHA256Stream {
         return stream.hex()
     }
 
+    /// sha256 of `length` bytes of an open file (a raw descriptor) from `offset`, hex.
+    public static func hex(descriptor: Int32, offset: Int64, length: Int64, path: String? = nil) throws -> String {
+        try hex(of: FileDescriptor(rawValue: descriptor), offset: offset, length: length, path: path)
+    }
+
     /// The digest of the next `count` bytes read from `descriptor` (fewer at end of file); the
     /// descriptor's offset moves past them.
     public static func digest(reading descriptor: FileDescriptor, count: Int64, path: String? = nil) throws -> [UInt8] {

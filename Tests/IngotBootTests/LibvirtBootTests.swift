@@ -97,7 +97,18 @@ enum LibvirtFixture {
     }
 
     static func watcher(_ board: BoardProfile) throws -> StageWatcher {
-        try StageWatcher(rules: WatchRules(board: board, directKernelBoot: true))
+        try StageWatcher(rules: patientRules(board, directKernelBoot: true))
+    }
+
+    /// The board's stage rules with every timeout raised to at least 300 s: these tests check
+    /// where and how domains run and end, not how fast TCG guests boot on a loaded 2-core
+    /// machine (four boots at once beside a build took over 30 s to reach the kernel).
+    static func patientRules(_ board: BoardProfile, directKernelBoot: Bool, settle: Double = 0) -> WatchRules {
+        var rules = WatchRules(board: board, directKernelBoot: directKernelBoot, settle: settle)
+        for (stage, rule) in rules.stages {
+            rules.stages[stage] = StageRule(patterns: rule.patterns, timeoutSeconds: max(rule.timeoutSeconds * 6, 300))
+        }
+        return rules
     }
 
     /// Domain names on a daemon, running or not.
@@ -195,7 +206,7 @@ struct LibvirtBootTests {
             board: board, artifacts: BootArtifacts(kind: .disk(path: image, format: "raw")),
             options: PlanOptions(runDirectory: runDirectory, serial: .pipe, accelerator: .tcg))
         let backend = LibvirtBackend(uri: "qemu:///system")
-        let watcher = try StageWatcher(rules: WatchRules(board: board, directKernelBoot: false))
+        let watcher = try StageWatcher(rules: LibvirtFixture.patientRules(board, directKernelBoot: false))
         let result = try await backend.run(plan: plan, watcher: watcher, logPath: runDirectory + "/console.log")
         print("libvirt UEFI disk boot: \(String(format: "%.1f", result.wallSeconds)) s, \(result.verdict.reason)")
         #expect(result.verdict.passed, "\(result.verdict.reason)\n\(result.verdict.lastLines.joined(separator: "\n"))")
@@ -234,7 +245,7 @@ struct LibvirtBootTests {
     static func startRun(settle: Double = 0) throws -> (Task<BootResult, Error>, LibvirtBackend, String) {
         let (plan, board, runDirectory) = try LibvirtFixture.helloPlan()
         let backend = LibvirtBackend(uri: "qemu:///system")
-        let watcher = try StageWatcher(rules: WatchRules(board: board, directKernelBoot: true, settle: settle))
+        let watcher = try StageWatcher(rules: LibvirtFixture.patientRules(board, directKernelBoot: true, settle: settle))
         let task = Task { try await backend.run(plan: plan, watcher: watcher, logPath: runDirectory + "/console.log") }
         return (task, backend, runDirectory)
     }
@@ -325,6 +336,35 @@ struct LibvirtBootTests {
         let outcome = await task.result
         #expect(ready, "the guest never reached readiness; the run ended with \(outcome)")
         try LibvirtFixture.expectCancelled(outcome, backend: backend, point: "after readiness")
+    }
+
+    @Test func ctrlCOnMatrixDestroysTheDomain() async throws {
+        let out = try TemporaryDirectory("ingot-libvirt-matrix")
+        let before = Set(try LibvirtFixture.domains("qemu:///system"))
+        let matrix = try Command.startIngot(
+            [
+                "matrix", "examples/hello.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "--backend", "libvirt",
+                "--host", "qemu:///system", "-o", out.file("m"), "--retries", "2",
+            ], stdout: .file(out.file("stdout")), stderr: .file(out.file("stderr")))
+        let connection = try LibvirtConnection(uri: "qemu:///system")
+        var created: String?
+        // Bounded: the matrix builds hello first (slow on a busy machine), then boots it.
+        let appeared = try await LibvirtFixture.poll(seconds: 600) {
+            created = try connection.runningDomainNames().first { !before.contains($0) && $0.hasPrefix("ingot-x86_64-efi-") }
+            return created != nil || matrix.hasEnded
+        }
+        let said = { ((try? String(contentsOfFile: out.file("stdout"), encoding: .utf8)) ?? "") + ((try? String(contentsOfFile: out.file("stderr"), encoding: .utf8)) ?? "") }
+        let name = try #require(created, "no domain appeared (\(appeared)): \(said().suffix(500))")
+        kill(matrix.pid, SIGINT)  // to ingot alone, as the terminal's Ctrl-C would
+        let end = matrix.waitBlocking(seconds: 120)
+        if end == nil { matrix.kill() }
+        #expect(end != nil, "ingot matrix did not end within 120 s of Ctrl-C")
+        #expect(end?.status != .exited(0), "\(said().suffix(500))")
+        #expect(!(try LibvirtFixture.domains("qemu:///system")).contains(name), "domain \(name) left after Ctrl-C")
+        #expect(try LibvirtFixture.qemuProcesses(name).isEmpty)
+        // No retry or other cell started a domain after the interrupt.
+        #expect(Set(try LibvirtFixture.domains("qemu:///system")).subtracting(before).isEmpty)
+        #expect(said().contains("interrupted by signal 2"), "\(said().suffix(500))")
     }
 
     @Test func unreachableURIIsAClearInfrastructureError() async throws {

@@ -63,7 +63,10 @@ final class CancelFlag: @unchecked Sendable {
     /// Sets the flag on an interrupt to ingot until the returned token is removed from
     /// `InterruptStream.shared`; while registered, the interrupt does not end ingot — the run
     /// stops and reports it.
+    /// A run started after an interrupt (a retry, the next matrix cell) stops at once.
     func listenForInterrupts() -> Int {
-        InterruptStream.shared.addHandler { [weak self] signal in self?.set(.interrupted(signal)) }
+        let token = InterruptStream.shared.addHandler { [weak self] signal in self?.set(.interrupted(signal)) }
+        if let signal = InterruptStream.shared.receivedSignal { set(.interrupted(signal)) }
+        return token
     }
 }
