@@ -26,9 +26,11 @@ let package = Package(
 
         // The one OS layer (a leaf: no Ingot imports): child processes in their own group, the
         // interrupt signal stream, the streaming sha256 digest and typed errno errors.
+        .target(name: "CIngotSystem"),
         .target(
             name: "IngotSystem",
             dependencies: [
+                "CIngotSystem",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ],

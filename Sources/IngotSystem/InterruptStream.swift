@@ -6,8 +6,11 @@
 //   4. if no handler or subscriber claimed the interrupt, ingot ends by the same signal, so the
 //      shell sees an interrupted command.
 // A second signal while the first is handled kills every live group at once and ends ingot.
+// The handler (C, async-signal-safe) only writes the signal number to a pipe; a reader thread
+// does the rest. (libdispatch's signal sources were tried first: on Linux they lost signals that
+// reached a thread not blocking them while the disposition was SIG_IGN.)
 
-import Dispatch
+import CIngotSystem
 import Foundation
 
 #if canImport(Glibc)
@@ -18,7 +21,7 @@ import Foundation
 
 /// The process-wide interrupt signal stream with its registrations.
 ///
-/// `@unchecked Sendable`: all mutable state is guarded by `lock`; signal delivery runs on `queue`.
+/// `@unchecked Sendable`: all mutable state is guarded by `lock`; signals are read on one thread.
 public final class InterruptStream: @unchecked Sendable {
     /// The shared stream (signals are process-wide).
     public static let shared = InterruptStream()
@@ -35,10 +38,10 @@ public final class InterruptStream: @unchecked Sendable {
     private let lock = NSLock()
     private var registrations: [Int: Registration] = [:]
     private var next = 0
-    private var sources: [DispatchSourceSignal] = []
+    private var installed = false
     private var received: Int32?
     private var handling = false
-    private let queue = DispatchQueue(label: "ingot.system.interrupts")
+    private var pipeEnds: (read: Int32, write: Int32)?
 
     init() {}
 
@@ -92,26 +95,47 @@ public final class InterruptStream: @unchecked Sendable {
         defer { lock.unlock() }
         next += 1
         registrations[next] = registration
-        if sources.isEmpty { install() }
+        if !installed { install() }
         return next
     }
 
     // MARK: Delivering
 
     private func install() {
-        for signalNumber in Self.signals {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: queue)
-            source.setEventHandler { [weak self] in self?.deliver(signalNumber) }
-            source.resume()
-            sources.append(source)
+        if pipeEnds == nil {
+            var fds: [Int32] = [-1, -1]
+            guard pipe(&fds) == 0 else { return }  // no pipe: signals keep their default action
+            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+            // The handler must never block on a full pipe.
+            _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
+            pipeEnds = (fds[0], fds[1])
+            let readEnd = fds[0]
+            let thread = Thread { [self] in readSignals(from: readEnd) }
+            thread.name = "ingot-interrupts"
+            thread.start()
         }
+        guard let pipeEnds else { return }
+        for signalNumber in Self.signals { _ = ingot_signal_catch(signalNumber, pipeEnds.write) }
+        installed = true
     }
 
     private func uninstall() {
-        for source in sources { source.cancel() }
-        sources.removeAll()
-        for signalNumber in Self.signals { signal(signalNumber, SIG_DFL) }
+        for signalNumber in Self.signals { _ = ingot_signal_default(signalNumber) }
+        installed = false
+    }
+
+    private func readSignals(from fd: Int32) {
+        var byte: UInt8 = 0
+        while true {
+            let count = read(fd, &byte, 1)
+            if count == 1 {
+                deliver(Int32(byte))
+            } else if count < 0 && errno == EINTR {
+                continue
+            } else {
+                return
+            }
+        }
     }
 
     private func deliver(_ signalNumber: Int32) {
@@ -127,7 +151,7 @@ public final class InterruptStream: @unchecked Sendable {
             for case .child(let child) in current.values { child.kill() }
             endProcess(signalNumber)
         }
-        // The rest waits for children; keep the signal queue free for a second interrupt.
+        // The rest waits for children; keep this reader free for a second interrupt.
         let thread = Thread { self.handleFirst(signalNumber, current) }
         thread.name = "ingot-interrupt"
         thread.start()

@@ -344,7 +344,7 @@ struct LibvirtBootTests {
         let matrix = try Command.startIngot(
             [
                 "matrix", "examples/hello.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "--backend", "libvirt",
-                "--host", "qemu:///system", "-o", out.file("m"), "--retries", "2",
+                "--host", "qemu:///system", "-o", out.file("m"), "--retries", "2", "--settle", "600",
             ], stdout: .file(out.file("stdout")), stderr: .file(out.file("stderr")))
         let connection = try LibvirtConnection(uri: "qemu:///system")
         var created: String?

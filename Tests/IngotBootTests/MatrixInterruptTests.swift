@@ -16,7 +16,11 @@ import Testing
     @Test(.requires("qemu-system-x86_64")) func ctrlCOnMatrixEndsQEMU() throws {
         let out = try TemporaryDirectory("ingot-matrix-interrupt")
         let matrix = try Command.startIngot(
-            ["matrix", "examples/hello.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "-o", out.file("m"), "--retries", "2"],
+            // --settle keeps the cell running long after readiness: the interrupt lands mid-run.
+            [
+                "matrix", "examples/hello.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "-o", out.file("m"), "--retries", "2",
+                "--settle", "600",
+            ],
             stdout: .file(out.file("stdout")), stderr: .file(out.file("stderr")))
         // Bounded: the matrix builds hello first (slow on a busy machine), then boots it.
         var booting = false

@@ -29,6 +29,8 @@ import Testing
             }
             _ = sleeper.waitBlocking(seconds: 10)
             note("carried-on", sleeper.hasEnded ? "sleeper ended" : "sleeper alive")
+            // Cleanups run once the children are gone; stay until they have.
+            for _ in 0..<200 where !FileManager.default.fileExists(atPath: directory + "/cleaned") { usleep(50_000) }
             return
         }
         note("ready", "yes")
