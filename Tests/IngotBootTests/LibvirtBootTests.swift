@@ -88,7 +88,11 @@ enum LibvirtFixture {
         let board = try board()
         let runDirectory = NSTemporaryDirectory() + "ingot-libvirt-run-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: runDirectory, withIntermediateDirectories: true)
+        // no_timer_check: under heavy host load (four TCG guests beside a build) the kernel's
+        // IO-APIC timer check can miss its window and panic ("IO-APIC + timer doesn't work!");
+        // these tests are about domains, not about that check.
         let cmdline = try String(contentsOfFile: prefix + "-cmdline", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            + " no_timer_check"
         let plan = try MachinePlan(
             board: board,
             artifacts: BootArtifacts(kind: .kernelInitrd(kernel: prefix + "-kernel", initrd: prefix + "-initrd.img", cmdline: cmdline, dtb: nil)),
