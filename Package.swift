@@ -23,6 +23,8 @@ let package = Package(
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // Block-device ioctls, O_DIRECT and memfd for IngotFlash (glibc hides them from Swift).
+        .target(name: "CFlash"),
 
         // The one OS layer (a leaf: no Ingot imports): child processes in their own group, the
         // interrupt signal stream, the streaming sha256 digest and typed errno errors.
@@ -62,6 +64,13 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(
+            name: "IngotFlash",
+            dependencies: [
+                "IngotContract", "IngotDisk", "IngotTree", "CBlkid", "CFlash",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "IngotBoot",
             dependencies: [
                 "IngotContract", "IngotSpec", "IngotSystem", "CLibvirt",
@@ -78,7 +87,8 @@ let package = Package(
         .target(
             name: "IngotCommands",
             dependencies: [
-                "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotBuild",
+                "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotBuild", "IngotFlash",
+                "IngotSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -93,6 +103,7 @@ let package = Package(
                 "IngotContract", "IngotBuild", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotSpec", "IngotSources",
                 "IngotSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
         // Shared test support: running `ingot` and host tools through IngotSystem, temp dirs, and
@@ -107,11 +118,12 @@ let package = Package(
         .testTarget(
             name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec", "IngotSystem", "IngotTestSupport"]),
         .testTarget(name: "IngotDiskTests", dependencies: ["IngotDisk", "IngotTree", "IngotFilesystems", "IngotTestSupport"]),
+        .testTarget(name: "IngotFlashTests", dependencies: ["IngotFlash", "IngotDisk", "IngotTestSupport"]),
         .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec", "IngotContract", "IngotSystem", "IngotTestSupport"]),
         .testTarget(
             name: "IngotCommandsTests",
             dependencies: [
-                "IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources",
+                "IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources", "IngotFlash",
                 "IngotSystem", "IngotTestSupport",
             ]),
     ],

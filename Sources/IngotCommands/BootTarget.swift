@@ -26,6 +26,7 @@ struct BootTarget {
     var label: String
 
     static func resolve(_ path: String, boards: Flags.Boards) throws -> BootTarget {
+        if let device = try resolveDevice(path, boards: boards) { return device }
         let catalog = try boards.catalog()
         var prefix = path
         for suffix in [".manifest.json", "-kernel", "-initrd.img", "-cmdline", ".iso", ".img", ".qcow2", "/"]
