@@ -175,24 +175,47 @@ public final class InterruptStream: @unchecked Sendable {
                 break
             }
         }
-        // Cleanups run after the children are gone (they may write into what is cleaned up).
+        // Cleanups run once the children are gone (they may write into what is cleaned up) and,
+        // when ingot is about to end, also at once and once more at the very end: the rest of
+        // ingot keeps running meanwhile and may still create files in a directory being removed.
+        // Cleanups are idempotent (they remove what exists).
+        if !claimed { runCleanups(remove: false) }
         let deadline = Date().addingTimeInterval((children.map(\.configuration.graceSeconds).max() ?? 0) + 3)
         for child in children { _ = child.waitBlocking(seconds: max(0, deadline.timeIntervalSinceNow)) }
+        let cleanups = runCleanups(remove: true)
+        if !claimed {
+            // Children started after the interrupt are not left behind either.
+            lock.lock()
+            let late = registrations.values.compactMap { registration -> ChildProcess? in
+                if case .child(let child) = registration { return child }
+                return nil
+            }
+            lock.unlock()
+            for child in late { child.kill() }
+            for child in late { _ = child.waitBlocking(seconds: 2) }
+            for cleanup in cleanups { cleanup() }
+            endProcess(signalNumber)
+        }
+        lock.lock()
+        handling = false
+        if registrations.isEmpty { uninstall() }
+        lock.unlock()
+    }
+
+    /// Runs the registered cleanups (removing them when `remove`); returns them.
+    @discardableResult
+    private func runCleanups(remove: Bool) -> [@Sendable () -> Void] {
         lock.lock()
         var cleanups: [@Sendable () -> Void] = []
         for (token, registration) in registrations.sorted(by: { $0.key < $1.key }) {
             if case .cleanup(let cleanup) = registration {
                 cleanups.append(cleanup)
-                registrations.removeValue(forKey: token)
+                if remove { registrations.removeValue(forKey: token) }
             }
         }
         lock.unlock()
         for cleanup in cleanups { cleanup() }
-        if !claimed { endProcess(signalNumber) }
-        lock.lock()
-        handling = false
-        if registrations.isEmpty { uninstall() }
-        lock.unlock()
+        return cleanups
     }
 
     /// Ends ingot by `signalNumber`, as if it had not been caught.
