@@ -121,6 +121,9 @@ let package = Package(
         .testTarget(name: "IngotFlashTests", dependencies: ["IngotFlash", "IngotDisk", "IngotTestSupport"]),
         .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec", "IngotContract", "IngotSystem", "IngotTestSupport"]),
         .testTarget(
+            name: "IngotBuildTests",
+            dependencies: ["IngotBuild", "IngotContract", "IngotSpec", "IngotDisk", "IngotTree", "IngotSources", "IngotFilesystems"]),
+        .testTarget(
             name: "IngotCommandsTests",
             dependencies: [
                 "IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources", "IngotFlash",

@@ -142,7 +142,7 @@ struct DiskAssembler {
             default: nil
             }
             records.append(.init(
-                number: p.number, name: p.name, role: p.role.rawValue, offset: p.range.offset, size: p.range.size,
+                number: p.number, name: p.name, role: p.role, offset: p.range.offset, size: p.range.size,
                 type: p.gptType ?? p.mbrType.map { String(format: "0x%02x", $0) } ?? p.typeName, uuid: p.uuid,
                 filesystem: fs, sha256: try sha256(image: image, range: p.range)))
         }
@@ -260,7 +260,7 @@ struct DiskAssembler {
             let firmware = try await packageFiles("raspi-firmware", fwFiles.map { fw + $0 }).files
             for (f, c) in zip(fwFiles, firmware) { try add("/" + f, c) }
             let ubootPath = board.emulation.ubootPath ?? "usr/lib/u-boot/rpi_arm64/u-boot.bin"
-            try add("/u-boot.bin", try await packageFiles("u-boot-rpi", [ubootPath]).files[0])
+            try add("/" + BootChainFiles.piUBoot, try await packageFiles("u-boot-rpi", [ubootPath]).files[0])
             for (name, c) in kernel.dtbs { try add("/" + name, c) }
             try add("/vmlinuz", kernelContent)
             try add("/initrd.img", initrd)
