@@ -13,6 +13,9 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
     ],
     targets: [
         // C seams (pkg-config system libraries); one Swift class per handle lives in the module using it.
@@ -35,10 +38,23 @@ let package = Package(
             dependencies: ["IngotTree", "CZlib", "CZstd"]),
 
         // Orchestrating layers.
+        // The OCI distribution client (HTTP/TLS through AsyncHTTPClient); knows references, auth and
+        // verified blob transfer, not the store. Kept apart so NIO stays out of the leaf modules.
+        .target(
+            name: "IngotRegistry",
+            dependencies: [
+                "IngotSpec",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "IngotSources",
             dependencies: [
-                "IngotSpec", "IngotTree", "CArchive",
+                "IngotSpec", "IngotTree", "IngotRegistry", "CArchive",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -58,14 +74,14 @@ let package = Package(
         .target(
             name: "IngotBuild",
             dependencies: [
-                "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk",
+                "IngotContract", "IngotSpec", "IngotSources", "IngotRegistry", "IngotTree", "IngotFilesystems", "IngotDisk",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "IngotCommands",
             dependencies: [
-                "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotBuild",
+                "IngotContract", "IngotSpec", "IngotSources", "IngotRegistry", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotBuild",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -78,19 +94,21 @@ let package = Package(
             name: "ingot-bench",
             dependencies: [
                 "IngotContract", "IngotBuild", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotSpec", "IngotSources",
+                "IngotRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
         .testTarget(name: "IngotContractTests", dependencies: ["IngotContract"]),
         .testTarget(name: "IngotSpecTests", dependencies: ["IngotSpec", "IngotContract"]),
         .testTarget(name: "IngotTreeTests", dependencies: ["IngotTree"]),
         .testTarget(name: "IngotFilesystemsTests", dependencies: ["IngotFilesystems", "IngotTree"]),
-        .testTarget(name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec"]),
+        .testTarget(name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec", "IngotRegistry"]),
         .testTarget(name: "IngotDiskTests", dependencies: ["IngotDisk", "IngotTree", "IngotFilesystems"]),
         .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec", "IngotContract"]),
         .testTarget(
             name: "IngotCommandsTests",
-            dependencies: ["IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources"]),
+            dependencies: ["IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources", "IngotRegistry"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -4,6 +4,7 @@
 import Foundation
 import IngotContract
 import IngotDisk
+import IngotRegistry
 import IngotSources
 import IngotSpec
 import IngotTree
@@ -16,6 +17,8 @@ public struct BuildOptions: Sendable {
     public var sourceDateEpoch: Int64
     public var storeRoot: String?
     public var lockPath: String?
+    /// Registry access for registry images (`--offline`, plain-HTTP hosts, mirrors, CA file).
+    public var registry = RegistryOptions()
 
     public static let defaultEpoch: Int64 = 1_704_067_200  // 2024-01-01T00:00:00Z
 
@@ -55,7 +58,8 @@ public struct Builder {
     public func build(board: BoardProfile) async throws -> BuildResult {
         let store = try ContentStore(root: options.storeRoot, logger: logger)
         let lock = try options.lockPath.flatMap { FileManager.default.fileExists(atPath: $0) ? try LockFile.load(path: $0) : nil }
-        let resolver = SourceResolver(store: store, lock: lock, arch: board.arch, logger: logger)
+        var resolver = SourceResolver(store: store, lock: lock, arch: board.arch, logger: logger)
+        resolver.registry = options.registry
         let spool = try ContentSpool()
         let epoch = options.sourceDateEpoch
         let base = "\(spec.name)-\(board.name)"

@@ -14,6 +14,7 @@ struct BuildCommand: AsyncParsableCommand {
     @OptionGroup var boards: Flags.Boards
     @OptionGroup var output: Flags.Output
     @OptionGroup var store: Flags.Store
+    @OptionGroup var registry: Flags.Registry
     @OptionGroup var logs: Flags.Logs
     @Option(name: .long, help: "Output formats, comma-separated: raw, qcow2, iso, kernel+initrd, tar.")
     var format: String = "raw"
@@ -24,9 +25,10 @@ struct BuildCommand: AsyncParsableCommand {
         let appliance = try SpecLoader.load(path: spec)
         let selected = try boards.selected()
         let catalog = try boards.catalog()
-        let options = BuildOptions(
+        var options = BuildOptions(
             outputDirectory: absolutePath(output.output), formats: formats, storeRoot: store.cache,
             lockPath: store.lockPath(boardsDirectory: catalog.directory))
+        options.registry = try registry.options()
         let builder = Builder(spec: appliance, options: options, logger: logger)
         for board in selected {
             let started = Date()

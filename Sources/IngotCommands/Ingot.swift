@@ -7,7 +7,7 @@ public struct Ingot: AsyncParsableCommand {
         abstract: "Build, boot-test and flash immutable Linux appliance images.",
         subcommands: [
             BuildCommand.self, RunCommand.self, TestCommand.self, ValidateCommand.self, BoardsCommand.self,
-            LockCommand.self, InspectCommand.self, MatrixCommand.self,
+            LockCommand.self, InspectCommand.self, MatrixCommand.self, CacheCommand.self,
         ]
     )
     public init() {}
