@@ -166,11 +166,11 @@ final class ThrottlingProxy: @unchecked Sendable {
     let port: Int
     private let process: Process
 
-    init(to upstream: Int, bytesPerSecond: Int, dir: String) throws {
+    init(to upstream: Int, bytesPerSecond: Int, latency: Double = 0, dir: String) throws {
         port = try freePort()
         let script = """
             import socket, threading, time, sys
-            up, rate = int(sys.argv[2]), int(sys.argv[3])
+            up, rate, latency = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
             srv = socket.socket(); srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             srv.bind(('127.0.0.1', int(sys.argv[1]))); srv.listen(16)
             def pump(a, b, slow):
@@ -179,7 +179,7 @@ final class ThrottlingProxy: @unchecked Sendable {
                         d = a.recv(16384)
                         if not d: break
                         b.sendall(d)
-                        if slow: time.sleep(len(d) / rate)
+                        if slow: time.sleep(len(d) / rate + latency)
                 except OSError: pass
                 for s in (a, b):
                     try: s.shutdown(socket.SHUT_RDWR)
@@ -191,10 +191,10 @@ final class ThrottlingProxy: @unchecked Sendable {
                 threading.Thread(target=pump, args=(c, u, False), daemon=True).start()
                 threading.Thread(target=pump, args=(u, c, True), daemon=True).start()
             """
-        try Data(script.utf8).write(to: URL(fileURLWithPath: dir + "/proxy.py"))
+        try Data(script.utf8).write(to: URL(fileURLWithPath: dir + "/proxy-\(port).py"))
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", dir + "/proxy.py", String(port), String(upstream), String(bytesPerSecond)]
+        process.arguments = ["python3", dir + "/proxy-\(port).py", String(port), String(upstream), String(bytesPerSecond), String(latency)]
         try process.run()
         for _ in 0..<50 {
             if (try? sh(["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(port))).close()"]).0) == 0 {

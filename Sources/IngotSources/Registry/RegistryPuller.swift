@@ -101,7 +101,7 @@ public struct RegistryPuller: Sendable {
 extension SourceResolver {
     /// `alpine:3.19`, `registry.example:5000/team/web:1.4`, `NAME@sha256:…`: pulled (or found in
     /// the store), then read like an OCI layout; the input record names the reference and digest.
-    func registry(_ reference: RegistryReference) async throws -> ResolvedImage {
+    func registryImage(_ reference: RegistryReference) async throws -> ResolvedImage {
         let puller = RegistryPuller(store: store, options: registry, logger: logger)
         let outcome = try await puller.pull(reference, arch: arch.debian)
         var resolved = try OCIResolver(store: store, arch: arch, logger: logger).layout(at: outcome.directory, tag: nil)

@@ -87,7 +87,7 @@ public struct SourceResolver: Sendable {
         case .directory(let path):
             return try directory(path)
         case .registry(let reference):
-            return try await registry(reference)
+            return try await registryImage(reference)
         }
     }
 
