@@ -12,8 +12,10 @@ public enum RegistryMediaType {
     public static let dockerManifest = "application/vnd.docker.distribution.manifest.v2+json"
     public static let dockerSchema1 = "application/vnd.docker.distribution.manifest.v1+prettyjws"
 
-    static let indexes: Set<String> = [ociIndex, dockerList]
-    static let manifests: Set<String> = [ociManifest, dockerManifest]
+    /// The index media types (OCI index, Docker manifest list).
+    public static let indexes: Set<String> = [ociIndex, dockerList]
+    /// The single-platform manifest media types.
+    public static let manifests: Set<String> = [ociManifest, dockerManifest]
     /// What a manifest GET accepts, best first.
     static let accept = [ociIndex, dockerList, ociManifest, dockerManifest].joined(separator: ", ")
 }
@@ -24,6 +26,13 @@ public struct RegistryDescriptor: Codable, Sendable, Hashable {
         public var architecture: String
         public var os: String
         public var variant: String?
+
+        /// Creates a platform.
+        public init(architecture: String, os: String, variant: String? = nil) {
+            self.architecture = architecture
+            self.os = os
+            self.variant = variant
+        }
     }
     public var mediaType: String?
     public var digest: String

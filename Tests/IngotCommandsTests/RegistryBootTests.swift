@@ -6,13 +6,14 @@
 import Foundation
 import Testing
 
-@Suite(.serialized, .enabled(if: RegistryBootTests.toolsPresent, "needs docker-registry, skopeo, python3, busybox-static"))
-struct RegistryBootTests {
-    static let toolsPresent: Bool = {
-        if ProcessInfo.processInfo.environment["CI"] == "true" { return true }
-        return ["/usr/bin/docker-registry", "/usr/bin/skopeo", "/bin/busybox"].allSatisfy { FileManager.default.fileExists(atPath: $0) }
-    }()
+/// The tools the test needs; under CI=true the test runs (and fails) without them.
+let registryBootToolsPresent: Bool = {
+    if ProcessInfo.processInfo.environment["CI"] == "true" { return true }
+    return ["/usr/bin/docker-registry", "/usr/bin/skopeo", "/bin/busybox"].allSatisfy { FileManager.default.fileExists(atPath: $0) }
+}()
 
+@Suite(.serialized, .enabled(if: registryBootToolsPresent, "needs docker-registry, skopeo, python3, busybox-static"))
+struct RegistryBootTests {
     /// A busybox image (static host busybox, amd64) as an OCI layout, made with python3.
     static func busyboxLayout(in dir: String) throws -> String {
         let script = #"""

@@ -76,9 +76,8 @@ public struct RegistryPuller: Sendable {
         let missing = try pulled.blobs.filter { !store.contains(try Digest(parsing: $0.digest)) }
         var seen = Set<String>()
         let unique = missing.filter { seen.insert($0.digest).inserted }
-        logger?.info(
-            "\(reference.familiar): pulling \(unique.count) of \(pulled.blobs.count) blobs for \(platform) "
-                + "(\(unique.reduce(Int64(0)) { $0 + $1.size }) bytes)")
+        let bytes = unique.reduce(Int64(0)) { $0 + $1.size }
+        logger?.info("\(reference.familiar): pulling \(unique.count) of \(pulled.blobs.count) blobs for \(platform) (\(bytes) bytes)")
         try ContentStore.makeDirectory(images.partialRoot)
         let partialRoot = images.partialRoot
         let received = try await client.download(

@@ -23,7 +23,7 @@ extension ImageRef {
         let text = raw.trimmingWhitespace()
         let accepted = "accepted forms: " + schemes.joined(separator: ", ")
         guard let colon = text.firstIndex(of: ":") else {
-            return try registry(text, location: location, accepted: accepted)
+            return try registryReference(text, location: location, accepted: accepted)
         }
         let scheme = String(text[..<colon])
         let rest = String(text[text.index(after: colon)...])
@@ -85,7 +85,7 @@ extension ImageRef {
             let near = suggestion(for: scheme, among: known)
             let typo = near.map { editDistance(scheme.lowercased(), $0) <= max(1, scheme.count / 4) } ?? false
             if scheme.contains("/") || scheme.contains(".") || scheme == "docker" || !typo {
-                return try registry(text, location: location, accepted: accepted)
+                return try registryReference(text, location: location, accepted: accepted)
             }
             throw SpecError(
                 location,

@@ -153,7 +153,7 @@ public struct RegistryReference: Sendable, Hashable, CustomStringConvertible {
 
 extension ImageRef {
     /// A registry reference for `text`, or the spec error explaining why it is none.
-    static func registry(_ text: String, location: SourceLocation, accepted: String) throws -> ImageRef {
+    static func registryReference(_ text: String, location: SourceLocation, accepted: String) throws -> ImageRef {
         do {
             return .registry(try RegistryReference.parse(text))
         } catch let error as RegistryReference.ParseError {
