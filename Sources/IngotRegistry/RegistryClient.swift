@@ -40,7 +40,7 @@ public final class RegistryClient: Sendable {
         }
         var config = HTTPClient.Configuration(
             tlsConfiguration: tls, redirectConfiguration: .follow(max: 5, allowCycles: false),
-            timeout: .init(connect: .seconds(15), read: .seconds(60)))
+            timeout: .init(connect: .seconds(10), read: .seconds(60)))
         config.connectionPool = .init(idleTimeout: .seconds(30))
         config.httpVersion = .http1Only
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)

@@ -117,7 +117,8 @@ final class TestRegistry: @unchecked Sendable {
 
     /// Pushes `source` (skopeo transport syntax, e.g. `oci:/dir:v1`) to `repo:tag`; `all` copies every platform.
     func push(_ source: String, to repoTag: String, all: Bool = true) throws {
-        var args = ["skopeo", "copy", "--quiet"]
+        // --preserve-digests: skopeo would otherwise gzip the fixture's uncompressed layers.
+        var args = ["skopeo", "copy", "--quiet", "--preserve-digests"]
         if all { args.append("--all") }
         args.append(tls ? "--dest-cert-dir=\(dir)/certs" : "--dest-tls-verify=false")
         if let user { args.append("--dest-creds=\(user.name):\(user.password)") }
@@ -205,9 +206,10 @@ final class ThrottlingProxy: @unchecked Sendable {
         throw OCIFixture.FixtureError("the throttling proxy did not start")
     }
 
+    /// SIGKILL: the test runner may ignore SIGTERM, and python inherits that.
     func stop() {
         guard process.isRunning else { return }
-        process.terminate()
+        Foundation.kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
     }
 

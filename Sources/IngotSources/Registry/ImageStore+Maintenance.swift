@@ -174,9 +174,19 @@ extension ImageStore {
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            try file("index.json", Array(try encoder.encode(Index(manifests: descriptors))))
+            // One top-level entry (a nested index of every platform) so tools that want a single
+            // image per archive (skopeo's oci-archive:) take it whole.
+            let nested = Array(try encoder.encode(Index(manifests: descriptors)))
+            let nestedDigest = Digest.of(nested)
+            var top = RegistryDescriptor(
+                mediaType: RegistryMediaType.ociIndex, digest: nestedDigest.description, size: Int64(nested.count))
+            var annotations = ["io.containerd.image.name": matches[0].reference]
+            if let tag = (try? RegistryReference.parse(matches[0].reference))?.tag { annotations[Self.tagAnnotation] = tag }
+            top.annotations = annotations
+            try file("index.json", Array(try encoder.encode(Index(manifests: [top]))))
             try writer.writeHeader(path: "blobs", mode: 0o040755, uid: 0, gid: 0, mtime: 0)
             try writer.writeHeader(path: "blobs/sha256", mode: 0o040755, uid: 0, gid: 0, mtime: 0)
+            try file("blobs/sha256/\(nestedDigest.hex)", nested)
             for blob in blobs {
                 let digest = try Digest(parsing: blob)
                 let source = try store.path(for: digest)
