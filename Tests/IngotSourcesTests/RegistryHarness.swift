@@ -215,3 +215,75 @@ final class ThrottlingProxy: @unchecked Sendable {
 
     deinit { stop() }
 }
+
+/// A bearer-token front (python3) for a registry: `/v2/…` answers 401 with a `Bearer` challenge
+/// unless the request carries the token, which `/token` hands out for basic credentials `user:pw`;
+/// authorised requests are forwarded to the registry. docker-registry's own token auth needs a
+/// JWT-signing token server, which this stands in for.
+final class BearerFront: @unchecked Sendable {
+    let port: Int
+    private let process: Process
+    var host: String { "127.0.0.1:\(port)" }
+
+    init(to upstream: Int, user: String, password: String, dir: String) throws {
+        port = try freePort()
+        let script = #"""
+            import base64, sys, urllib.request, urllib.error
+            from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+            port, up, creds = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+            TOKEN = "tok-" + base64.b16encode(creds.encode()).decode()[:12]
+            class H(BaseHTTPRequestHandler):
+                protocol_version = "HTTP/1.1"
+                def log_message(self, *a): pass
+                def reply(self, code, body=b"", headers=()):
+                    self.send_response(code)
+                    for k, v in headers: self.send_header(k, v)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                def do_GET(self):
+                    if self.path.startswith("/token"):
+                        want = "Basic " + base64.b64encode(creds.encode()).decode()
+                        if self.headers.get("Authorization") != want:
+                            return self.reply(401, b'{"errors":[{"code":"UNAUTHORIZED"}]}')
+                        return self.reply(200, ('{"token":"%s"}' % TOKEN).encode(), [("Content-Type", "application/json")])
+                    if self.headers.get("Authorization") != "Bearer " + TOKEN:
+                        repo = self.path[4:].split("/manifests/")[0].split("/blobs/")[0]
+                        chal = 'Bearer realm="http://127.0.0.1:%d/token",service="ingot-test",scope="repository:%s:pull"' % (port, repo)
+                        return self.reply(401, b"{}", [("WWW-Authenticate", chal)])
+                    req = urllib.request.Request("http://127.0.0.1:%d%s" % (up, self.path))
+                    for k in ("Accept", "Range"):
+                        if self.headers.get(k): req.add_header(k, self.headers[k])
+                    try:
+                        r = urllib.request.urlopen(req)
+                    except urllib.error.HTTPError as e:
+                        r = e
+                    body = r.read()
+                    keep = [(k, v) for k, v in r.headers.items() if k.lower() in ("content-type", "docker-content-digest", "content-range")]
+                    self.reply(r.status if hasattr(r, "status") else r.code, body, keep)
+            ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+            """#
+        try Data(script.utf8).write(to: URL(fileURLWithPath: dir + "/bearer-\(port).py"))
+        process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", dir + "/bearer-\(port).py", String(port), String(upstream), "\(user):\(password)"]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<50 {
+            if (try? sh(["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(port))).close()"]).0) == 0 {
+                return
+            }
+            usleep(100_000)
+        }
+        stop()
+        throw OCIFixture.FixtureError("the bearer front did not start")
+    }
+
+    func stop() {
+        guard process.isRunning else { return }
+        Foundation.kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}

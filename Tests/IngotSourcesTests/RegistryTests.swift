@@ -256,6 +256,29 @@ struct RegistryTests {
         #expect("\(rejected.map { "\($0)" } ?? "")".contains("rejected the credentials"))
     }
 
+    @Test func bearerTokenChallengeIsAnsweredWithTheConfigsCredentials() async throws {
+        let s = try Setup()
+        defer { s.cleanup() }
+        try s.registry.push("oci:\(s.fixture.layout):v1", to: "private/app:2")
+        let front = try BearerFront(to: s.registry.port, user: "robot", password: "t0ken-pass", dir: s.dir.path)
+        defer { front.stop() }
+        let ref = try RegistryReference.parse("\(front.host)/private/app:2")
+        let config = s.dir.path + "/bearer-config.json"
+        func options(_ auths: [String: Any]) throws -> RegistryOptions {
+            try JSONSerialization.data(withJSONObject: ["auths": auths]).write(to: URL(fileURLWithPath: config))
+            return RegistryOptions(plainHTTP: [front.host], dockerConfigPath: config)
+        }
+        // No credentials: the token endpoint refuses, and the error says where credentials go.
+        let refused = await #expect(throws: (any Error).self) {
+            _ = try await s.resolver(.arm64, try options([:])).resolve(ref: .registry(ref))
+        }
+        #expect("\(refused.map { "\($0)" } ?? "")".contains("requires authentication"))
+        // With them: token fetched, manifest and blobs pulled through the front.
+        let good = try options([front.host: ["auth": Data("robot:t0ken-pass".utf8).base64EncodedString()]])
+        let image = try await s.resolver(.arm64, good).resolve(ref: .registry(ref))
+        #expect(layerDigests(image) == s.fixture.layers["arm64"])
+    }
+
     @Test func offlineUsesTheStoreAndNeverTheNetwork() async throws {
         let s = try Setup()
         defer { s.cleanup() }
