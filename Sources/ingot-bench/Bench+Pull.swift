@@ -41,7 +41,7 @@ struct PullCommand: ParsableCommand {
         let (layout, layerDigests, total) = try generate(root)
         let registry = try BenchRegistry(dir: root + "/registry")
         defer { registry.stop() }
-        try sh(["skopeo", "copy", "--quiet", "--dest-tls-verify=false", "oci:\(layout):1", "docker://\(registry.host)/bench/big:1"])
+        try sh(["skopeo", "copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false", "oci:\(layout):1", "docker://\(registry.host)/bench/big:1"])
         let ref = "\(registry.host)/bench/big:1"
         print("pull: image \(ref), \(Figures.mb(total)) MB in \(layerDigests.count) layers + config")
 
@@ -61,7 +61,7 @@ struct PullCommand: ParsableCommand {
                     if got != layerDigests { verdictOK = false; print("  run \(run + 1) ingot: layer digests differ: \(got)") }
                 } else {
                     let usage = try ChildProcess.run(
-                        ["skopeo", "copy", "--quiet", "--src-tls-verify=false", "docker://\(ref)", "oci:\(dir):1"],
+                        ["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-oci-accept-uncompressed-layers", "docker://\(ref)", "oci:\(dir):1"],
                         output: "\(root)/skopeo-\(run).log", check: true)
                     skopeo.append(usage)
                     let got = try layoutLayers(dir)
