@@ -7,7 +7,9 @@ public struct Ingot: AsyncParsableCommand {
         abstract: "Build, boot-test and flash immutable Linux appliance images.",
         subcommands: [
             BuildCommand.self, RunCommand.self, TestCommand.self, ValidateCommand.self, BoardsCommand.self,
-            LockCommand.self, InspectCommand.self, MatrixCommand.self, CacheCommand.self,
+            LockCommand.self, InspectCommand.self, MatrixCommand.self,
+            FlashCommand.self,
+            DevicesCommand.self, CacheCommand.self,
         ]
     )
     public init() {}
