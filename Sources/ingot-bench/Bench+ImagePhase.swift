@@ -60,6 +60,7 @@ enum ImagePhase {
             return tree
         }
         result.seconds["compose"] = composeSeconds
+        if Corruption.wanted("image") { try Corruption.damage(root, mode: true) }
 
         let (boot, bootSeconds) = try timed { () throws -> FileTree in
             let tree = try FileTree(spool: spool)
