@@ -123,6 +123,8 @@ struct ImageCommand: ParsableCommand {
               Figures.mb(ingot.count("imageSize")), Figures.mb(ingot.count("imageAllocated")), String(ingotRoot))
         t.add("I/O floor (cat tar + dd image bytes)", Figures.spread(floors), "", "", "", Figures.mb(writeBytes), "")
         print(t.render())
+        print("peak RSS of tar and genimage cannot read below \(Figures.mb(runnerFloor())) MB, the process runner's "
+            + "floor (Bench+Phases.swift, runnerFloor); Ingot's figure is its own")
         print("ingot steps (s, min/med/max): " + ["compose", "bootTree", "fat", "squashfs", "table", "ext4"]
             .map { "\($0) \(Figures.spread(ingot.allSeconds($0)))" }.joined(separator: ", "))
 
@@ -159,18 +161,30 @@ enum BootFiles {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         for (name, size) in files {
             let path = dir + "/" + name
-            if fileSize(path) == Int64(size) { continue }
-            var bytes = [UInt8](repeating: 0, count: size)
-            bytes.withUnsafeMutableBytes { raw in
-                for i in stride(from: 0, to: size, by: 8) {
-                    state ^= state << 13
-                    state ^= state >> 7
-                    state ^= state << 17
-                    raw.storeBytes(of: state, toByteOffset: i, as: UInt64.self)
+            // The generator runs for every file, so each file's bytes stay the same when one exists.
+            let exists = fileSize(path) == Int64(size)
+            // Written 1 MiB at a time: this process's memory high-water mark is inherited by every
+            // child it spawns (see `runnerFloor`), so it must stay small.
+            var chunk = [UInt8](repeating: 0, count: 1 << 20)
+            let handle = exists ? nil : try FileHandle(forWritingTo: URL(fileURLWithPath: createEmpty(path)))
+            for _ in 0..<(size / chunk.count) {
+                chunk.withUnsafeMutableBytes { raw in
+                    for i in stride(from: 0, to: raw.count, by: 8) {
+                        state ^= state << 13
+                        state ^= state >> 7
+                        state ^= state << 17
+                        raw.storeBytes(of: state, toByteOffset: i, as: UInt64.self)
+                    }
                 }
+                try handle?.write(contentsOf: chunk)
             }
-            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            try handle?.close()
         }
+    }
+
+    private static func createEmpty(_ path: String) -> String {
+        FileManager.default.createFile(atPath: path, contents: nil)
+        return path
     }
 }
 

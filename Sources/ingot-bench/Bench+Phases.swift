@@ -74,6 +74,7 @@ struct PhaseCommand: ParsableCommand {
         default:
             throw Error.unknownPhase(name)
         }
+        out.counts["selfPeakRSS"] = Phases.selfPeakRSS()
         try out.save(result)
     }
 }
@@ -218,6 +219,34 @@ extension Phases {
             "entries": entries, "compared": compared, "mismatched": Int64(problems.count), "bytes": bytes,
         ])
     }
+}
+
+extension Phases {
+    /// This process's own peak RSS (VmHWM), or a waited-for child's if larger (mke2fs under the
+    /// image phase). The parent cannot measure it from outside: `posix_spawn` starts a child
+    /// with vfork, sharing the parent's memory until exec, and Linux carries that memory's
+    /// high-water mark into the child's `ru_maxrss` (see `runnerFloor`). VmHWM is the exec'd
+    /// program's own.
+    static func selfPeakRSS() -> Int64 {
+        var own: Int64 = 0
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kb = Int64(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        {
+            own = kb * 1024
+        }
+        var children = rusage()
+        getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &children)
+        return max(own, Int64(children.ru_maxrss) * 1024)
+    }
+}
+
+/// The lowest peak RSS the process runner can report for a child right now: that of `/bin/true`.
+/// `posix_spawn` (vfork) children share this process's memory until exec, and Linux carries its
+/// high-water mark into the child's `ru_maxrss`, so an external command's peak RSS at or below
+/// this figure means "no more than this". Phases report their own figure instead.
+func runnerFloor() -> Int64 {
+    (try? ChildProcess.run(["/bin/true"]).peakRSS) ?? 0
 }
 
 /// Size of a file in bytes (0 when missing).

@@ -70,7 +70,11 @@ struct Samples {
     private(set) var results: [PhaseResult] = []
     private(set) var usages: [ChildUsage] = []
 
+    /// Adds one run. A phase's own peak RSS (`selfPeakRSS`, see `Phases.selfPeakRSS`) replaces
+    /// the one seen from outside, which never falls below the runner's floor.
     mutating func add(_ result: PhaseResult, _ usage: ChildUsage) {
+        var usage = usage
+        if let own = result.counts["selfPeakRSS"], own > 0 { usage.peakRSS = own }
         results.append(result)
         usages.append(usage)
     }

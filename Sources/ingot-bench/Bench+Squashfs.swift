@@ -70,6 +70,8 @@ struct SquashfsPair {
         t.add("ingot compose + squashfs", Figures.spread(ingot.walls), Figures.spread(ingot.cpus),
               Figures.spreadMB(ingot.rsses), String(ingotSize))
         print(t.render())
+        print("   peak RSS of bsdtar and mksquashfs cannot read below \(Figures.mb(runnerFloor())) MB, the process "
+            + "runner's floor (Bench+Phases.swift, runnerFloor); Ingot's figure is its own")
         print("   ingot steps (s, min/med/max): compose \(Figures.spread(ingot.allSeconds("compose"))), "
             + "squashfs \(Figures.spread(ingot.allSeconds("squashfs")))")
 
