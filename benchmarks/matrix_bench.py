@@ -37,6 +37,18 @@ READY = b"@@INGOT v1 stage=ready"
 FAILURES = [b"Kernel panic", b"No bootable device", b"Boot failed", b"Unable to mount root", b"Internal error: "]
 OVMF_CODE, OVMF_VARS = "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"
 AAVMF_CODE, AAVMF_VARS = "/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd"
+# The hand-run QEMU runs in its own session (so it can be stopped as a group); a signal to this
+# script stops it too.
+RUNNING = []
+
+
+def stop_and_exit(signum, _frame):
+    for p in RUNNING:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    sys.exit(128 + signum)
 
 
 def hand_line(board, image, work):
@@ -87,6 +99,7 @@ def run_hand(board, image, log, timeout):
         argv = hand_line(board, image, work)
         p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              start_new_session=True)
+        RUNNING.append(p)
         tail, marker, why = b"", None, None
         with open(log, "wb") as out:
             while True:
@@ -118,6 +131,7 @@ def run_hand(board, image, log, timeout):
                 os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
         p.stdout.close()
+        RUNNING.remove(p)
     return time.monotonic() - start, marker, why
 
 
@@ -174,6 +188,8 @@ def main():
     ap.add_argument("--timeout", type=float, default=300, help="seconds a hand run may take to the marker")
     ap.add_argument("boards", nargs="+")
     a = ap.parse_args()
+    signal.signal(signal.SIGTERM, stop_and_exit)
+    signal.signal(signal.SIGINT, stop_and_exit)
     if a.runs < 5:
         ap.error("--runs must be at least 5")
     if a.matrix_runs and a.matrix_runs < 3:
