@@ -100,6 +100,9 @@ let package = Package(
         .testTarget(name: "IngotFlashTests", dependencies: ["IngotFlash", "IngotDisk"]),
         .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec", "IngotContract"]),
         .testTarget(
+            name: "IngotBuildTests",
+            dependencies: ["IngotBuild", "IngotContract", "IngotSpec", "IngotDisk", "IngotTree", "IngotSources", "IngotFilesystems"]),
+        .testTarget(
             name: "IngotCommandsTests",
             dependencies: ["IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources", "IngotFlash"]),
     ],

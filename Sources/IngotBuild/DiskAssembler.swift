@@ -14,6 +14,8 @@ struct DiskAssembly {
     var layout: DiskLayout
     var partitions: [BuildManifest.PartitionRecord]
     var cmdline: String
+    /// Packages stage 1 took tools from (sfdisk, resize2fs and their libraries).
+    var inputs: [InputRecord] = []
 }
 
 struct DiskAssembler {
@@ -112,11 +114,17 @@ struct DiskAssembler {
         let diskArg = (table == .gpt ? "gpt:" : "mbr:") + idBytes.map { String(format: "%02x", $0) }.joined()
         var args = [baseCmdline, "ingot.disk=\(diskArg)", "ingot.root=\(rootPart.number)"]
         if let mount = spec.data?.mount { args += ["ingot.data=\(dataPart.number)", "ingot.datamount=\(mount)"] }
+        // First boot grows the data partition to the end of the medium (spec: data.grow).
+        var grow: (tools: Stage1Plan.GrowTools, packages: [ResolvedPackage])?
+        if spec.data?.grow == true {
+            args.append("ingot.grow=1")
+            grow = try await Stage1Tools.load(board: board, resolver: resolver, spool: spool)
+        }
         let cmdline = args.filter { !$0.isEmpty }.joined(separator: " ")
 
         // Boot partition.
         logger?.info("\(board.name): writing the \(board.bootloader.rawValue) boot partition")
-        let bootTree = try await bootTree(cmdline: cmdline)
+        let bootTree = try await bootTree(cmdline: cmdline, growTools: grow?.tools)
         let label = String((bootPart.label ?? "BOOT").uppercased().prefix(11))
         try FATWriter.write(
             tree: bootTree, to: image, range: bootPart.range,
@@ -141,11 +149,11 @@ struct DiskAssembler {
             default: nil
             }
             records.append(.init(
-                number: p.number, name: p.name, role: p.role.rawValue, offset: p.range.offset, size: p.range.size,
+                number: p.number, name: p.name, role: p.role, offset: p.range.offset, size: p.range.size,
                 type: p.gptType ?? p.mbrType.map { String(format: "0x%02x", $0) } ?? p.typeName, uuid: p.uuid,
                 filesystem: fs, sha256: try sha256(image: image, range: p.range)))
         }
-        return DiskAssembly(layout: layout, partitions: records, cmdline: cmdline)
+        return DiskAssembly(layout: layout, partitions: records, cmdline: cmdline, inputs: grow?.packages.map(\.input) ?? [])
     }
 
     private func sha256(image: ImageFile, range: ByteRange) throws -> String {
@@ -198,7 +206,7 @@ struct DiskAssembler {
 
     /// The stage-1 initramfs: busybox, the board's module closure (plus `extraModules`), and
     /// the script that finds the root on the disk or, for ISOs, on the ISO 9660 volume.
-    func stage1(extraModules: [String] = [], source: Stage1Plan.RootSource = .disk) throws -> Content {
+    func stage1(extraModules: [String] = [], source: Stage1Plan.RootSource = .disk, growTools: Stage1Plan.GrowTools? = nil) throws -> Content {
         let closure = extraModules.isEmpty
             ? kernel.closure
             : try ModuleClosure.resolve(names: board.initramfsModules + extraModules, in: kernel.tree, kernelVersion: kernel.release)
@@ -206,7 +214,8 @@ struct DiskAssembler {
         guard let busybox = root.lookup("/bin/busybox")?.content else {
             throw ComposeError(location: nil, message: "the root has no /bin/busybox for stage 1; add deb:busybox-static to the spec's init")
         }
-        let tree = try Stage1Plan(modules: modules, source: source).tree(busybox: busybox, kernelTree: kernel.tree, spool: spool, mtime: epoch)
+        let tree = try Stage1Plan(modules: modules, source: source, growTools: growTools)
+            .tree(busybox: busybox, kernelTree: kernel.tree, spool: spool, mtime: epoch)
         let tmp = NSTemporaryDirectory() + "ingot-stage1-\(getpid())-\(UUID().uuidString.prefix(6)).img"
         defer { unlink(tmp) }
         try InitramfsWriter.write(tree: tree, to: tmp, compression: .gzip)
@@ -227,10 +236,10 @@ struct DiskAssembler {
         """
     }
 
-    func bootTree(cmdline: String) async throws -> FileTree {
+    func bootTree(cmdline: String, growTools: Stage1Plan.GrowTools? = nil) async throws -> FileTree {
         let t = try FileTree(spool: spool)
         let kernelContent = try bootKernel()
-        let initrd = try stage1()
+        let initrd = try stage1(growTools: growTools)
         func add(_ path: String, _ c: Content) throws {
             try t.insert(Node(kind: .file(c), permissions: 0o755, mtime: epoch), at: path)
         }
@@ -266,7 +275,7 @@ struct DiskAssembler {
             let firmware = try await packageFiles("raspi-firmware", fwFiles.map { fw + $0 }).files
             for (f, c) in zip(fwFiles, firmware) { try add("/" + f, c) }
             let ubootPath = board.emulation.ubootPath ?? "usr/lib/u-boot/rpi_arm64/u-boot.bin"
-            try add("/u-boot.bin", try await packageFiles("u-boot-rpi", [ubootPath]).files[0])
+            try add("/" + BootChainFiles.piUBoot, try await packageFiles("u-boot-rpi", [ubootPath]).files[0])
             for (name, c) in kernel.dtbs { try add("/" + name, c) }
             try add("/vmlinuz", kernelContent)
             try add("/initrd.img", initrd)
@@ -280,7 +289,9 @@ struct DiskAssembler {
                 [all]
 
                 """)
-            let fdt = kernel.dtbs.first.map { "  FDT /\($0.name)\n" } ?? ""
+            // No FDT line: U-Boot hands the kernel the DTB the firmware gave it ($fdt_addr). On a
+            // board the VideoCore firmware picks the board's own DTB from this partition (4 B, 400
+            // or CM4) and applies config.txt; under QEMU the harness plays the firmware (-dtb).
             try text("/extlinux/extlinux.conf", """
                 # Generated by Ingot for \(spec.name) on \(board.name).
                 DEFAULT ingot
@@ -288,7 +299,7 @@ struct DiskAssembler {
                 LABEL ingot
                   KERNEL /vmlinuz
                   INITRD /initrd.img
-                \(fdt)  APPEND \(cmdline)
+                  APPEND \(cmdline)
 
                 """)
         }

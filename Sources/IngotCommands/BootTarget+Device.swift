@@ -6,6 +6,8 @@
 import ArgumentParser
 import Foundation
 import IngotBoot
+import IngotContract
+import IngotSpec
 
 #if canImport(Glibc)
     import Glibc
@@ -13,10 +15,10 @@ import IngotBoot
 
 extension BootTarget {
     /// The target for a block device path, or nil when `path` is not a block device.
-    static func resolveDevice(_ path: String, boards: Flags.Boards) throws -> BootTarget? {
+    static func resolveDevice(_ path: String, board boardName: String?, catalog: BoardCatalog) throws -> BootTarget? {
         var st = stat()
         guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFBLK else { return nil }
-        guard let name = boards.board.first else {
+        guard let name = boardName else {
             throw ValidationError(
                 "\(path) is a device and carries no manifest; name its board with --board (see 'ingot boards')")
         }
@@ -25,9 +27,9 @@ extension BootTarget {
                 "\(path): cannot read the device (\(String(cString: strerror(errno)))); run as root or join the disk group"
             )
         }
-        let board = try boards.catalog().board(named: name)
+        let board = try catalog.board(named: name)
         return BootTarget(
-            board: board, artifacts: BootArtifacts(kind: .disk(path: path, format: "raw")), manifest: nil,
-            label: (path as NSString).lastPathComponent)
+            board: board, artifacts: BootArtifacts(kind: .disk(path: path, format: OutputFormat.raw.rawValue)), format: .raw,
+            outputs: nil, label: (path as NSString).lastPathComponent)
     }
 }

@@ -154,7 +154,7 @@ struct PlanTests {
     @Test func rpi4NeedsNewQEMU() throws {
         let board = try Self.board("rpi4")
         let artifacts = BootArtifacts(kind: .disk(path: "/img/sd.raw", format: "raw"), ubootKernel: "/img/u-boot.bin", dtb: "/img/rpi3.dtb")
-        #expect(throws: MachinePlan.Error.qemuTooOld(board: "rpi4", machine: "raspi4b", have: "7.2.22", need: "9.0")) {
+        #expect(throws: MachinePlan.Error.qemuTooOld(board: "rpi4", machine: "raspi4b", have: "/usr/bin/qemu-system-aarch64 7.2.22", need: "9.0")) {
             try MachinePlan(board: board, artifacts: artifacts, options: Self.run, host: Self.host)
         }
         var newer = Self.host

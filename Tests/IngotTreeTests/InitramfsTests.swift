@@ -98,7 +98,9 @@ func shell(_ command: String) throws -> (status: Int32, output: String) {
 
         // Run the script's own mark() with busybox and check the frame and checksum.
         let markFn = script.components(separatedBy: "mark() {")[1].components(separatedBy: "\n}\n")[0]
-        let probe = "bb=busybox; SEQ=0; mark() {\(markFn)\n}\nmark ready name=hello"
+        // mark() prints through say() (every console); here say() is stdout.
+        #expect(script.contains("say() {") && markFn.contains("say \"@@INGOT $payload $crc@@\""))
+        let probe = "bb=busybox; SEQ=0; say() { echo \"$*\"; }; mark() {\(markFn)\n}\nmark ready name=hello"
         let (st2, out2) = try shell("busybox sh -c '\(probe.replacingOccurrences(of: "'", with: "'\\''").replacingOccurrences(of: "> /dev/console", with: ""))'")
         #expect(st2 == 0)
         let line = out2.trimmingCharacters(in: .whitespacesAndNewlines)
