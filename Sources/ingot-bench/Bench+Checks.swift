@@ -35,38 +35,48 @@ enum ImageChecks {
             if parts.count == 3, parts[2].size != 64 * mib {
                 problems.append("data size \(parts[2].size), expected 64 MiB")
             }
-            ok = verdict.check(
-                "\(side): partition table (sfdisk -J): " + parts.map(describe).joined(separator: ", "),
-                passed: problems.isEmpty, problems: problems) && ok
+            ok =
+                verdict.check(
+                    "\(side): partition table (sfdisk -J): " + parts.map(describe).joined(separator: ", "),
+                    passed: problems.isEmpty, problems: problems) && ok
         }
-        ok = verdict.check(
-            "partition types equal on both sides", passed: mine.map(\.type) == theirs.map(\.type) && !mine.isEmpty,
-            detail: "ingot \(mine.map(\.type)), genimage \(theirs.map(\.type))") && ok
+        ok =
+            verdict.check(
+                "partition types equal on both sides", passed: mine.map(\.type) == theirs.map(\.type) && !mine.isEmpty,
+                detail: "ingot \(mine.map(\.type)), genimage \(theirs.map(\.type))") && ok
 
         let expected = try Listing.tar(tar)
-        for (side, image, parts) in [("ingot", ingotImage, mine), ("genimage", peerImage, theirs)] where parts.count == 3 {
+        for (side, image, parts) in [("ingot", ingotImage, mine), ("genimage", peerImage, theirs)]
+        where parts.count == 3 {
             let boot = try bootFiles(image, offset: parts[0].start, inputs: bootDir, scratch: scratch)
-            ok = verdict.check(
-                "\(side): boot partition files (mdir, mcopy) vs the input files", passed: boot.isEmpty,
-                detail: boot.isEmpty ? BootFiles.files.map { "\($0.name) \($0.size) bytes equal" }.joined(separator: ", ") : "",
-                problems: boot) && ok
+            ok =
+                verdict.check(
+                    "\(side): boot partition files (mdir, mcopy) vs the input files", passed: boot.isEmpty,
+                    detail: boot.isEmpty
+                        ? BootFiles.files.map { "\($0.name) \($0.size) bytes equal" }.joined(separator: ", ") : "",
+                    problems: boot) && ok
 
             let at = ["-o", String(parts[1].start), image]
             let summary = try ChildProcess.capture(["unsquashfs", "-s"] + at)
             let zstd = summary.contains("Compression zstd")
             let block = summary.contains("Block size 131072")
-            ok = verdict.check(
-                "\(side): root superblock (unsquashfs -s)", passed: zstd && block,
-                detail: "\(zstd ? "zstd" : "NOT zstd"), \(block ? "128 KiB blocks" : "NOT 128 KiB blocks")") && ok
+            ok =
+                verdict.check(
+                    "\(side): root superblock (unsquashfs -s)", passed: zstd && block,
+                    detail: "\(zstd ? "zstd" : "NOT zstd"), \(block ? "128 KiB blocks" : "NOT 128 KiB blocks")") && ok
             let diffs = Listing.differences(expected: expected, actual: try Listing.squashfs(at))
-            ok = verdict.check(
-                "\(side): root, unsquashfs -lln vs tar -tv (\(expected.count) paths: type, mode, owner, size, link, device)",
-                passed: diffs.isEmpty && !expected.isEmpty, detail: "\(diffs.count) differences", problems: diffs) && ok
+            ok =
+                verdict.check(
+                    "\(side): root, unsquashfs -lln vs tar -tv (\(expected.count) paths: type, mode, owner, size, link, device)",
+                    passed: diffs.isEmpty && !expected.isEmpty, detail: "\(diffs.count) differences", problems: diffs)
+                && ok
 
             let data = blkid(image, offset: parts[2].start)
-            ok = verdict.check(
-                "\(side): data partition (blkid -p)", passed: data.contains("TYPE=ext4") && data.contains("LABEL=data"),
-                detail: data) && ok
+            ok =
+                verdict.check(
+                    "\(side): data partition (blkid -p)",
+                    passed: data.contains("TYPE=ext4") && data.contains("LABEL=data"),
+                    detail: data) && ok
         }
         return ok
     }
@@ -98,8 +108,9 @@ enum ImageChecks {
             return ["mdir could not read the FAT at offset \(offset)"]
         }
         // mdir -b prints one "::/NAME" per file, with its long name.
-        let names = Set(listing.split(separator: "\n").map { String($0.split(separator: "/").last ?? "") }
-            .filter { !$0.isEmpty })
+        let names = Set(
+            listing.split(separator: "\n").map { String($0.split(separator: "/").last ?? "") }
+                .filter { !$0.isEmpty })
         let wanted = Set(BootFiles.files.map(\.name))
         if names != wanted { problems.append("files \(names.sorted()), expected \(wanted.sorted())") }
         for file in BootFiles.files {

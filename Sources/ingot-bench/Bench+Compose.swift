@@ -100,21 +100,27 @@ struct ComposeCommand: ParsableCommand {
             FileHandle.standardError.write(Data("  \(name): compose run \(i + 1)/\(runs) done\n".utf8))
         }
         let inPlace = walk.count("skipped") > 0
-        print("1. compose vs a libarchive header walk that reads what compose reads, \(runs) runs each, alternating order")
-        print("   \(walk.count("entries")) entries; both read \(Figures.mb(walk.count("read"))) MB of file data "
-            + (inPlace
-                ? "(files <= 4 KiB) and skip \(Figures.mb(walk.count("skipped"))) MB that compose references in place"
-                : "(the input is compressed: every byte is decoded; compose also copies it to its spool)"))
+        print(
+            "1. compose vs a libarchive header walk that reads what compose reads, \(runs) runs each, alternating order"
+        )
+        print(
+            "   \(walk.count("entries")) entries; both read \(Figures.mb(walk.count("read"))) MB of file data "
+                + (inPlace
+                    ? "(files <= 4 KiB) and skip \(Figures.mb(walk.count("skipped"))) MB that compose references in place"
+                    : "(the input is compressed: every byte is decoded; compose also copies it to its spool)"))
         var table = Table("side", "time (s) min/med/max", "process wall (s)", "cpu (s)", "peak RSS (MB)")
-        table.add("libarchive header walk (peer)", Figures.spread(walk.allSeconds("walk")),
-                  Figures.spread(walk.walls), Figures.spread(walk.cpus), Figures.spreadMB(walk.rsses))
-        table.add("ingot compose", Figures.spread(compose.allSeconds("compose")), Figures.spread(compose.walls),
-                  Figures.spread(compose.cpus), Figures.spreadMB(compose.rsses))
+        table.add(
+            "libarchive header walk (peer)", Figures.spread(walk.allSeconds("walk")),
+            Figures.spread(walk.walls), Figures.spread(walk.cpus), Figures.spreadMB(walk.rsses))
+        table.add(
+            "ingot compose", Figures.spread(compose.allSeconds("compose")), Figures.spread(compose.walls),
+            Figures.spread(compose.cpus), Figures.spreadMB(compose.rsses))
         print(table.render())
         let paired = zip(compose.allSeconds("compose"), walk.allSeconds("walk")).map { $0 / max($1, 1e-9) }
         let cpuRatio = Figures.median(compose.cpus) / max(Figures.median(walk.cpus), 1e-9)
-        print("   compose / walk per run: \(Figures.x(paired.min() ?? 0)) to \(Figures.x(paired.max() ?? 0)); "
-            + "cpu (medians): \(Figures.x(cpuRatio))")
+        print(
+            "   compose / walk per run: \(Figures.x(paired.min() ?? 0)) to \(Figures.x(paired.max() ?? 0)); "
+                + "cpu (medians): \(Figures.x(cpuRatio))")
 
         if initramfs {
             var both = Samples()
@@ -122,9 +128,10 @@ struct ComposeCommand: ParsableCommand {
                 let (r, u) = try runPhase("compose-initramfs", arguments: args, scratch: scratch)
                 both.add(r, u)
             }
-            print("   ingot initramfs (cpio, gzip -6, one core; 3 runs, no peer): "
-                + "\(Figures.spread(both.allSeconds("initramfs"))) s, \(both.count("initramfsEntries")) entries, "
-                + "\(Figures.mb(both.count("initramfsSize"))) MB, peak RSS \(Figures.spreadMB(both.rsses)) MB")
+            print(
+                "   ingot initramfs (cpio, gzip -6, one core; 3 runs, no peer): "
+                    + "\(Figures.spread(both.allSeconds("initramfs"))) s, \(both.count("initramfsEntries")) entries, "
+                    + "\(Figures.mb(both.count("initramfsSize"))) MB, peak RSS \(Figures.spreadMB(both.rsses)) MB")
         }
 
         print("   checks (not timed):")
@@ -139,11 +146,13 @@ struct ComposeCommand: ParsableCommand {
 
         print("   targets:")
         let ratio = Figures.median(compose.allSeconds("compose")) / max(Figures.median(walk.allSeconds("walk")), 1e-9)
-        verdict.target("\(name): compose / header walk (medians)", measured: Figures.x(ratio), bound: "<= 2x",
-                       withinBound: ratio <= Self.walkTarget, checks: composeOK)
+        verdict.target(
+            "\(name): compose / header walk (medians)", measured: Figures.x(ratio), bound: "<= 2x",
+            withinBound: ratio <= Self.walkTarget, checks: composeOK)
         let rss = compose.rsses.max() ?? 0
-        verdict.target("\(name): compose peak RSS", measured: Figures.mb(rss) + " MB", bound: "<= 256 MB",
-                       withinBound: rss <= Self.rssTarget, checks: composeOK)
+        verdict.target(
+            "\(name): compose peak RSS", measured: Figures.mb(rss) + " MB", bound: "<= 256 MB",
+            withinBound: rss <= Self.rssTarget, checks: composeOK)
 
         if !noSquashfs {
             try SquashfsPair(input: input, name: name, scratch: scratch, runs: squashfsRuns, zstdLevel: zstdLevel)

@@ -54,8 +54,9 @@ struct ImageCommand: ParsableCommand {
         guard runs >= 5 else { throw Error.tooFewRuns }
         let fm = FileManager.default
         try fm.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        print("image benchmark: \(tar) (\(Figures.mb(fileSize(tar))) MB), \(kind.rawValue.uppercased()): "
-            + "64 MiB FAT32 boot, squashfs zstd-\(zstdLevel) root (128 KiB blocks), 64 MiB ext4 data")
+        print(
+            "image benchmark: \(tar) (\(Figures.mb(fileSize(tar))) MB), \(kind.rawValue.uppercased()): "
+                + "64 MiB FAT32 boot, squashfs zstd-\(zstdLevel) root (128 KiB blocks), 64 MiB ext4 data")
         print(machineLine())
         if let warning = Corruption.warning { print(warning) }
         let verdict = Verdict()
@@ -65,7 +66,8 @@ struct ImageCommand: ParsableCommand {
         let rootDir = scratch + "/root"
         try ChildProcess.shell("cat '\(tar)' > /dev/null")
         let config = scratch + "/genimage.cfg"
-        try GenimageConfig.text(table: kind, zstdLevel: zstdLevel, rootSize: fileSize(tar)).write(toFile: config, atomically: true, encoding: .utf8)
+        try GenimageConfig.text(table: kind, zstdLevel: zstdLevel, rootSize: fileSize(tar)).write(
+            toFile: config, atomically: true, encoding: .utf8)
 
         var extract: [ChildUsage] = []
         var genimage: [ChildUsage] = []
@@ -113,20 +115,29 @@ struct ImageCommand: ParsableCommand {
         let peerRoot = fileSize(scratch + "/gi-out/root.squashfs")
         let ingotRoot = ingot.count("rootfs")
         print("\(runs) runs each, alternating order; warm page cache; nothing fsynced (neither side syncs)")
-        var t = Table("side", "wall (s) min/med/max", "cpu (s)", "peak RSS (MB)", "image (MB)", "allocated (MB)", "root fs (bytes)")
-        t.add("genimage (peer)", Figures.spread(genimage.map(\.wall)), Figures.spread(genimage.map(\.cpu)),
-              Figures.spreadMB(genimage.map(\.peakRSS)), Figures.mb(fileSize(peerImage)), Figures.mb(allocatedSize(peerImage)),
-              String(peerRoot))
-        t.add("  + tar extraction it needs", Figures.spread(extract.map(\.wall)), Figures.spread(extract.map(\.cpu)),
-              Figures.spreadMB(extract.map(\.peakRSS)), "", "", "")
-        t.add("ingot", Figures.spread(ingot.walls), Figures.spread(ingot.cpus), Figures.spreadMB(ingot.rsses),
-              Figures.mb(ingot.count("imageSize")), Figures.mb(ingot.count("imageAllocated")), String(ingotRoot))
+        var t = Table(
+            "side", "wall (s) min/med/max", "cpu (s)", "peak RSS (MB)", "image (MB)", "allocated (MB)",
+            "root fs (bytes)")
+        t.add(
+            "genimage (peer)", Figures.spread(genimage.map(\.wall)), Figures.spread(genimage.map(\.cpu)),
+            Figures.spreadMB(genimage.map(\.peakRSS)), Figures.mb(fileSize(peerImage)),
+            Figures.mb(allocatedSize(peerImage)),
+            String(peerRoot))
+        t.add(
+            "  + tar extraction it needs", Figures.spread(extract.map(\.wall)), Figures.spread(extract.map(\.cpu)),
+            Figures.spreadMB(extract.map(\.peakRSS)), "", "", "")
+        t.add(
+            "ingot", Figures.spread(ingot.walls), Figures.spread(ingot.cpus), Figures.spreadMB(ingot.rsses),
+            Figures.mb(ingot.count("imageSize")), Figures.mb(ingot.count("imageAllocated")), String(ingotRoot))
         t.add("I/O floor (cat tar + dd image bytes)", Figures.spread(floors), "", "", "", Figures.mb(writeBytes), "")
         print(t.render())
-        print("peak RSS of tar and genimage cannot read below \(Figures.mb(runnerFloor())) MB, the process runner's "
-            + "floor (Bench+Phases.swift, runnerFloor); Ingot's figure is its own")
-        print("ingot steps (s, min/med/max): " + ["compose", "bootTree", "fat", "squashfs", "table", "ext4"]
-            .map { "\($0) \(Figures.spread(ingot.allSeconds($0)))" }.joined(separator: ", "))
+        print(
+            "peak RSS of tar and genimage cannot read below \(Figures.mb(runnerFloor())) MB, the process runner's "
+                + "floor (Bench+Phases.swift, runnerFloor); Ingot's figure is its own")
+        print(
+            "ingot steps (s, min/med/max): "
+                + ["compose", "bootTree", "fat", "squashfs", "table", "ext4"]
+                .map { "\($0) \(Figures.spread(ingot.allSeconds($0)))" }.joined(separator: ", "))
 
         print("checks (not timed):")
         let checks = try ImageChecks.run(
@@ -139,14 +150,18 @@ struct ImageCommand: ParsableCommand {
         print("targets:")
         verdict.target(
             "ingot / genimage wall (medians)",
-            measured: Figures.x(ratio) + " (\(Figures.x(withExtract)) counting genimage's tar extraction)", bound: "<= 0.5x",
+            measured: Figures.x(ratio) + " (\(Figures.x(withExtract)) counting genimage's tar extraction)",
+            bound: "<= 0.5x",
             withinBound: ratio <= Self.ratioTarget, checks: checks)
-        verdict.target("ingot root fs vs genimage's", measured: "\(ingotRoot) vs \(peerRoot) bytes", bound: "no larger",
-                       withinBound: ingotRoot <= peerRoot && ingotRoot > 0, checks: checks)
+        verdict.target(
+            "ingot root fs vs genimage's", measured: "\(ingotRoot) vs \(peerRoot) bytes", bound: "no larger",
+            withinBound: ingotRoot <= peerRoot && ingotRoot > 0, checks: checks)
         let rss = ingot.rsses.max() ?? 0
-        verdict.target("ingot peak RSS", measured: Figures.mb(rss) + " MB", bound: "<= 256 MB",
-                       withinBound: rss <= Self.rssTarget, checks: checks)
-        print("  distance to the floor: ingot \(Figures.x(ingot.wall / max(Figures.median(floors), 1e-9))) the I/O floor")
+        verdict.target(
+            "ingot peak RSS", measured: Figures.mb(rss) + " MB", bound: "<= 256 MB",
+            withinBound: rss <= Self.rssTarget, checks: checks)
+        print(
+            "  distance to the floor: ingot \(Figures.x(ingot.wall / max(Figures.median(floors), 1e-9))) the I/O floor")
         try verdict.finish("image benchmark")
     }
 }
@@ -183,7 +198,7 @@ enum BootFiles {
     }
 
     private static func createEmpty(_ path: String) -> String {
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         return path
     }
 }

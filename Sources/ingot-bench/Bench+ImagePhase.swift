@@ -110,7 +110,8 @@ enum ImagePhase {
                 try ChildProcess.run(
                     [
                         "mke2fs", "-q", "-F", "-t", "ext4", "-L", "data", "-U", "clear",
-                        "-E", "offset=\(data.range.offset),nodiscard,root_owner=0:0", path, "\(data.range.size / 1024)k",
+                        "-E", "offset=\(data.range.offset),nodiscard,root_owner=0:0", path,
+                        "\(data.range.size / 1024)k",
                     ])
             }
             result.seconds["ext4"] = ext4Seconds

@@ -45,7 +45,8 @@ struct PhaseCommand: ParsableCommand {
         var description: String {
             switch self {
             case .unknownPhase(let n):
-                return "unknown phase '\(n)'; use walk, compose, compose-initramfs, compose-squashfs, verify-compose or ingot-image"
+                return
+                    "unknown phase '\(n)'; use walk, compose, compose-initramfs, compose-squashfs, verify-compose or ingot-image"
             case .missing(let phase, let option): return "phase '\(phase)' needs \(option)"
             }
         }

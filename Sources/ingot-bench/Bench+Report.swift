@@ -103,7 +103,8 @@ struct Samples {
 /// Two runs' figures added (a peer made of two commands, e.g. `bsdtar -x` then `mksquashfs`):
 /// wall and CPU add up, peak RSS is the larger one.
 func combined(_ a: ChildUsage, _ b: ChildUsage) -> ChildUsage {
-    ChildUsage(wall: a.wall + b.wall, peakRSS: max(a.peakRSS, b.peakRSS), cpu: a.cpu + b.cpu, status: a.status | b.status)
+    ChildUsage(
+        wall: a.wall + b.wall, peakRSS: max(a.peakRSS, b.peakRSS), cpu: a.cpu + b.cpu, status: a.status | b.status)
 }
 
 /// The outcome of one benchmark command: timing targets and untimed checks. A target is MET only
@@ -166,7 +167,8 @@ func machineLine() -> String {
     uname(&info)
     let release = withUnsafeBytes(of: &info.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
     let mem = ProcessInfo.processInfo.physicalMemory
-    let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
+    let cpu =
+        (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?
         .split(separator: "\n").first { $0.hasPrefix("model name") }?
         .split(separator: ":", maxSplits: 1).last?.trimmingCharacters(in: .whitespaces) ?? "unknown CPU"
     return "machine: \(cpu), \(ProcessInfo.processInfo.activeProcessorCount) cores, "
