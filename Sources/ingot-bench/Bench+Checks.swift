@@ -1,6 +1,11 @@
-// Untimed checks after the image benchmark, so a fast but wrong image cannot pass: both images
-// are read back with the field's standard tools (sfdisk, mdir, unsquashfs -s, blkid -p) and the
-// lines printed side by side. A tool's verdict is parsed; a failure to parse is reported, not hidden.
+// Untimed checks after the image benchmark, so a fast but wrong image cannot pass. Both images are
+// read back with the field's tools and each result decides the verdict:
+//   - `sfdisk -J`: three partitions of the same types on both sides, boot at 1 MiB, boot and data
+//     64 MiB;
+//   - mtools: the boot partition holds exactly the input files, byte for byte (`mcopy` out, compare);
+//   - `unsquashfs -s` / `-lln` at the root partition's offset: zstd, 128 KiB blocks, and the listing
+//     equal to the tar's (`tar -tv`: paths, types, modes, owners, sizes, link targets);
+//   - `blkid -p` at the data partition's offset: an ext4 filesystem labelled "data".
 
 import Foundation
 
@@ -12,30 +17,72 @@ enum ImageChecks {
         var type: String
     }
 
-    /// Compares the two images and returns printable lines.
-    static func compare(ingotImage: String, ingotRootOffset: Int64, peerRoot: String, peerImage: String) throws
-        -> [String]
-    {
-        var lines: [String] = []
+    /// Runs every check on both images and records them in `verdict`.
+    /// - Returns: whether all passed.
+    static func run(
+        ingotImage: String, peerImage: String, tar: String, bootDir: String, scratch: String, verdict: Verdict
+    ) throws -> Bool {
+        var ok = true
         let mine = try partitions(ingotImage)
         let theirs = try partitions(peerImage)
-        lines.append("partitions ingot:    " + mine.map(describe).joined(separator: ", "))
-        lines.append("partitions genimage: " + theirs.map(describe).joined(separator: ", "))
-        if let boot = mine.first, let peerBoot = theirs.first {
-            lines.append("boot files ingot:    " + bootFiles(ingotImage, offset: boot.start))
-            lines.append("boot files genimage: " + bootFiles(peerImage, offset: peerBoot.start))
+        let mib: Int64 = 1 << 20
+        for (side, parts) in [("ingot", mine), ("genimage", theirs)] {
+            var problems: [String] = []
+            if parts.count != 3 { problems.append("\(parts.count) partitions, expected 3 (boot, root, data)") }
+            if let boot = parts.first, boot.start != mib || boot.size != 64 * mib {
+                problems.append("boot at \(boot.start) size \(boot.size), expected 1 MiB and 64 MiB")
+            }
+            if parts.count == 3, parts[2].size != 64 * mib {
+                problems.append("data size \(parts[2].size), expected 64 MiB")
+            }
+            ok =
+                verdict.check(
+                    "\(side): partition table (sfdisk -J): " + parts.map(describe).joined(separator: ", "),
+                    passed: problems.isEmpty, problems: problems) && ok
         }
-        lines.append("root ingot:    " + squashfsSummary(["-o", String(ingotRootOffset), ingotImage]))
-        lines.append("root genimage: " + squashfsSummary([peerRoot]))
-        if mine.count == 3, theirs.count == 3 {
-            lines.append("data ingot:    " + blkid(ingotImage, offset: mine[2].start))
-            lines.append("data genimage: " + blkid(peerImage, offset: theirs[2].start))
+        ok =
+            verdict.check(
+                "partition types equal on both sides", passed: mine.map(\.type) == theirs.map(\.type) && !mine.isEmpty,
+                detail: "ingot \(mine.map(\.type)), genimage \(theirs.map(\.type))") && ok
+
+        let expected = try Listing.tar(tar)
+        for (side, image, parts) in [("ingot", ingotImage, mine), ("genimage", peerImage, theirs)]
+        where parts.count == 3 {
+            let boot = try bootFiles(image, offset: parts[0].start, inputs: bootDir, scratch: scratch)
+            ok =
+                verdict.check(
+                    "\(side): boot partition files (mdir, mcopy) vs the input files", passed: boot.isEmpty,
+                    detail: boot.isEmpty
+                        ? BootFiles.files.map { "\($0.name) \($0.size) bytes equal" }.joined(separator: ", ") : "",
+                    problems: boot) && ok
+
+            let at = ["-o", String(parts[1].start), image]
+            let summary = try ChildProcess.capture(["unsquashfs", "-s"] + at)
+            let zstd = summary.contains("Compression zstd")
+            let block = summary.contains("Block size 131072")
+            ok =
+                verdict.check(
+                    "\(side): root superblock (unsquashfs -s)", passed: zstd && block,
+                    detail: "\(zstd ? "zstd" : "NOT zstd"), \(block ? "128 KiB blocks" : "NOT 128 KiB blocks")") && ok
+            let diffs = Listing.differences(expected: expected, actual: try Listing.squashfs(at))
+            ok =
+                verdict.check(
+                    "\(side): root, unsquashfs -lln vs tar -tv (\(expected.count) paths: type, mode, owner, size, link, device)",
+                    passed: diffs.isEmpty && !expected.isEmpty, detail: "\(diffs.count) differences", problems: diffs)
+                && ok
+
+            let data = blkid(image, offset: parts[2].start)
+            ok =
+                verdict.check(
+                    "\(side): data partition (blkid -p)",
+                    passed: data.contains("TYPE=ext4") && data.contains("LABEL=data"),
+                    detail: data) && ok
         }
-        return lines
+        return ok
     }
 
     static func describe(_ p: Partition) -> String {
-        "\(p.type)@\(p.start >> 20)MiB+\(Figures.mb(p.size))MB"
+        "\(p.type.count > 8 ? String(p.type.prefix(8)) : p.type)@\(p.start >> 20)MiB+\(p.size >> 20)MiB"
     }
 
     /// The partition table as sfdisk reads it.
@@ -48,44 +95,42 @@ enum ImageChecks {
         return parts.map { p in
             Partition(
                 start: Int64((p["start"] as? Int) ?? 0) * 512, size: Int64((p["size"] as? Int) ?? 0) * 512,
-                type: (p["type"] as? String).map { $0.count > 8 ? String($0.prefix(8)) : $0 } ?? "?")
+                type: (p["type"] as? String) ?? "?")
         }
     }
 
-    /// The boot partition's files with their sizes (mtools reads the FAT at an offset).
-    static func bootFiles(_ image: String, offset: Int64) -> String {
-        guard let out = try? ChildProcess.capture(["mdir", "-i", "\(image)@@\(offset)", "-a", "::"]) else {
-            return "mdir could not read the FAT"
+    /// The boot partition's names must be the input files' and each file's bytes equal.
+    /// - Returns: the problems found (empty when the partition is right).
+    static func bootFiles(_ image: String, offset: Int64, inputs: String, scratch: String) throws -> [String] {
+        var problems: [String] = []
+        let spec = "\(image)@@\(offset)"
+        guard let listing = try? ChildProcess.capture(["mdir", "-b", "-i", spec, "::"]) else {
+            return ["mdir could not read the FAT at offset \(offset)"]
         }
-        // "INITRD   IMG  25165824 2026-11-27  10:52  initrd.img": the size precedes the date.
-        let files = out.split(separator: "\n").compactMap { line -> String? in
-            let f = line.split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-            guard let date = f.firstIndex(where: { $0.count == 10 && $0.filter { $0 == "-" }.count == 2 }), date >= 1,
-                let size = Int(f[date - 1])
-            else { return nil }
-            // A long name follows the time; a plain 8.3 name ("VMLINUZ", "INITRD IMG") precedes the size.
-            let name = f.count > date + 2 ? f[(date + 2)...].joined(separator: " ")
-                : f[..<(date - 1)].joined(separator: ".").lowercased()
-            return "\(name) \(size)"
+        // mdir -b prints one "::/NAME" per file, with its long name.
+        let names = Set(
+            listing.split(separator: "\n").map { String($0.split(separator: "/").last ?? "") }
+                .filter { !$0.isEmpty })
+        let wanted = Set(BootFiles.files.map(\.name))
+        if names != wanted { problems.append("files \(names.sorted()), expected \(wanted.sorted())") }
+        for file in BootFiles.files {
+            let copy = scratch + "/boot-check.bin"
+            try? FileManager.default.removeItem(atPath: copy)
+            guard (try? ChildProcess.capture(["mcopy", "-n", "-i", spec, "::" + file.name, copy])) != nil else {
+                problems.append("\(file.name): mcopy could not read it")
+                continue
+            }
+            let got = FileManager.default.contents(atPath: copy)
+            let want = FileManager.default.contents(atPath: inputs + "/" + file.name)
+            if got == nil || got != want {
+                problems.append("\(file.name): \(got?.count ?? 0) bytes, not equal to the input's \(want?.count ?? 0)")
+            }
+            try? FileManager.default.removeItem(atPath: copy)
         }
-        let label = out.split(separator: "\n").first { $0.contains("Volume in drive") }.map { String($0) } ?? ""
-        return files.joined(separator: ", ") + (label.contains("BOOT") ? " (label BOOT)" : "")
+        return problems
     }
 
-    /// `unsquashfs -s` parsed: compression, block size, inodes and filesystem size.
-    static func squashfsSummary(_ args: [String]) -> String {
-        guard let out = try? ChildProcess.capture(["unsquashfs", "-s"] + args) else {
-            return "unsquashfs could not read the superblock"
-        }
-        func value(_ prefix: String) -> String {
-            out.split(separator: "\n").first { $0.hasPrefix(prefix) }
-                .map { $0.dropFirst(prefix.count).trimmingCharacters(in: .whitespaces) } ?? "?"
-        }
-        return "\(value("Compression")), block \(value("Block size")), \(value("Number of inodes")) inodes, "
-            + "\(value("Filesystem size"))"
-    }
-
-    /// `blkid -p` at an offset: the filesystem type and label.
+    /// `blkid -p` at an offset: the filesystem type and label ("TYPE=ext4 LABEL=data").
     static func blkid(_ image: String, offset: Int64) -> String {
         guard let out = try? ChildProcess.capture(["blkid", "-p", "-O", String(offset), "-o", "export", image]) else {
             return "blkid found no filesystem"

@@ -60,6 +60,7 @@ enum ImagePhase {
             return tree
         }
         result.seconds["compose"] = composeSeconds
+        if Corruption.wanted("image") { try Corruption.damage(root, mode: true) }
 
         let (boot, bootSeconds) = try timed { () throws -> FileTree in
             let tree = try FileTree(spool: spool)
@@ -109,7 +110,8 @@ enum ImagePhase {
                 try ChildProcess.run(
                     [
                         "mke2fs", "-q", "-F", "-t", "ext4", "-L", "data", "-U", "clear",
-                        "-E", "offset=\(data.range.offset),nodiscard,root_owner=0:0", path, "\(data.range.size / 1024)k",
+                        "-E", "offset=\(data.range.offset),nodiscard,root_owner=0:0", path,
+                        "\(data.range.size / 1024)k",
                     ])
             }
             result.seconds["ext4"] = ext4Seconds

@@ -26,8 +26,9 @@ struct MeasureCommand: ParsableCommand {
         let argv = command.first == "--" ? Array(command.dropFirst()) : command
         guard !argv.isEmpty else { throw Error.noCommand }
         let usage = try ChildProcess.run(argv, output: output, check: false)
-        print("\(label): wall \(Figures.s(usage.wall)) s, cpu \(Figures.s(usage.cpu)) s, "
-            + "peak RSS \(Figures.mb(usage.peakRSS)) MB, exit \(usage.status)")
+        print(
+            "\(label): wall \(Figures.s(usage.wall)) s, cpu \(Figures.s(usage.cpu)) s, "
+                + "peak RSS \(Figures.mb(usage.peakRSS)) MB, exit \(usage.status)")
         if usage.status != 0 { throw ExitCode(usage.status) }
     }
 }

@@ -1,5 +1,6 @@
 // The measured phases, each run in its own child process (`ingot-bench phase NAME ...`, hidden):
-// `read` (the libarchive baseline), `compose`, `compose-initramfs` and `ingot-image`. A phase
+// `walk` (the libarchive header walk that reads what compose reads), `compose`,
+// `compose-initramfs`, `compose-squashfs`, `ingot-image`, and the untimed `verify-compose`. A phase
 // does its work, times its steps on the monotonic clock and writes a `PhaseResult` JSON file; the
 // parent adds wall time and peak RSS from `wait4`.
 
@@ -14,7 +15,7 @@ struct PhaseCommand: ParsableCommand {
         commandName: "phase", abstract: "Runs one measured phase (used by the benchmarks themselves).",
         shouldDisplay: false)
 
-    @Argument(help: "read | compose | compose-initramfs | ingot-image")
+    @Argument(help: "walk | compose | compose-initramfs | compose-squashfs | verify-compose | ingot-image")
     var name: String
 
     @Option(help: "Where to write the phase's JSON result.")
@@ -32,15 +33,20 @@ struct PhaseCommand: ParsableCommand {
     @Option(help: "Partition table for ingot-image: mbr or gpt.")
     var table: String = "mbr"
 
-    @Option(help: "squashfs zstd level for ingot-image (default: Ingot's).")
+    @Option(help: "squashfs zstd level (ingot-image, compose-squashfs; default: Ingot's).")
     var zstdLevel: Int?
+
+    @Option(help: "Where compose-squashfs writes the squashfs.")
+    var output: String?
 
     enum Error: Swift.Error, CustomStringConvertible {
         case unknownPhase(String)
         case missing(String, String)
         var description: String {
             switch self {
-            case .unknownPhase(let n): return "unknown phase '\(n)'; use read, compose, compose-initramfs or ingot-image"
+            case .unknownPhase(let n):
+                return
+                    "unknown phase '\(n)'; use walk, compose, compose-initramfs, compose-squashfs, verify-compose or ingot-image"
             case .missing(let phase, let option): return "phase '\(phase)' needs \(option)"
             }
         }
@@ -49,12 +55,15 @@ struct PhaseCommand: ParsableCommand {
     func run() throws {
         var out = PhaseResult()
         switch name {
-        case "read":
-            out = try Phases.read(tar: tar)
+        case "walk":
+            out = try Phases.walk(tar: tar)
         case "compose":
             out = try Phases.compose(tar: tar, scratch: scratch, initramfs: false)
         case "compose-initramfs":
             out = try Phases.compose(tar: tar, scratch: scratch, initramfs: true)
+        case "compose-squashfs":
+            guard let output else { throw Error.missing(name, "--output") }
+            out = try Phases.composeSquashfs(tar: tar, scratch: scratch, output: output, zstdLevel: zstdLevel)
         case "verify-compose":
             out = try Phases.verifyCompose(tar: tar, scratch: scratch)
         case "ingot-image":
@@ -66,23 +75,37 @@ struct PhaseCommand: ParsableCommand {
         default:
             throw Error.unknownPhase(name)
         }
+        out.counts["selfPeakRSS"] = Phases.selfPeakRSS()
         try out.save(result)
     }
 }
 
 enum Phases {
-    /// The baseline: every entry's header and data read through libarchive, nothing kept.
-    static func read(tar: String) throws -> PhaseResult {
+    /// The peer of compose: a libarchive walk over the headers that reads exactly the data compose
+    /// reads and skips the rest. Compose copies files of at most `ContentSpool.inlineLimit` bytes
+    /// into memory and references larger ones in place when the tar is uncompressed (the real read
+    /// happens later, in the squashfs or initramfs writer); from a compressed tar it must decode
+    /// every byte. The walk makes the same choice per entry, with the same reader call
+    /// (`storedDataRange`), and keeps nothing.
+    static func walk(tar: String) throws -> PhaseResult {
         var entries: Int64 = 0
-        var bytes: Int64 = 0
+        var read: Int64 = 0
+        var skipped: Int64 = 0
         let (_, seconds) = try timed {
             let reader = try ArchiveReader(path: tar, formats: .all)
             while let entry = try reader.next() {
                 entries += 1
-                if entry.kind == .file { try reader.readData { bytes += Int64($0.count) } }
+                guard entry.kind == .file else { continue }
+                if entry.size <= Int64(ContentSpool.inlineLimit) {
+                    read += Int64(try reader.readAll().count)
+                } else if let stored = reader.storedDataRange(), stored.size == entry.size {
+                    skipped += entry.size  // the next header read skips it, as in compose
+                } else {
+                    try reader.readData { read += Int64($0.count) }
+                }
             }
         }
-        return PhaseResult(seconds: ["read": seconds], counts: ["entries": entries, "bytes": bytes])
+        return PhaseResult(seconds: ["walk": seconds], counts: ["entries": entries, "read": read, "skipped": skipped])
     }
 
     /// Ingot's compose (tree from the tar, content spooled to disk) and optionally the gzip
@@ -109,34 +132,122 @@ enum Phases {
         }
         return result
     }
+
+    /// Compose and its first consumer: the tree composed from the tar, then written as a squashfs
+    /// file (zstd at `zstdLevel`, 128 KiB blocks, duplicates shared, one worker per core).
+    static func composeSquashfs(tar: String, scratch: String, output: String, zstdLevel: Int?) throws -> PhaseResult {
+        var result = PhaseResult()
+        let (tree, composeSeconds) = try timed { () throws -> FileTree in
+            let tree = try FileTree(spool: try ContentSpool(directory: scratch))
+            result.counts["entries"] = Int64(try tree.applyLayer(archive: tar, label: "minbase"))
+            return tree
+        }
+        result.seconds["compose"] = composeSeconds
+        if Corruption.wanted("squashfs") { try Corruption.damage(tree, mode: true) }
+        let (report, squashSeconds) = try timed { () throws -> SquashfsReport in
+            try? FileManager.default.removeItem(atPath: output)
+            let image = try ImageFile(path: output, create: true)
+            let report = try SquashfsWriter.write(
+                tree: tree, to: image, range: ByteRange(offset: 0, size: Int64.max / 4),
+                options: SquashfsOptions(compression: .zstd, level: zstdLevel, blockSize: 131072))
+            try image.truncate(to: report.bytesUsed)
+            return report
+        }
+        result.seconds["squashfs"] = squashSeconds
+        result.counts["squashfs"] = report.bytesUsed
+        result.counts["inodes"] = Int64(report.inodes)
+        return result
+    }
 }
 
 extension Phases {
-    /// Untimed check: every regular file of the composed tree has exactly the bytes libarchive
-    /// reads for it, so a fast compose cannot be a wrong one.
+    /// Untimed check: every entry of the tar is in the composed tree with its type, mode, owner
+    /// and link target, and every regular file has exactly the bytes libarchive reads for it, so a
+    /// fast compose cannot be a wrong one. Counts `mismatched` and writes the first differences
+    /// into `scratch/verify-compose.txt`.
     static func verifyCompose(tar: String, scratch: String) throws -> PhaseResult {
         let tree = try FileTree(spool: try ContentSpool(directory: scratch))
         try tree.applyLayer(archive: tar, label: "minbase")
+        if Corruption.wanted("compose") { try Corruption.damage(tree, mode: false) }
         let reader = try ArchiveReader(path: tar, formats: .all)
         var compared: Int64 = 0
-        var mismatched: Int64 = 0
+        var entries: Int64 = 0
         var bytes: Int64 = 0
+        var problems: [String] = []
         var expected: [UInt8] = []
+        var actual: [UInt8] = []
         while let entry = try reader.next() {
-            guard entry.kind == .file, let clean = FileTree.sanitize(entry.path),
-                let content = tree.lookup(clean)?.content
-            else { continue }
+            guard let clean = FileTree.sanitize(entry.path) else {
+                problems.append("\(entry.path): the path climbs out of the root")
+                continue
+            }
+            entries += 1
+            guard let node = tree.lookup(clean) else {
+                problems.append("\(clean): in the tar, missing from the tree")
+                continue
+            }
+            if entry.kind != .hardlink {
+                var wrong: [String] = []
+                if node.permissions != entry.permissions && entry.kind != .symlink {
+                    wrong.append("mode \(String(node.permissions, radix: 8)) vs \(String(entry.permissions, radix: 8))")
+                }
+                if node.uid != entry.uid || node.gid != entry.gid {
+                    wrong.append("owner \(node.uid)/\(node.gid) vs \(entry.uid)/\(entry.gid)")
+                }
+                switch (entry.kind, node.kind) {
+                case (.directory, .directory), (.file, .file), (.characterDevice, .characterDevice),
+                    (.blockDevice, .blockDevice), (.fifo, .fifo), (.socket, .socket):
+                    break
+                case (.symlink, .symlink(let target)):
+                    if target != entry.linkTarget { wrong.append("link \(target) vs \(entry.linkTarget ?? "")") }
+                default:
+                    wrong.append("type differs")
+                }
+                if !wrong.isEmpty { problems.append("\(clean): " + wrong.joined(separator: ", ")) }
+            }
+            guard entry.kind == .file, let content = node.content else { continue }
             expected.removeAll(keepingCapacity: true)
             try reader.readData { expected.append(contentsOf: $0) }
-            var actual: [UInt8] = []
-            actual.reserveCapacity(Int(content.size))
+            actual.removeAll(keepingCapacity: true)
             try tree.readChunks(of: content) { actual.append(contentsOf: $0) }
             compared += 1
             bytes += Int64(actual.count)
-            if actual != expected { mismatched += 1 }
+            if actual != expected { problems.append("\(clean): bytes differ from libarchive's") }
         }
-        return PhaseResult(counts: ["compared": compared, "mismatched": mismatched, "bytes": bytes])
+        try problems.prefix(50).joined(separator: "\n").write(
+            toFile: scratch + "/verify-compose.txt", atomically: true, encoding: .utf8)
+        return PhaseResult(counts: [
+            "entries": entries, "compared": compared, "mismatched": Int64(problems.count), "bytes": bytes,
+        ])
     }
+}
+
+extension Phases {
+    /// This process's own peak RSS (VmHWM), or a waited-for child's if larger (mke2fs under the
+    /// image phase). The parent cannot measure it from outside: `posix_spawn` starts a child
+    /// with vfork, sharing the parent's memory until exec, and Linux carries that memory's
+    /// high-water mark into the child's `ru_maxrss` (see `runnerFloor`). VmHWM is the exec'd
+    /// program's own.
+    static func selfPeakRSS() -> Int64 {
+        var own: Int64 = 0
+        if let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kb = Int64(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        {
+            own = kb * 1024
+        }
+        var children = rusage()
+        getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &children)
+        return max(own, Int64(children.ru_maxrss) * 1024)
+    }
+}
+
+/// The lowest peak RSS the process runner can report for a child right now: that of `/bin/true`.
+/// `posix_spawn` (vfork) children share this process's memory until exec, and Linux carries its
+/// high-water mark into the child's `ru_maxrss`, so an external command's peak RSS at or below
+/// this figure means "no more than this". Phases report their own figure instead.
+func runnerFloor() -> Int64 {
+    (try? ChildProcess.run(["/bin/true"]).peakRSS) ?? 0
 }
 
 /// Size of a file in bytes (0 when missing).
