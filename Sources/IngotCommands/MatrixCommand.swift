@@ -54,11 +54,15 @@ struct MatrixCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Host to run cells on (repeatable): 'local' for QEMU, a libvirt URI for libvirt.")
     var host: [String] = []
     @Option(
-        name: .long, help: "Matrix file (YAML: boards, formats, buses, backends, hosts, retries); flags override it.")
+        name: .long, help: "Matrix file (YAML: boards, formats, buses, backends, hosts, retries, exclude); flags override it.")
     var matrix: String?
     @Option(name: .long, help: "Cells at once per host (default: CPU cores for local QEMU, 2 for libvirt).") var jobs:
         Int?
     @Option(name: .long, help: "Retries after an infrastructure failure (default 1).") var retries: Int?
+    @Option(
+        name: .long,
+        help: "Leave out cells matching BOARD/FORMAT[/BUS] (each part a name or *; repeatable), e.g. rpi3/iso. Excluded cells are not built or reported; skipped cells are."
+    ) var exclude: [String] = []
     @Option(name: .long, help: "Write the JUnit XML report here.") var junit: String?
     @Option(name: .long, help: "Write the JSON report here.") var json: String?
     @Option(name: .long, help: "Write the HTML report here.") var html: String?
@@ -135,45 +139,63 @@ struct MatrixCommand: AsyncParsableCommand {
         let readinessPatterns = appliance.readiness.pattern.map { [$0] } ?? []
         let readyTimeout = readiness.readyTimeout ?? appliance.readiness.timeoutSeconds
         let lock = store.lockPath(boardsDirectory: catalog.directory)
+        let exclusions = try exclusionList(file: file, boardNames: catalog.boards.map(\.name))
+        var excluded: [MatrixCell] = []
 
         // Build once per board (not in a dry run), then plan every cell.
         var jobs: [MatrixJob] = []
         let planHost: BootHost = dryRun ? DryRunBootHost(outputDirectory: directory) : SystemBootHost()
         for board in selected {
-            let built: MatrixBoardBuild
-            if dryRun {
-                let layout = ArtifactLayout(directory: directory, name: appliance.name, board: board.name)
-                var outputs = MatrixBuild.unavailable(formats, board: board).mapValues {
-                    Result<BuildOutputs, MatrixJob.NotRunnable>.failure($0)
-                }
-                let buildable = formats.filter { outputs[$0] == nil }
-                let planned = BuildOutputs.planned(layout: layout, formats: buildable, dtbs: board.dtbs)
-                for format in buildable { outputs[format] = .success(planned) }
-                built = MatrixBoardBuild(board: board, outputs: outputs, seconds: 0)
-            } else {
-                if !logs.quiet {
-                    print(
-                        "building \(appliance.name) for \(board.name): \(formats.map(\.rawValue).joined(separator: ", "))"
-                    )
-                }
-                built = await MatrixBuild.build(
-                    spec: appliance, board: board, formats: formats, directory: directory, store: store.cache,
-                    lock: lock, lockRequired: store.lock != nil, logger: logger)
-            }
+            // The cells of this board that are not excluded, and the formats they need built.
+            var cells: [(cell: MatrixCell, missingBus: String?)] = []
             for format in formats {
                 let cellBuses: [(bus: DiskBus?, missing: String?)] =
                     format.isDisk ? buses.buses(for: board).map { ($0.bus, $0.missing) } : [(nil, nil)]
                 for (cellBus, missing) in cellBuses {
                     for kind in backends {
                         let cell = MatrixCell(board: board.name, format: format, bus: cellBus, backend: kind)
-                        jobs.append(
-                            job(
-                                cell, board: board, built: built, missingBus: missing, directory: directory,
-                                host: planHost,
-                                accelerator: accelerator, patterns: readinessPatterns, readyTimeout: readyTimeout))
+                        if exclusions.contains(where: { $0.matches(cell) }) {
+                            excluded.append(cell)
+                        } else {
+                            cells.append((cell, missing))
+                        }
                     }
                 }
             }
+            let boardFormats = formats.filter { format in cells.contains { $0.cell.format == format } }
+            guard !boardFormats.isEmpty else { continue }
+            let built: MatrixBoardBuild
+            if dryRun {
+                let layout = ArtifactLayout(directory: directory, name: appliance.name, board: board.name)
+                var outputs = MatrixBuild.unavailable(boardFormats, board: board).mapValues {
+                    Result<BuildOutputs, MatrixJob.NotRunnable>.failure($0)
+                }
+                let buildable = boardFormats.filter { outputs[$0] == nil }
+                let planned = BuildOutputs.planned(layout: layout, formats: buildable, dtbs: board.dtbs)
+                for format in buildable { outputs[format] = .success(planned) }
+                built = MatrixBoardBuild(board: board, outputs: outputs, seconds: 0)
+            } else {
+                if !logs.quiet {
+                    print(
+                        "building \(appliance.name) for \(board.name): \(boardFormats.map(\.rawValue).joined(separator: ", "))"
+                    )
+                }
+                built = await MatrixBuild.build(
+                    spec: appliance, board: board, formats: boardFormats, directory: directory, store: store.cache,
+                    lock: lock, lockRequired: store.lock != nil, logger: logger)
+            }
+            for (cell, missing) in cells {
+                jobs.append(
+                    job(
+                        cell, board: board, built: built, missingBus: missing, directory: directory, host: planHost,
+                        accelerator: accelerator, patterns: readinessPatterns, readyTimeout: readyTimeout))
+            }
+        }
+        if !excluded.isEmpty && !logs.quiet {
+            print("excluded (\(excluded.count)): \(excluded.map(\.description).joined(separator: ", "))")
+        }
+        guard !jobs.isEmpty else {
+            throw ValidationError("every cell is excluded (\(exclusions.map(\.description).joined(separator: ", "))); nothing would run")
         }
 
         let hosts = try hostSpecs.map { try makeHost($0, logger: logger) }
@@ -195,6 +217,22 @@ struct MatrixCommand: AsyncParsableCommand {
         printSummary(results)
         let code = MatrixExitCode.of(results, failOnSkip: failOnSkip)
         if code != .passed { throw ExitCode(code.rawValue) }
+    }
+
+    /// `--exclude` patterns (they replace the matrix file's `exclude:`), checked against the boards.
+    func exclusionList(file: MatrixFile?, boardNames: [String]) throws -> [MatrixExclusion] {
+        if !exclude.isEmpty {
+            return try exclude.map { text in
+                do { return try MatrixExclusion.parse(text, boards: boardNames) } catch let problem as MatrixExclusion.Problem {
+                    throw ValidationError("--exclude: \(problem)")
+                }
+            }
+        }
+        return try (file?.exclude ?? []).map { entry in
+            do { return try MatrixExclusion.parse(entry.text, boards: boardNames) } catch let problem as MatrixExclusion.Problem {
+                throw SpecError(entry.at, problem.description, hint: "fix or remove the exclude entry")
+            }
+        }
     }
 
     /// One cell: runnable with its plan and watch rules, or skipped/error with the reason.

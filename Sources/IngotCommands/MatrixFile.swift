@@ -7,6 +7,7 @@
 //   formats: [kernel+initrd, raw]
 //   buses: all                           # or a list (virtio, ahci, nvme, usb, sd, scsi); raw/qcow2 only
 //   backends: [qemu]                     # qemu, libvirt
+//   exclude: [rpi3/iso, rpi4/iso]       # BOARD/FORMAT[/BUS] cells left out (not skipped)
 //   retries: 1
 //   hosts:
 //     - uri: local                       # the embedded QEMU backend
@@ -39,8 +40,15 @@ struct MatrixFile: Equatable {
     var backends: [BootBackendKind] = []
     var hosts: [Host] = []
     var retries: Int?
+    /// `exclude:` patterns with where each was written (checked against the boards by the command).
+    var exclude: [(text: String, at: SourceLocation)] = []
 
-    static let keys = ["boards", "formats", "buses", "backends", "hosts", "retries"]
+    static func == (a: MatrixFile, b: MatrixFile) -> Bool {
+        a.boards == b.boards && a.formats == b.formats && a.buses == b.buses && a.backends == b.backends
+            && a.hosts == b.hosts && a.retries == b.retries && a.exclude.map(\.text) == b.exclude.map(\.text)
+    }
+
+    static let keys = ["boards", "formats", "buses", "backends", "hosts", "retries", "exclude"]
     static let hostKeys = ["uri", "jobs", "memory"]
     /// The backends a matrix runs cells on (the lab backend has no matrix host).
     static let backendNames = [BootBackendKind.qemu, .libvirt].map(\.rawValue)
@@ -111,6 +119,10 @@ struct MatrixFile: Equatable {
                 result.backends = names.compactMap(BootBackendKind.init(rawValue:))
             case "retries":
                 result.retries = try number(value, key: key, at: at, range: 0...10)
+            case "exclude":
+                let patterns = try words(value, key: key, at: at)
+                try refuseRepeats(patterns, value, key: key, at: at)
+                result.exclude = patterns.enumerated().map { ($0.element, at(element(value, $0.offset))) }
             case "hosts":
                 guard case .sequence(let entries) = value else {
                     throw SpecError(at(value), "'hosts' must be a list of mappings with 'uri', 'jobs', 'memory'")
