@@ -169,6 +169,39 @@ import Testing
         #expect(r.status != 0 && r.stderr.contains("no such file"), "\(r.all)")
     }
 
+    /// `--exclude` / `exclude:` leave cells out on purpose: not built, not reported, not skipped;
+    /// a pattern naming nothing that exists is an error with its option or file:line.
+    @Test func excludedCellsAreLeftOutNotSkipped() throws {
+        let out = try E2E.tempDir("gate-exclude")
+        defer { try? FileManager.default.removeItem(atPath: out) }
+        let base = ["matrix", "examples/hello.yml", "--board", "x86_64-bios", "--board", "rpi3", "--format", "iso,raw", "-o", out, "--dry-run"]
+        var r = try E2E.ingot(base + ["--exclude", "rpi3/iso", "--exclude", "*/raw/ahci"])
+        #expect(r.status == 0, "\(r.all)")
+        #expect(r.stdout.contains("excluded (2): rpi3/iso/qemu, x86_64-bios/raw/ahci/qemu"), "\(r.stdout)")
+        #expect(!r.stdout.contains("  rpi3/iso/qemu:") && !r.stdout.contains("skipped"), "\(r.stdout)")
+        #expect(r.stdout.contains("  x86_64-bios/iso/qemu: runs") && r.stdout.contains("  rpi3/raw/sd/qemu: runs"), "\(r.stdout)")
+        // Without the exclusion the Pi ISO is a skip (it would fail a --fail-on-skip gate).
+        r = try E2E.ingot(base)
+        #expect(r.stdout.contains("rpi3/iso/qemu: skipped"), "\(r.stdout)")
+
+        for (pattern, said) in [
+            ("rpi9/iso", "no board 'rpi9'"), ("rpi3/isoo", "no format 'isoo'"), ("rpi3/raw/pcie", "no bus 'pcie'"),
+            ("rpi3", "is not BOARD/FORMAT"), ("x86_64-bios/iso/ahci", "iso cells have no bus"),
+        ] {
+            r = try E2E.ingot(base + ["--exclude", pattern])
+            #expect(r.status != 0 && r.stderr.contains("--exclude: '\(pattern)'") && r.stderr.contains(said), "\(pattern): \(r.all)")
+        }
+        r = try E2E.ingot(base + ["--exclude", "*/*"])
+        #expect(r.status != 0 && r.stderr.contains("every cell is excluded"), "\(r.all)")
+
+        try E2E.write("boards: [x86_64-bios, rpi3]\nformats: [iso]\nexclude:\n  - rpi3/iso\n  - rpi3/isoo\n", to: out + "/m.yml")
+        r = try E2E.ingot(["matrix", "examples/hello.yml", "--matrix", out + "/m.yml", "-o", out, "--dry-run"])
+        #expect(r.status != 0 && r.stderr.contains("\(out)/m.yml:5:") && r.stderr.contains("no format 'isoo'"), "\(r.all)")
+        try E2E.write("boards: [x86_64-bios, rpi3]\nformats: [iso]\nexclude: [rpi3/iso]\n", to: out + "/m.yml")
+        r = try E2E.ingot(["matrix", "examples/hello.yml", "--matrix", out + "/m.yml", "-o", out, "--dry-run"])
+        #expect(r.status == 0 && r.stdout.contains("cells (1):") && r.stdout.contains("excluded (1): rpi3/iso/qemu"), "\(r.all)")
+    }
+
     /// Reports carry the bus: JSON field, JUnit test name, HTML column.
     @Test func reportsNameTheBus() throws {
         let verdict = BootVerdict(
