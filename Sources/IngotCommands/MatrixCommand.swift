@@ -143,7 +143,7 @@ struct MatrixCommand: AsyncParsableCommand {
             let built: MatrixBoardBuild
             if dryRun {
                 let layout = ArtifactLayout(directory: directory, name: appliance.name, board: board.name)
-                var outputs = MatrixBuild.unavailable(formats, board: board).mapValues {
+                var outputs = MatrixBuild.unavailable(formats, board: board, spec: appliance).mapValues {
                     Result<BuildOutputs, MatrixJob.NotRunnable>.failure($0)
                 }
                 let buildable = formats.filter { outputs[$0] == nil }

@@ -61,6 +61,8 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
     /// - Throws: `LibvirtConnection.Error` for infrastructure failures (unreachable daemon,
     ///   domain creation or console failure, cancellation); guest failures are verdicts.
     public func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult {
+        let freed = plan.withFreeForwards()
+        let plan = freed.network == nil ? freed : freed.withForwardAddress(try Self.forwardAddress(uri: uri, board: freed.board))
         try plan.prepareScratchFiles()
         return try await superviseOnThread(named: "ingot-libvirt-\(plan.board)") { cancelled in
             try self.supervise(plan: plan, watcher: watcher, logPath: logPath, cancelled: cancelled)
@@ -95,6 +97,7 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
 
         var verdict: BootVerdict?
         var ended: String?
+        let probes = watcher.rules.probes.isEmpty ? nil : ProbeLoop(network: plan.network, start: start)
         var stopReason: Swift.Error?
         while verdict == nil {
             for chunk in consoleReader.take(waiting: 0.1) {
@@ -110,6 +113,8 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
             }
             if verdict != nil { break }
             verdict = watcher.check(at: elapsed())
+            if verdict != nil { break }
+            if let probes { verdict = probes.poll(watcher, at: elapsed()) }
             if verdict != nil { break }
             if let ended {
                 verdict = watcher.finish(at: elapsed(), cause: ended)

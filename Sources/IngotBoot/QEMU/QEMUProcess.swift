@@ -77,6 +77,7 @@ public final class QEMUProcess: Sendable {
     ///   - watcher: the stage watcher for this boot.
     ///   - logPath: where the full serial log is written (`.pipe` mode; `.stdio` uses the plan's).
     public func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult {
+        let plan = plan.withFreeForwards()
         try plan.prepareScratchFiles()
         return try await superviseOnThread(named: "ingot-qemu-\(plan.board)") { cancelled in
             try self.supervise(plan: plan, watcher: watcher, logPath: logPath, cancelled: cancelled)
@@ -110,6 +111,8 @@ public final class QEMUProcess: Sendable {
         var stopReason: Swift.Error?
         var exitStatus: ExitStatus?
         let elapsed = { Date().timeIntervalSince(start) }
+        // Readiness over the network: probe rounds through the plan's forwarded ports.
+        let probes = watcher.rules.probes.isEmpty ? nil : ProbeLoop(network: plan.network, start: start)
 
         loop: while true {
             var fds = open.sorted().compactMap { target in child.pipes[target].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) } }
@@ -142,6 +145,7 @@ public final class QEMUProcess: Sendable {
                 verdict = watcher.feed(bytes, at: elapsed())
             }
             if verdict == nil, !interactive { verdict = watcher.check(at: elapsed()) }
+            if verdict == nil, !interactive, let probes { verdict = probes.poll(watcher, at: elapsed()) }
             if verdict != nil && !interactive { break }
             if cancelled.isSet {
                 stopReason = Error.cancelled
