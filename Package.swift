@@ -13,6 +13,10 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
     ],
     targets: [
         // C seams (pkg-config system libraries); one Swift class per handle lives in the module using it.
@@ -24,6 +28,18 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // Block-device ioctls, O_DIRECT and memfd for IngotFlash (glibc hides them from Swift).
         .target(name: "CFlash"),
+
+        // The one OS layer (a leaf: no Ingot imports): child processes in their own group, the
+        // interrupt signal stream, the streaming sha256 digest and typed errno errors.
+        .target(name: "CIngotSystem"),
+        .target(
+            name: "IngotSystem",
+            dependencies: [
+                "CIngotSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
 
         // Leaf modules: no processes, network or CLI.
         // The typed build→boot contract (formats, buses, backend kinds, artifact layout) every layer shares.
@@ -37,17 +53,30 @@ let package = Package(
             dependencies: ["IngotTree", "CZlib", "CZstd"]),
 
         // Orchestrating layers.
+        // The OCI distribution client (HTTP/TLS through AsyncHTTPClient); knows references, auth and
+        // verified blob transfer, not the store. Kept apart so NIO stays out of the leaf modules.
+        .target(
+            name: "IngotRegistry",
+            dependencies: [
+                "IngotSpec",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "IngotSources",
             dependencies: [
-                "IngotSpec", "IngotTree", "CArchive",
+                "IngotSpec", "IngotTree", "IngotSystem", "IngotRegistry", "CArchive",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "IngotDisk",
             dependencies: [
-                "IngotTree", "IngotFilesystems", "CFdisk", "CBlkid",
+                "IngotTree", "IngotFilesystems", "IngotSystem", "CFdisk", "CBlkid",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(
@@ -60,14 +89,15 @@ let package = Package(
         .target(
             name: "IngotBoot",
             dependencies: [
-                "IngotContract", "IngotSpec", "CLibvirt",
+                "IngotContract", "IngotSpec", "IngotSystem", "CLibvirt",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "IngotBuild",
             dependencies: [
-                "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk",
+                "IngotContract", "IngotSpec", "IngotSources", "IngotRegistry", "IngotTree", "IngotFilesystems", "IngotDisk",
+                "IngotSystem",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -75,6 +105,7 @@ let package = Package(
             name: "IngotCommands",
             dependencies: [
                 "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotBuild", "IngotFlash",
+                "IngotRegistry", "IngotSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -87,24 +118,34 @@ let package = Package(
             name: "ingot-bench",
             dependencies: [
                 "IngotContract", "IngotBuild", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotSpec", "IngotSources",
+                "IngotSystem", "IngotRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
-        .testTarget(name: "IngotContractTests", dependencies: ["IngotContract"]),
-        .testTarget(name: "IngotSpecTests", dependencies: ["IngotSpec", "IngotContract"]),
-        .testTarget(name: "IngotTreeTests", dependencies: ["IngotTree"]),
-        .testTarget(name: "IngotFilesystemsTests", dependencies: ["IngotFilesystems", "IngotTree"]),
-        .testTarget(name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec"]),
-        .testTarget(name: "IngotDiskTests", dependencies: ["IngotDisk", "IngotTree", "IngotFilesystems"]),
-        .testTarget(name: "IngotFlashTests", dependencies: ["IngotFlash", "IngotDisk"]),
-        .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec", "IngotContract"]),
+        // Shared test support: running `ingot` and host tools through IngotSystem, temp dirs, and
+        // tool checks that fail instead of skip under CI=true.
+        .target(name: "IngotTestSupport", dependencies: ["IngotSystem"], path: "Tests/IngotTestSupport"),
+
+        .testTarget(name: "IngotSystemTests", dependencies: ["IngotSystem", "IngotTestSupport"]),
+        .testTarget(name: "IngotContractTests", dependencies: ["IngotContract", "IngotTestSupport"]),
+        .testTarget(name: "IngotSpecTests", dependencies: ["IngotSpec", "IngotContract", "IngotTestSupport"]),
+        .testTarget(name: "IngotTreeTests", dependencies: ["IngotTree", "IngotTestSupport"]),
+        .testTarget(name: "IngotFilesystemsTests", dependencies: ["IngotFilesystems", "IngotTree", "IngotSystem", "IngotTestSupport"]),
+        .testTarget(
+            name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec", "IngotSystem", "IngotRegistry", "IngotTestSupport"]),
+        .testTarget(name: "IngotDiskTests", dependencies: ["IngotDisk", "IngotTree", "IngotFilesystems", "IngotTestSupport"]),
+        .testTarget(name: "IngotFlashTests", dependencies: ["IngotFlash", "IngotDisk", "IngotTestSupport"]),
+        .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec", "IngotContract", "IngotSystem", "IngotTestSupport"]),
         .testTarget(
             name: "IngotBuildTests",
             dependencies: ["IngotBuild", "IngotContract", "IngotSpec", "IngotDisk", "IngotTree", "IngotSources", "IngotFilesystems"]),
         .testTarget(
             name: "IngotCommandsTests",
-            dependencies: ["IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources", "IngotFlash"]),
+            dependencies: [
+                "IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources", "IngotFlash",
+                "IngotSystem", "IngotRegistry", "IngotTestSupport",
+            ]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -7,6 +7,7 @@ import IngotDisk
 import IngotFilesystems
 import IngotSources
 import IngotSpec
+import IngotSystem
 import IngotTree
 import Logging
 
@@ -157,14 +158,7 @@ struct DiskAssembler {
     }
 
     private func sha256(image: ImageFile, range: ByteRange) throws -> String {
-        var hasher = BuildManifest.Hasher()
-        var off: Int64 = 0
-        while off < range.size {
-            let n = Int(min(Int64(4 << 20), range.size - off))
-            hasher.update(try image.read(at: range.offset + off, count: n))
-            off += Int64(n)
-        }
-        return hasher.hex
+        try SHA256Stream.hex(descriptor: image.fd, offset: range.offset, length: range.size, path: image.path)
     }
 
     // MARK: Boot chains
@@ -353,33 +347,5 @@ struct DiskAssembler {
         guard r.status == 0 else {
             throw ComposeError(location: nil, message: "mke2fs failed for the data partition of \(path): \(r.output)")
         }
-    }
-}
-
-/// Host tools the build runs (mke2fs, syslinux, qemu-img): always waited for, output captured.
-enum BuildTools {
-    struct Result {
-        var status: Int32
-        var output: String
-    }
-
-    static func run(_ tool: String, _ args: [String], environment: [String: String] = [:]) throws -> Result {
-        let p = Process()
-        let candidates = ["/usr/bin/", "/usr/sbin/", "/sbin/", "/bin/"].map { $0 + tool }
-        guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw ComposeError(location: nil, message: "\(tool) is not installed; run ci/bootstrap (or apt-get install the package that provides it)")
-        }
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self))
     }
 }

@@ -3,6 +3,7 @@
 
 import Foundation
 import IngotSpec
+import IngotTestSupport
 import Testing
 
 @testable import IngotBoot
@@ -224,14 +225,6 @@ struct PlanTests {
 /// Runs a tool and returns its stdout (test helper).
 enum ProcessCapture {
     static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try Command.run(executable, arguments).stdout
     }
 }

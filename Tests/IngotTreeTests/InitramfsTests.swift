@@ -1,6 +1,7 @@
 // Initramfs and init: the cpio is read back by libarchive and by GNU cpio; the init script is
 // syntax-checked by busybox and its marker lines are verified against an independent CRC-32.
 import Foundation
+import IngotTestSupport
 import Testing
 
 @testable import IngotTree
@@ -15,16 +16,8 @@ func crc32(_ bytes: [UInt8]) -> UInt32 {
 }
 
 func shell(_ command: String) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/sh")
-    p.arguments = ["-c", command]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let result = try Command.run("/bin/sh", ["-c", command], mergeStandardError: true)
+    return (result.status, result.stdout)
 }
 
 @Suite struct InitramfsTests {

@@ -11,6 +11,7 @@ import Glibc
 import Musl
 #endif
 import Foundation
+import IngotSystem
 import IngotContract
 import IngotSpec
 import Logging
@@ -85,8 +86,9 @@ public final class LabBackend: BootBackend, Sendable {
         let logFD = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard logFD >= 0 else { throw Error.logFile(path: logPath, reason: String(cString: strerror(errno))) }
         defer { close(logFD) }
-        let token = SignalGuard.shared.register(group: SignalFlagOnly.group)
-        defer { SignalGuard.shared.unregister(token) }
+        // An interrupt to ingot sets the flag like a cancellation; the board is still powered off.
+        let interrupts = cancelled.listenForInterrupts()
+        defer { InterruptStream.shared.remove(interrupts) }
 
         try command("power-off", profile.powerOff, board: board)
         var poweredOn = false
@@ -154,9 +156,11 @@ public final class LabBackend: BootBackend, Sendable {
                 verdict = watcher.finish(at: elapsed(), cause: "the serial device \(profile.serialDevice) closed (board powered off or adapter gone)")
             }
             if verdict == nil { verdict = watcher.check(at: elapsed()) }
-            if cancelled.isSet { throw Error.cancelled }
-            let signal = SignalGuard.shared.receivedSignal
-            if signal != 0 { throw Error.interrupted(signal: signal) }
+            switch cancelled.reason {
+            case nil: break
+            case .cancelled: throw Error.cancelled
+            case .interrupted(let signal): throw Error.interrupted(signal: signal)
+            }
         }
         return BootResult(
             verdict: verdict ?? watcher.finish(at: elapsed(), cause: "no verdict"), wallSeconds: elapsed(), accelerator: "lab",

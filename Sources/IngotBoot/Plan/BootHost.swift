@@ -4,6 +4,7 @@
 
 import Crypto
 import Foundation
+import IngotSystem
 
 /// Read-only facts about the host, used while building a machine plan.
 public protocol BootHost: Sendable {
@@ -113,11 +114,7 @@ public struct SystemBootHost: BootHost {
     }
 
     public func sha256(_ path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw MachinePlan.Error.missingFile(role: "firmware", path: path) }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        do { return try SHA256Stream.hex(ofFile: path) } catch { throw MachinePlan.Error.missingFile(role: "firmware", path: path) }
     }
 
     public func prefix(_ path: String, count: Int) -> [UInt8]? {

@@ -44,6 +44,8 @@ public actor ContentStore {
     /// The store's root directory.
     public nonisolated let root: String
     private nonisolated let logger: Logger?
+    /// Shared hold on the store for this value's lifetime (ContentStore+Lease.swift).
+    private nonisolated let lease: StoreLease?
 
     /// Opens (creating if needed) a store.
     /// - Parameters:
@@ -56,6 +58,7 @@ public actor ContentStore {
         for sub in ["blobs/sha256", "refs", "tmp"] {
             try ContentStore.makeDirectory(dir + "/" + sub)
         }
+        self.lease = try StoreLease.take(root: dir, exclusive: false)
     }
 
     /// `$INGOT_CACHE`, else `$XDG_CACHE_HOME/ingot`, else `~/.cache/ingot`; when that cannot be
