@@ -77,17 +77,15 @@ enum MatrixBuild {
     static func plan(
         board: BoardProfile, artifacts: BootArtifacts, runDirectory: String, accelerator: AcceleratorChoice,
         bus: DiskBus?,
-        host: BootHost
+        host: BootHost, forwardPorts: [Int] = []
     ) -> Result<MachinePlan, MatrixJob.NotRunnable> {
         do {
             // Raspberry Pi cells load the image's own u-boot.bin and DTB, as `ingot test` does.
             let artifacts = try BootTarget.preparedArtifacts(
                 board: board, artifacts: artifacts, runDirectory: runDirectory)
-            return .success(
-                try MachinePlan(
-                    board: board, artifacts: artifacts,
-                    options: PlanOptions(runDirectory: runDirectory, serial: .pipe, accelerator: accelerator, bus: bus),
-                    host: host))
+            var options = PlanOptions(runDirectory: runDirectory, serial: .pipe, accelerator: accelerator, bus: bus)
+            options.forwardPorts = forwardPorts
+            return .success(try MachinePlan(board: board, artifacts: artifacts, options: options, host: host))
         } catch let error as MachinePlan.Error {
             return .failure(.init(status: planStatus(error), reason: "\(error)"))
         } catch {
