@@ -75,6 +75,7 @@ struct TestCommand: AsyncParsableCommand {
             print(
                 "PASS \(t.label) on \(t.board.name): ready in \(String(format: "%.1f", result.wallSeconds)) s (\(result.accelerator)); \(times.joined(separator: ", "))"
             )
+            for probe in v.probes ?? [] { print("  probe: \(probe.summary)") }
         } else {
             print(
                 "FAIL \(t.label) on \(t.board.name): \(v.failedStage.map { "stage \($0.rawValue)" } ?? "boot") — \(v.reason)"
