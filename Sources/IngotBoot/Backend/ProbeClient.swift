@@ -76,7 +76,7 @@ public enum ProbeClient {
                 }
                 continue
             }
-            return ProbeOutcome(result: .closed, detail: "connection closed before the request was sent: nothing accepted it on guest port \(guestPort)")
+            return ProbeOutcome(result: .closed, detail: "refused: connection closed before the request was sent (nothing listens on guest port \(guestPort))")
         }
         var response: [UInt8] = []
         var ended = false
@@ -99,7 +99,7 @@ public enum ProbeClient {
             if ended {
                 return ProbeOutcome(
                     result: .closed,
-                    detail: "connection \(reset ? "reset" : "closed") before any response (nothing accepted it on guest port \(guestPort))")
+                    detail: "refused: connection \(reset ? "reset" : "closed") before any response (nothing listens on guest port \(guestPort))")
             }
             return ProbeOutcome(result: .timeout, detail: "no response within \(seconds(timeout)) s (is the guest's network up?)")
         }
@@ -135,7 +135,7 @@ public enum ProbeClient {
         }
         let reset = n < 0 && errno == ECONNRESET
         return ProbeOutcome(
-            result: .closed, detail: "connection \(reset ? "reset" : "closed") at once (nothing accepted it on guest port \(guestPort))")
+            result: .closed, detail: "refused: connection \(reset ? "reset" : "closed") at once (nothing listens on guest port \(guestPort))")
     }
 
     /// Index just past the blank line ending the header, if it has arrived.
