@@ -62,6 +62,8 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
     /// - Throws: `LibvirtConnection.Error` for infrastructure failures (unreachable daemon,
     ///   domain creation or console failure, cancellation); guest failures are verdicts.
     public func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult {
+        let freed = plan.withFreeForwards()
+        let plan = freed.network == nil ? freed : freed.withForwardAddress(try Self.forwardAddress(uri: uri, board: freed.board))
         try plan.prepareScratchFiles()
         return try await superviseOnThread(named: "ingot-libvirt-\(plan.board)") { cancelled in
             try self.supervise(plan: plan, watcher: watcher, logPath: logPath, cancelled: cancelled)
@@ -139,6 +141,7 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
 
         var verdict: BootVerdict?
         var ended: String?
+        let probes = watcher.rules.probes.isEmpty ? nil : ProbeLoop(network: plan.network, start: start)
         var stop: Swift.Error?
         while verdict == nil {
             let chunks = consoleReader.take(waiting: 0.1)
@@ -160,6 +163,8 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
             }
             if verdict != nil { break }
             verdict = watcher.check(at: elapsed())
+            if verdict != nil { break }
+            if let probes { verdict = probes.poll(watcher, at: elapsed()) }
             if verdict != nil { break }
             if let ended {
                 verdict = watcher.finish(at: elapsed(), cause: ended)

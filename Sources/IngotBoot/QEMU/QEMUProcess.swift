@@ -82,6 +82,7 @@ public final class QEMUProcess: Sendable {
     ///   - watcher: the stage watcher for this boot.
     ///   - logPath: where the full serial log is written (`.pipe` mode; `.stdio` uses the plan's).
     public func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult {
+        let plan = plan.withFreeForwards()
         try plan.prepareScratchFiles()
         return try await superviseOnThread(named: "ingot-qemu-\(plan.board)") { cancelled in
             try self.supervise(plan: plan, watcher: watcher, logPath: logPath, cancelled: cancelled)
@@ -115,6 +116,8 @@ public final class QEMUProcess: Sendable {
         var verdict: BootVerdict?
         var stop: CancelFlag.Reason?
         let elapsed = { Date().timeIntervalSince(start) }
+        // Readiness over the network: probe rounds through the plan's forwarded ports.
+        let probes = watcher.rules.probes.isEmpty ? nil : ProbeLoop(network: plan.network, start: start)
 
         while true {
             if let output = child.standardOutputStream {
@@ -136,6 +139,7 @@ public final class QEMUProcess: Sendable {
                 break
             }
             if verdict == nil, !interactive { verdict = watcher.check(at: elapsed()) }
+            if verdict == nil, !interactive, let probes { verdict = probes.poll(watcher, at: elapsed()) }
             if verdict != nil && !interactive { break }
             if !interactive && elapsed() > maximumSeconds {
                 verdict = watcher.finish(at: elapsed(), cause: "run exceeded the harness limit of \(Int(maximumSeconds)) s")
