@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "IngotSpec", dependencies: ["IngotContract", .product(name: "Yams", package: "Yams")]),
         .target(
             name: "IngotTree",
-            dependencies: ["CArchive"]),
+            dependencies: ["CArchive", "CZlib"]),
         .target(
             name: "IngotFilesystems",
             dependencies: ["IngotTree", "CZlib", "CZstd"]),

@@ -60,6 +60,10 @@ public struct Builder {
         let epoch = options.sourceDateEpoch
         let base = "\(spec.name)-\(board.name)"
         let staging = try OutputStaging(outputDirectory: options.outputDirectory, tag: base)
+        if options.formats.contains(where: { $0 == .raw || $0 == .qcow2 }) {
+            // Board × disk size × host limits, before anything is resolved (harden: issue 12 #14).
+            try DiskAssembler.preflight(spec: spec, board: board, imagePath: staging.path("\(base).img"))
+        }
 
         logger?.info("\(base): resolving kernel and images for \(board.arch.rawValue)")
         let kernelPackage = spec.kernel?.package ?? board.kernelPackage
@@ -73,10 +77,10 @@ public struct Builder {
         let cmdline = (board.cmdline + [spec.kernel?.cmdline ?? ""]).filter { !$0.isEmpty }.joined(separator: " ")
         var outputs: [BuildManifest.OutputRecord] = []
         var disk: DiskAssembly?
-        func recordOutput(_ name: String, role: String) throws {
+        func recordOutput(_ name: String, role: String, sha256 known: String? = nil) throws {
             let path = staging.path(name)
             let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
-            outputs.append(.init(name: name, role: role, size: size, sha256: try BuildManifest.sha256(ofFile: path)))
+            outputs.append(.init(name: name, role: role, size: size, sha256: try known ?? BuildManifest.sha256(ofFile: path)))
         }
 
         for format in options.formats {
@@ -109,10 +113,11 @@ public struct Builder {
                         epoch: epoch, seed: "\(specDigest)|\(board.name)", baseCmdline: cmdline, logger: logger)
                     disk = try await assembler.assemble(into: staging.path("\(base).img"))
                 }
-                if format == .raw {
+                if format == .raw, let disk {
                     let bmap = "\(base).img.bmap"
-                    _ = try BmapWriter.write(image: staging.path("\(base).img"), to: staging.path(bmap))
-                    try recordOutput("\(base).img", role: "disk-raw")
+                    // From the blocks Ingot wrote, not the host's extents (harden: issue 12 #7).
+                    _ = try BmapWriter.write(image: staging.path("\(base).img"), mapped: disk.written, to: staging.path(bmap))
+                    try recordOutput("\(base).img", role: "disk-raw", sha256: disk.imageSHA256)
                     try recordOutput(bmap, role: "bmap")
                 } else {
                     let r = try BuildTools.run(
@@ -150,7 +155,8 @@ public struct Builder {
                 package: kernel.package.name, version: kernel.package.version, release: kernel.release,
                 modules: kernel.closure.ordered, dtbs: kernel.dtbs.map(\.name)),
             cmdline: disk?.cmdline ?? cmdline, inputs: inputs, outputs: outputs, partitions: disk?.partitions,
-            diskID: disk?.layout.diskID, table: disk?.layout.table.rawValue)
+            diskID: disk?.layout.diskID, table: disk?.layout.table.rawValue,
+            hostFiles: record.hostFiles.isEmpty ? nil : record.hostFiles)
         let manifestName = "\(base).manifest.json"
         try manifest.encoded().write(to: URL(fileURLWithPath: staging.path(manifestName)))
         try staging.commit()

@@ -30,6 +30,8 @@ struct Composer {
     final class Record {
         var inputs: [InputRecord] = []
         var configs: [String: ImageConfig] = [:]
+        /// Host files `files: source` copied in, with their digests (the manifest's `hostFiles`).
+        var hostFiles: [BuildManifest.HostFileRecord] = []
     }
 
     /// Resolves and applies one image to a fresh tree.
@@ -65,12 +67,30 @@ struct Composer {
     {
         let root = try FileTree(spool: spool)
         let modules = try installModules(root)
+        // Which init image last removed /bin/busybox (a whiteout, or a file or link over it).
+        var remover: ImageSpec?
         for image in spec.initImages {
             let resolved = try await resolver.resolve(image)
             record.inputs += resolved.inputs
+            let had = root.lookup("/bin/busybox")?.content != nil
             try apply(resolved, to: root, image: image)
+            let has = root.lookup("/bin/busybox")?.content != nil
+            if had, !has { remover = image }
+            if has { remover = nil }
         }
         guard root.lookup("/bin/busybox")?.content != nil else {
+            if let remover {
+                throw ComposeError(
+                    location: remover.location,
+                    message: "image '\(remover.raw)' removes /bin/busybox (a whiteout, or a link or directory in its place), "
+                        + "which Ingot's generated init runs on; drop that entry from the image, or list deb:busybox-static after it in 'init:'")
+            }
+            if let busybox = spec.initImages.first(where: { if case .deb("busybox-static", _) = $0.ref { true } else { false } }) {
+                throw ComposeError(
+                    location: busybox.location,
+                    message: "image '\(busybox.raw)' provided no regular /bin/busybox, which Ingot's generated init runs on; "
+                        + "check that the package is busybox-static for the board's architecture")
+            }
             throw ComposeError(
                 location: spec.initImages.first?.location,
                 message: "the init images provide no /bin/busybox, which Ingot's generated init runs on; "
@@ -99,7 +119,7 @@ struct Composer {
             }
         }
 
-        try placeFiles(into: root)
+        try placeFiles(into: root, record: record)
         let plan = InitPlan(
             name: spec.name, hostname: spec.hostname, modules: modules, steps: steps, dataMount: spec.data?.mount)
         try plan.install(into: root, mtime: epoch)
@@ -155,8 +175,33 @@ struct Composer {
         return step
     }
 
+    /// Logs a host file taken from outside the spec's directory and records every host file
+    /// with its digest, so a reviewer sees what went in (`/etc/shadow` through a symlink, say).
+    func recordHostFile(_ source: String, target: String, content: Content, tree: FileTree, record: Record?) throws {
+        let base = spec.baseDirectory.hasSuffix("/") ? spec.baseDirectory : spec.baseDirectory + "/"
+        func realPath(_ path: String) -> String {
+            guard let resolved = realpath(path, nil) else { return path }
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        let real = realPath(source)
+        let realBase = realPath(spec.baseDirectory) + "/"
+        let outside = !source.hasPrefix(base) || !real.hasPrefix(realBase)
+        var hasher = BuildManifest.Hasher()
+        try tree.readChunks(of: content) { hasher.update(Array($0)) }
+        let digest = hasher.hex
+        if outside {
+            let via = real == source ? "" : " (→ \(real))"
+            logger?.notice("files: \(target) is copied from \(source)\(via), outside the spec's directory (sha256 \(digest.prefix(16))…)")
+        }
+        record?.hostFiles.append(
+            .init(
+                path: source, resolvedPath: real == source ? nil : real, target: target, sha256: digest,
+                size: content.size, outsideSpecDirectory: outside))
+    }
+
     /// The spec's `files:` entries.
-    func placeFiles(into root: FileTree) throws {
+    func placeFiles(into root: FileTree, record: Record? = nil) throws {
         for f in spec.files {
             let path = FileTree.normalize(f.path)
             do {
@@ -175,8 +220,8 @@ struct Composer {
                     if isDir.boolValue {
                         try root.applyDirectory(source, under: path, owner: OwnerOverride(uid: f.uid, gid: f.gid))
                     } else {
-                        let size = (try FileManager.default.attributesOfItem(atPath: source)[.size] as? NSNumber)?.int64Value ?? 0
-                        let content = try root.spoolHostFile(source, size: size, layer: source)
+                        let content = try root.spoolHostFile(source, layer: source)
+                        try recordHostFile(source, target: path, content: content, tree: root, record: record)
                         let perms: UInt32
                         if let m = f.mode {
                             perms = m

@@ -14,6 +14,10 @@ struct DiskAssembly {
     var layout: DiskLayout
     var partitions: [BuildManifest.PartitionRecord]
     var cmdline: String
+    /// Every block Ingot (or a tool it ran) wrote: the bmap is made from this, not the host's extents.
+    var written: BlockMap
+    /// SHA-256 of the whole image, taken in the same pass as the partitions'.
+    var imageSHA256: String
 }
 
 struct DiskAssembler {
@@ -32,6 +36,10 @@ struct DiskAssembler {
 
     /// Partition plans for the board's default layout (boot, root-a, optional root-b, data).
     func partitionPlans() -> (TableKind, [PartitionPlan], LayoutConstraints) {
+        Self.partitionPlans(spec: spec, board: board)
+    }
+
+    static func partitionPlans(spec: ApplianceSpec, board: BoardProfile) -> (TableKind, [PartitionPlan], LayoutConstraints) {
         let efi = board.bootloader == .systemdBoot
         let rpi = board.bootloader == .ubootExtlinux
         let table: TableKind = board.partitionTable == .gpt ? .gpt : .mbr
@@ -47,7 +55,7 @@ struct DiskAssembler {
         if board.layout.rootB {
             plans.append(PartitionPlan(name: "root-b", role: .rootB, type: rootType, size: .content(minimum: 16 * Self.mib, headroomPercent: 10), bootable: false, label: "root-b"))
         }
-        let dataSize = Int64(spec.data?.size ?? 64 << 20)
+        let dataSize = Int64(clamping: spec.data?.size ?? 64 << 20)
         plans.append(PartitionPlan(name: "data", role: .data, type: table == .gpt ? "linux-data" : "linux", size: .fixed(dataSize), bootable: false, label: "data"))
         let constraints = LayoutConstraints(
             requireTable: rpi || board.bootloader == .syslinux ? .mbr : nil,
@@ -79,9 +87,31 @@ struct DiskAssembler {
         }
     }
 
+    /// Checks, before anything is resolved or written, that the disk this spec asks for can be
+    /// laid out on the board (MBR's 2 TiB) and written where `imagePath` is: within the shell's
+    /// file size limit (`ulimit -f`) and the maximum file size of that filesystem (probed with a
+    /// sparse truncate, which costs nothing). Without this a 16T data partition failed after the
+    /// whole root was composed and written, with "File too large".
+    static func preflight(spec: ApplianceSpec, board: BoardProfile, imagePath: String) throws {
+        let (table, plans, constraints) = partitionPlans(spec: spec, board: board)
+        let bootSize = Int64(board.layout.bootPartitionMiB) * Self.mib
+        let layout: DiskLayout
+        do {
+            layout = try LayoutPlanner.plan(
+                table: table, partitions: plans,
+                contentSizes: ["root-a": 16 * Self.mib, "root-b": 16 * Self.mib, "esp": bootSize, "boot": bootSize],
+                firstOffset: Int64(board.layout.firstPartitionOffsetMiB) * Self.mib, seed: "preflight",
+                constraints: constraints, roundDiskToPowerOfTwo: board.emulation.diskSizePowerOfTwo)
+        } catch {
+            throw ComposeError(location: spec.data?.location ?? board.location, message: "\(error)")
+        }
+        try HostLimits.checkWritable(bytes: layout.diskSize, at: imagePath, what: "the \(board.name) disk image")
+    }
+
     /// Writes the whole disk into `image` and returns its layout.
     func assemble(into path: String) async throws -> DiskAssembly {
         try validate()
+        let scratch = (path as NSString).deletingLastPathComponent
         let (table, plans, constraints) = partitionPlans()
         let firstOffset = Int64(board.layout.firstPartitionOffsetMiB) * Self.mib
         let bootSize = Int64(board.layout.bootPartitionMiB) * Self.mib
@@ -104,6 +134,7 @@ struct DiskAssembler {
         else {
             throw ComposeError(location: board.location, message: "internal: the planned root partition does not start at \(rootOffset)")
         }
+        try HostLimits.checkWritable(bytes: layout.diskSize, at: path, what: "the \(board.name) disk image")
         try image.truncate(to: layout.diskSize)
         try PartitionTableWriter.write(layout, to: image)
 
@@ -113,10 +144,11 @@ struct DiskAssembler {
         var args = [baseCmdline, "ingot.disk=\(diskArg)", "ingot.root=\(rootPart.number)"]
         if let mount = spec.data?.mount { args += ["ingot.data=\(dataPart.number)", "ingot.datamount=\(mount)"] }
         let cmdline = args.filter { !$0.isEmpty }.joined(separator: " ")
+        try Self.checkCommandLine(cmdline, board: board, spec: spec)
 
         // Boot partition.
         logger?.info("\(board.name): writing the \(board.bootloader.rawValue) boot partition")
-        let bootTree = try await bootTree(cmdline: cmdline)
+        let bootTree = try await bootTree(cmdline: cmdline, scratch: scratch)
         let label = String((bootPart.label ?? "BOOT").uppercased().prefix(11))
         try FATWriter.write(
             tree: bootTree, to: image, range: bootPart.range,
@@ -129,11 +161,24 @@ struct DiskAssembler {
         }
 
         // Data partition: an empty ext4, reproducible (fixed UUID, hash seed and time).
+        logger?.info("\(board.name): writing the \(DiskLayout.human(dataPart.range.size)) ext4 data partition")
         try makeData(path: path, range: dataPart.range, uuid: SeededID.uuid(seed: seed, for: "data-filesystem"))
+        try image.recordContent(in: dataPart.range)
         try image.sync()
 
+        let size = layout.diskSize
+        logger?.info("\(board.name): hashing the \(DiskLayout.human(size)) image and its partitions")
+        let started = Date()
+        let logger = self.logger
+        let digests = try ImageDigest.sha256(
+            path: path, ranges: [ByteRange(offset: 0, size: size)] + layout.partitions.map(\.range)
+        ) { done, total in
+            logger?.info("hashing: \(DiskLayout.human(done)) of \(DiskLayout.human(total)) (\(done * 100 / max(1, total)) %)")
+        }
+        logger?.debug("hashed in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+
         var records: [BuildManifest.PartitionRecord] = []
-        for p in layout.partitions {
+        for (i, p) in layout.partitions.enumerated() {
             let fs: String? = switch p.role {
             case .esp, .boot: "vfat"
             case .rootA: "squashfs"
@@ -143,20 +188,21 @@ struct DiskAssembler {
             records.append(.init(
                 number: p.number, name: p.name, role: p.role.rawValue, offset: p.range.offset, size: p.range.size,
                 type: p.gptType ?? p.mbrType.map { String(format: "0x%02x", $0) } ?? p.typeName, uuid: p.uuid,
-                filesystem: fs, sha256: try sha256(image: image, range: p.range)))
+                filesystem: fs, sha256: digests[i + 1]))
         }
-        return DiskAssembly(layout: layout, partitions: records, cmdline: cmdline)
+        return DiskAssembly(
+            layout: layout, partitions: records, cmdline: cmdline, written: image.written, imageSHA256: digests[0])
     }
 
-    private func sha256(image: ImageFile, range: ByteRange) throws -> String {
-        var hasher = BuildManifest.Hasher()
-        var off: Int64 = 0
-        while off < range.size {
-            let n = Int(min(Int64(4 << 20), range.size - off))
-            hasher.update(try image.read(at: range.offset + off, count: n))
-            off += Int64(n)
+    /// The assembled command line goes into syslinux.cfg, extlinux.conf or a loader entry as one
+    /// line; a board profile's arguments are checked here (the spec's were checked at load).
+    static func checkCommandLine(_ cmdline: String, board: BoardProfile, spec: ApplianceSpec) throws {
+        if let problem = TextRules.commandLineProblem(cmdline, allowReserved: true) {
+            throw ComposeError(
+                location: spec.kernel?.location ?? board.location,
+                message: "the kernel command line for \(board.name) '\(TextRules.display(cmdline))' \(problem); "
+                    + "fix 'kernel.cmdline' in the spec or 'cmdline' in \(board.location.file)")
         }
-        return hasher.hex
     }
 
     // MARK: Boot chains
@@ -183,10 +229,11 @@ struct DiskAssembler {
 
     /// The kernel as the bootloader loads it: arm64 Debian kernels are gzip-compressed Images,
     /// which neither systemd-boot (needs the PE/EFI stub) nor U-Boot's booti take, so inflate them.
-    func bootKernel() throws -> Content {
+    func bootKernel(scratch: String) throws -> Content {
         let head = try root.bytes(of: kernel.kernel, offset: 0, count: 2)
         guard head == [0x1F, 0x8B] else { return kernel.kernel }
-        let tmp = NSTemporaryDirectory() + "ingot-vmlinuz-\(getpid())-\(UUID().uuidString.prefix(6)).gz"
+        // Temporary files live in the build's staging directory, which a dead build's successor removes.
+        let tmp = scratch + "/.ingot-vmlinuz-\(getpid()).gz"
         defer { unlink(tmp) }
         try Data(try root.bytes(of: kernel.kernel)).write(to: URL(fileURLWithPath: tmp))
         let reader = try ArchiveReader(path: tmp, formats: .raw)
@@ -198,16 +245,19 @@ struct DiskAssembler {
 
     /// The stage-1 initramfs: busybox, the board's module closure (plus `extraModules`), and
     /// the script that finds the root on the disk or, for ISOs, on the ISO 9660 volume.
-    func stage1(extraModules: [String] = [], source: Stage1Plan.RootSource = .disk) throws -> Content {
+    func stage1(extraModules: [String] = [], source: Stage1Plan.RootSource = .disk, scratch: String) throws -> Content {
         let closure = extraModules.isEmpty
             ? kernel.closure
             : try ModuleClosure.resolve(names: board.initramfsModules + extraModules, in: kernel.tree, kernelVersion: kernel.release)
         let modules = closure.ordered.map { "/lib/modules/\(kernel.release)/\($0)" }
         guard let busybox = root.lookup("/bin/busybox")?.content else {
-            throw ComposeError(location: nil, message: "the root has no /bin/busybox for stage 1; add deb:busybox-static to the spec's init")
+            throw ComposeError(
+                location: spec.initImages.first?.location,
+                message: "the composed root has no /bin/busybox for stage 1; a later layer or a 'files:' entry removed or "
+                    + "replaced it — keep /bin/busybox a regular file from deb:busybox-static")
         }
         let tree = try Stage1Plan(modules: modules, source: source).tree(busybox: busybox, kernelTree: kernel.tree, spool: spool, mtime: epoch)
-        let tmp = NSTemporaryDirectory() + "ingot-stage1-\(getpid())-\(UUID().uuidString.prefix(6)).img"
+        let tmp = scratch + "/.ingot-stage1-\(getpid())-\(UUID().uuidString.prefix(6)).img"
         defer { unlink(tmp) }
         try InitramfsWriter.write(tree: tree, to: tmp, compression: .gzip)
         let size = (try FileManager.default.attributesOfItem(atPath: tmp)[.size] as? NSNumber)?.int64Value ?? 0
@@ -227,10 +277,10 @@ struct DiskAssembler {
         """
     }
 
-    func bootTree(cmdline: String) async throws -> FileTree {
+    func bootTree(cmdline: String, scratch: String) async throws -> FileTree {
         let t = try FileTree(spool: spool)
-        let kernelContent = try bootKernel()
-        let initrd = try stage1()
+        let kernelContent = try bootKernel(scratch: scratch)
+        let initrd = try stage1(scratch: scratch)
         func add(_ path: String, _ c: Content) throws {
             try t.insert(Node(kind: .file(c), permissions: 0o755, mtime: epoch), at: path)
         }
@@ -310,6 +360,8 @@ struct DiskAssembler {
             throw ComposeError(location: board.location, message: "syslinux --install failed on \(path): \(r.output)")
         }
         try FATWriter.syncBackupBootSector(image: image, range: boot.range)
+        // syslinux wrote through its own descriptor (ldlinux.sys, the boot sector, FAT entries).
+        try image.recordContent(in: boot.range)
     }
 
     func makeData(path: String, range: ByteRange, uuid: String) throws {
@@ -317,7 +369,11 @@ struct DiskAssembler {
         let r = try BuildTools.run(
             "mke2fs",
             ["-q", "-F", "-t", "ext4", "-b", "4096", "-L", "data", "-U", uuid.lowercased(),
-             "-E", "offset=\(range.offset),nodiscard,hash_seed=\(uuid.lowercased()),root_owner=0:0",
+             // Lazy table and journal init: mke2fs writes only metadata (the kernel zeroes inode
+             // tables itself on first mount), so a 20G partition costs milliseconds, the bytes do not
+             // depend on the host kernel's lazy-init support, and every block it writes is non-zero
+             // (so `recordContent` finds them all for the bmap).
+             "-E", "offset=\(range.offset),nodiscard,lazy_itable_init=1,lazy_journal_init=1,hash_seed=\(uuid.lowercased()),root_owner=0:0",
              path, "\(blocks)"],
             environment: ["E2FSPROGS_FAKE_TIME": "\(epoch)"])
         guard r.status == 0 else {

@@ -133,6 +133,22 @@ public struct DataSpec: Sendable, Hashable {
     public var size: UInt64
     /// Filesystem type; only "ext4" is supported.
     public var filesystem: String
+    /// Where `size` was written (for errors about the disk it leads to); not part of equality.
+    public var location: SourceLocation? = nil
+
+    public static func == (lhs: DataSpec, rhs: DataSpec) -> Bool {
+        lhs.mount == rhs.mount && lhs.size == rhs.size && lhs.filesystem == rhs.filesystem
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(mount)
+        hasher.combine(size)
+        hasher.combine(filesystem)
+    }
+
+    /// The largest data partition a spec may ask for (64 TiB): ext4 and GPT go further, but the
+    /// disk arithmetic stays far from overflow and no host writes a bigger sparse file anyway.
+    public static let maximumSize: UInt64 = 64 << 40
 }
 
 /// A whole appliance spec, validated.
