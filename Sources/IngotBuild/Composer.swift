@@ -69,14 +69,20 @@ struct Composer {
         let modules = try installModules(root)
         // Which init image last removed /bin/busybox (a whiteout, or a file or link over it).
         var remover: ImageSpec?
+        // Which init image made a top-level name (etc, bin...) something other than a directory.
+        var culprits: [String: ImageSpec] = [:]
         for image in spec.initImages {
             let resolved = try await resolver.resolve(image)
             record.inputs += resolved.inputs
             let had = root.lookup("/bin/busybox")?.content != nil
+            let before = root.root.children.mapValues { ObjectIdentifier($0) }
             try apply(resolved, to: root, image: image)
             let has = root.lookup("/bin/busybox")?.content != nil
             if had, !has { remover = image }
             if has { remover = nil }
+            for (name, node) in root.root.children where before[name] != ObjectIdentifier(node) {
+                if case .symlink = node.kind { culprits[name] = nil } else if node.isDirectory { culprits[name] = nil } else { culprits[name] = image }
+            }
         }
         guard root.lookup("/bin/busybox")?.content != nil else {
             if let remover {
@@ -119,10 +125,14 @@ struct Composer {
             }
         }
 
-        try placeFiles(into: root, record: record)
+        try placeFiles(into: root, record: record, culprits: culprits)
         let plan = InitPlan(
             name: spec.name, hostname: spec.hostname, modules: modules, steps: steps, dataMount: spec.data?.mount)
-        try plan.install(into: root, mtime: epoch)
+        do {
+            try plan.install(into: root, mtime: epoch)
+        } catch let error as FileTree.Error {
+            throw Self.blame(error, culprits: culprits, what: "Ingot's init files") ?? error
+        }
         root.clampTimes(to: epoch)
         return (root, plan)
     }
@@ -201,7 +211,19 @@ struct Composer {
     }
 
     /// The spec's `files:` entries.
-    func placeFiles(into root: FileTree, record: Record? = nil) throws {
+    /// A `notADirectory` error turned into one that names the init image (and its spec line)
+    /// that made the top-level directory a file; nil when no image is to blame.
+    static func blame(_ error: Swift.Error, culprits: [String: ImageSpec], what: String) -> ComposeError? {
+        guard case FileTree.Error.notADirectory(let path) = error, let top = FileTree.components(path).first,
+            let image = culprits[top]
+        else { return nil }
+        return ComposeError(
+            location: image.location,
+            message: "image '\(image.raw)' makes /\(top) a file, not a directory, so \(what) cannot be placed under it; "
+                + "fix the image so /\(top) stays a directory (or drop it from 'init:')")
+    }
+
+    func placeFiles(into root: FileTree, record: Record? = nil, culprits: [String: ImageSpec] = [:]) throws {
         for f in spec.files {
             let path = FileTree.normalize(f.path)
             do {
@@ -235,6 +257,9 @@ struct Composer {
             } catch let e as ComposeError {
                 throw e
             } catch {
+                if let blamed = Self.blame(error, culprits: culprits, what: "'files:' entry '\(f.path)' (\(f.location))") {
+                    throw blamed
+                }
                 throw ComposeError(location: f.location, message: "file '\(f.path)': \(error)")
             }
         }

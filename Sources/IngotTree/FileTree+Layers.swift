@@ -14,6 +14,7 @@ public enum LayerError: Swift.Error, CustomStringConvertible {
     case danglingHardlink(layer: String, entry: String, target: String)
     case unreadable(layer: String, path: String, why: String)
     case replacesDirectory(layer: String, entry: String, path: String, kind: String, children: Int)
+    case tree(layer: String, why: String)
 
     public var description: String {
         switch self {
@@ -25,6 +26,8 @@ public enum LayerError: Swift.Error, CustomStringConvertible {
                 + "created; the layer is truncated or was built incorrectly."
         case .unreadable(let layer, let path, let why):
             return "\(layer): cannot read '\(path)': \(why)"
+        case .tree(let layer, let why):
+            return "\(layer): \(why)"
         case .replacesDirectory(let layer, let entry, let path, let kind, let children):
             return "\(layer): entry '\(entry)' replaces the directory \(path), which holds \(children) entries from earlier "
                 + "layers, with \(kind); \(path) must stay a directory (Ingot's init and the system rely on it) — fix the layer"
@@ -87,7 +90,13 @@ extension FileTree {
         archive path: String, label: String? = nil, under prefix: String = "/", include: ((String) -> Bool)? = nil
     ) throws -> Int {
         let name = label ?? path
-        let reader = try ArchiveReader(path: path, formats: .all)
+        let reader: ArchiveReader
+        do {
+            reader = try ArchiveReader(path: path, formats: .all)
+        } catch var error as ArchiveError {
+            error.archive = name
+            throw error
+        }
         var base: Int64?
         // An uncompressed tar's file data is referenced in place rather than copied to the spool.
         let attach = { [spool] () throws -> Int64 in
@@ -97,13 +106,21 @@ extension FileTree {
             return b
         }
         var count = 0
-        while let entry = try reader.next() {
-            if let include, let clean = Self.sanitize(entry.path), !include(clean) {
-                try reader.skipData()
-                continue
+        do {
+            while let entry = try reader.next() {
+                if let include, let clean = Self.sanitize(entry.path), !include(clean) {
+                    try reader.skipData()
+                    continue
+                }
+                try applyEntry(entry, reader: reader, layer: name, prefix: prefix, attach: attach)
+                count += 1
             }
-            try applyEntry(entry, reader: reader, layer: name, prefix: prefix, attach: attach)
-            count += 1
+        } catch var error as ArchiveError {
+            // Name the layer as the user knows it, not the store blob it was read from.
+            error.archive = name
+            throw error
+        } catch let error as FileTree.Error {
+            throw LayerError.tree(layer: name, why: "\(error)")
         }
         return count
     }
@@ -129,7 +146,7 @@ extension FileTree {
             return
         }
         let comps = Self.components(clean)
-        let base = comps.last!
+        guard let base = comps.last else { return }
         let dir = "/" + comps.dropLast().joined(separator: "/")
 
         // OCI whiteouts.

@@ -54,7 +54,11 @@ public enum HostLimits {
         let original = off_t(st.st_size)
         if ftruncate(fd, off_t(bytes)) != 0 {
             let reason = String(cString: strerror(errno))
-            throw Error.filesystemLimit(what: what, path: (path as NSString).deletingLastPathComponent, bytes: bytes, reason: reason)
+            var directory = (path as NSString).deletingLastPathComponent
+            if (directory as NSString).lastPathComponent.hasPrefix(".ingot-staging-") {
+                directory = (directory as NSString).deletingLastPathComponent  // name the user's -o
+            }
+            throw Error.filesystemLimit(what: what, path: directory, bytes: bytes, reason: reason)
         }
         _ = ftruncate(fd, original)
     }

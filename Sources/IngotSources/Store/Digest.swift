@@ -62,8 +62,10 @@ public struct Digest: Hashable, Codable, CustomStringConvertible, Sendable {
 
     /// The digest of a file, read in blocks.
     public static func of(fileAt path: String) throws -> Digest {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Error.unreadable(path: path, reason: String(cString: strerror(errno))) }
+        let fd: Int32
+        do { fd = try RegularFile.open(path) } catch let error as RegularFile.Error {
+            throw Error.unreadable(path: path, reason: error.reason)
+        }
         defer { close(fd) }
         var hasher = StreamingHasher()
         var buf = [UInt8](repeating: 0, count: 1 << 18)

@@ -47,7 +47,9 @@ struct EntryReader {
             case .missing(let why):
                 throw SpecError(
                     location, "image path '\(path)' \(why)",
-                    hint: "create it or fix the path (relative paths resolve against \(baseDirectory))")
+                    hint: why.contains("symlink loop")
+                        ? "point the link at a real \(wantsDirectory ? "directory" : "file")"
+                        : "create it or fix the path (relative paths resolve against \(baseDirectory))")
             case .special(let what):
                 throw SpecError(
                     location, "image path '\(path)' is \(what)",
