@@ -161,10 +161,11 @@ enum Hostile {
     @Test func case03_ownersBeyond32BitsAreAnErrorNamingTheEntry() throws {
         let dir = try Hostile.specDir("owner", "  - tar:./owner.tar\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (rc, log) = try Hostile.sh(
-            "cd '\(dir)' && mkdir -p o/bin && printf evil > o/bin/su-evil && chmod 4755 o/bin/su-evil "
-                + "&& tar --format=pax --owner=:1099511627776 --group=:0 -cf owner.tar -C o bin/su-evil && tar tvf owner.tar --numeric-owner")
-        #expect(rc == 0 && log.contains("1099511627776"), "fixture: \(log)")
+        // GNU tar refuses to write such an owner; the PAX header is written by hand.
+        try PaxTar.file(dir + "/owner.tar", name: "bin/su-evil", mode: 0o4755, data: Array("evil".utf8), pax: [("uid", "1099511627776")])
+        // (GNU tar itself calls the record out of range, as it is.)
+        let (_, log) = try Hostile.sh("tar tvf '\(dir)/owner.tar' --numeric-owner 2>&1")
+        #expect(log.contains("uid=1099511627776"), "fixture: \(log)")
         try expectBuildFailure(dir) {
             $0.contains("spec.yml:4:5") && $0.contains("bin/su-evil") && $0.contains("uid 1099511627776") && $0.contains("32 bits")
         }
@@ -196,7 +197,7 @@ enum Hostile {
         let root = try #require(m.partitions.first { $0.name == "root-a" })
         let (src, squash) = try Hostile.sh(
             "dd if='\(out)/hostile-x86_64-efi.img' of='\(dir)/root.sqfs' bs=1M skip=\(root.offset >> 20) count=\(root.size >> 20) status=none "
-                + "&& unsquashfs -lls '\(dir)/root.sqfs' squashfs-root/hole")
+                + "&& unsquashfs -lls '\(dir)/root.sqfs' | grep hole")
         #expect(src == 0 && squash.contains("268435456"), "\(squash)")
         #expect(root.size < 64 << 20, "a 256 MiB hole must stay sparse in squashfs: root is \(root.size) bytes")
     }
@@ -521,7 +522,7 @@ enum Hostile {
         let m = try JSONDecoder().decode(
             Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/out/hostile-x86_64-efi.manifest.json")))
         let hosts = try #require(m.hostFiles)
-        #expect(hosts.map(\.target) == ["etc/inside", "etc/outside"])
+        #expect(hosts.map(\.target) == ["/etc/inside", "/etc/outside"])
         let (_, sums) = try Hostile.sh("sha256sum '\(dir)/inside.txt' '\(outsideFile)' | cut -c1-64")
         #expect(hosts.map(\.sha256) == sums.split(separator: "\n").map(String.init))
         #expect(hosts.map(\.outsideSpecDirectory) == [false, true])
@@ -646,5 +647,42 @@ enum OCILayoutFixture {
         }
         try json(inner).write(to: URL(fileURLWithPath: layout + "/index.json"))
         try json(["imageLayoutVersion": "1.0.0"]).write(to: URL(fileURLWithPath: layout + "/oci-layout"))
+    }
+}
+
+/// A tar whose one file carries PAX records no tar tool writes (an owner past 32 bits).
+enum PaxTar {
+    static func header(name: String, mode: UInt32, size: Int, typeflag: UInt8) -> [UInt8] {
+        var h = [UInt8](repeating: 0, count: 512)
+        func put(_ text: String, _ at: Int) { for (i, c) in text.utf8.enumerated() { h[at + i] = c } }
+        put(name, 0)
+        put(String(format: "%07o", mode), 100)
+        put("0000000", 108)
+        put("0000000", 116)
+        put(String(format: "%011o", size), 124)
+        put(String(format: "%011o", 1_700_000_000), 136)
+        h[156] = typeflag
+        put("ustar", 257)
+        put("00", 263)
+        for i in 148..<156 { h[i] = 0x20 }
+        put(String(format: "%06o", h.reduce(0) { $0 + Int($1) }), 148)
+        h[154] = 0
+        return h
+    }
+
+    static func file(_ path: String, name: String, mode: UInt32, data: [UInt8], pax: [(String, String)]) throws {
+        func padded(_ d: [UInt8]) -> [UInt8] { d + [UInt8](repeating: 0, count: (512 - d.count % 512) % 512) }
+        var records = ""
+        for (key, value) in pax {
+            let body = " \(key)=\(value)\n"
+            var length = body.utf8.count + 1
+            while "\(length)".utf8.count + body.utf8.count != length { length += 1 }
+            records += "\(length)\(body)"
+        }
+        let recordBytes = Array(records.utf8)
+        var out = header(name: "PaxHeaders/x", mode: 0o644, size: recordBytes.count, typeflag: UInt8(ascii: "x")) + padded(recordBytes)
+        out += header(name: name, mode: mode, size: data.count, typeflag: UInt8(ascii: "0")) + padded(data)
+        out += [UInt8](repeating: 0, count: 1024)
+        try Data(out).write(to: URL(fileURLWithPath: path))
     }
 }
