@@ -6,7 +6,9 @@ let package = Package(
     name: "Ingot",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "ingot", targets: ["ingot"])
+        .executable(name: "ingot", targets: ["ingot"]),
+        // For the fuzz package in Fuzz/ (ci/fuzz builds it with -sanitize=fuzzer); the CLI does not use it.
+        .library(name: "IngotFuzzable", targets: ["IngotSpec", "IngotTree", "IngotSources", "IngotDisk"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),

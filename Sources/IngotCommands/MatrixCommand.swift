@@ -89,7 +89,7 @@ struct MatrixCommand: AsyncParsableCommand {
             let built: MatrixBoardBuild
             if dryRun {
                 let prefix = directory + "/\(appliance.name)-\(board.name)"
-                built = MatrixBoardBuild(board: board, outputs: Dictionary(formats.map { ($0.rawValue, .success(prefix)) }, uniquingKeysWith: { first, _ in first }), seconds: 0)
+                built = MatrixBoardBuild(board: board, outputs: Dictionary(uniqueKeysWithValues: formats.map { ($0.rawValue, .success(prefix)) }), seconds: 0)
             } else {
                 if !logs.quiet { print("building \(appliance.name) for \(board.name): \(formats.map(\.rawValue).joined(separator: ", "))") }
                 built = await MatrixBuild.build(
