@@ -24,6 +24,8 @@ let package = Package(
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // Block-device ioctls, O_DIRECT and memfd for IngotFlash (glibc hides them from Swift).
+        .target(name: "CFlash"),
 
         // Leaf modules: no processes, network or CLI.
         // The typed build→boot contract (formats, buses, backend kinds, artifact layout) every layer shares.
@@ -51,6 +53,13 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(
+            name: "IngotFlash",
+            dependencies: [
+                "IngotContract", "IngotDisk", "IngotTree", "CBlkid", "CFlash",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
             name: "IngotBoot",
             dependencies: [
                 "IngotContract", "IngotSpec", "CLibvirt",
@@ -67,7 +76,7 @@ let package = Package(
         .target(
             name: "IngotCommands",
             dependencies: [
-                "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotBuild",
+                "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotBuild", "IngotFlash",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -81,6 +90,7 @@ let package = Package(
             dependencies: [
                 "IngotContract", "IngotBuild", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotSpec", "IngotSources",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
         .testTarget(name: "IngotContractTests", dependencies: ["IngotContract"]),
@@ -89,10 +99,14 @@ let package = Package(
         .testTarget(name: "IngotFilesystemsTests", dependencies: ["IngotFilesystems", "IngotTree"]),
         .testTarget(name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec"]),
         .testTarget(name: "IngotDiskTests", dependencies: ["IngotDisk", "IngotTree", "IngotFilesystems"]),
+        .testTarget(name: "IngotFlashTests", dependencies: ["IngotFlash", "IngotDisk"]),
         .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec", "IngotContract"]),
         .testTarget(
+            name: "IngotBuildTests",
+            dependencies: ["IngotBuild", "IngotContract", "IngotSpec", "IngotDisk", "IngotTree", "IngotSources", "IngotFilesystems"]),
+        .testTarget(
             name: "IngotCommandsTests",
-            dependencies: ["IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources"]),
+            dependencies: ["IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources", "IngotFlash"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -1,5 +1,7 @@
 // The build pipeline for one spec and one board: resolve → compose → (kernel, initramfs, disk)
-// → outputs + manifest, all staged and renamed into the output directory at the end.
+// → outputs + manifest, written through the artifact layout into a staging directory and
+// committed as one set at the end (see OutputStaging). Which board × format can exist is decided
+// up front from the board profile, before anything is resolved or written.
 
 import Foundation
 import IngotContract
@@ -16,12 +18,15 @@ public struct BuildOptions: Sendable {
     public var sourceDateEpoch: Int64
     public var storeRoot: String?
     public var lockPath: String?
+    /// The lock was named by the user (`--lock`): a missing file is an error, not an unpinned build.
+    public var lockRequired: Bool
 
     public static let defaultEpoch: Int64 = 1_704_067_200  // 2024-01-01T00:00:00Z
 
     public init(
-        outputDirectory: String, formats: [OutputFormat] = [.raw], sourceDateEpoch: Int64? = nil, storeRoot: String? = nil,
-        lockPath: String? = nil
+        outputDirectory: String, formats: [OutputFormat] = [.raw], sourceDateEpoch: Int64? = nil,
+        storeRoot: String? = nil,
+        lockPath: String? = nil, lockRequired: Bool = false
     ) {
         self.outputDirectory = outputDirectory
         self.formats = formats
@@ -29,6 +34,7 @@ public struct BuildOptions: Sendable {
         self.sourceDateEpoch = sourceDateEpoch ?? env ?? Self.defaultEpoch
         self.storeRoot = storeRoot
         self.lockPath = lockPath
+        self.lockRequired = lockRequired
     }
 }
 
@@ -38,6 +44,8 @@ public struct BuildResult: Sendable {
     public var prefix: String
     public var manifestPath: String
     public var manifest: BuildManifest
+    /// The committed outputs, read through the manifest.
+    public var outputs: BuildOutputs
 }
 
 public struct Builder {
@@ -51,24 +59,93 @@ public struct Builder {
         self.logger = logger
     }
 
+    /// Why `board` cannot have `format` at all, or nil when it can. Decided from the board
+    /// profile alone, before anything is resolved or written.
+    public static func unavailability(of format: OutputFormat, on board: BoardProfile) -> String? {
+        switch format {
+        case .iso:
+            do {
+                try ISOAssembler.checkBootable(board)
+                return nil
+            } catch let error as ISOAssembler.Error {
+                if case .notBootable(_, let reason) = error { return reason }
+                return "\(error)"
+            } catch {
+                return "\(error)"
+            }
+        case .raw, .qcow2, .kernelInitrd, .tar:
+            return nil
+        }
+    }
+
+    /// Checks every board × format before any work, so a build of several boards never commits
+    /// one board and then refuses the next.
+    /// - Throws: `Builder.Error.formatUnavailable` for the first pair that cannot exist, or
+    ///   `.noFormats`.
+    public static func checkFormats(_ formats: [OutputFormat], boards: [BoardProfile]) throws {
+        for board in boards {
+            guard !formats.isEmpty else { throw Error.noFormats(board: board.name) }
+            for format in formats {
+                if let reason = unavailability(of: format, on: board) {
+                    throw Error.formatUnavailable(format: format, board: board.name, reason: reason)
+                }
+            }
+        }
+    }
+
+    /// The outputs a build of `formats` writes, by role, in the order written (`dtb` names the
+    /// device tree file of a `.dtb` output). The builder writes exactly these; dry runs show them.
+    public static func plannedOutputs(formats: [OutputFormat], dtbs: [String]) -> [(role: ArtifactRole, dtb: String?)] {
+        var out: [(ArtifactRole, String?)] = []
+        for format in formats {
+            switch format {
+            case .kernelInitrd:
+                out += [(.kernel, nil), (.initrd, nil), (.cmdline, nil)]
+                out += dtbs.map { (.dtb, ($0 as NSString).lastPathComponent) }
+            case .tar: out.append((.rootfsTar, nil))
+            case .raw: out += [(.diskRaw, nil), (.bmap, nil)]
+            case .qcow2: out.append((.diskQcow2, nil))
+            case .iso: out.append((.iso, nil))
+            }
+        }
+        return out
+    }
+
+    /// The lock to pin packages with: nil when none is configured or the default one is absent.
+    /// - Throws: `.lockMissing` when the user named a lock that does not exist.
+    func loadLock() throws -> LockFile? {
+        guard let path = options.lockPath else { return nil }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+            if options.lockRequired { throw Error.lockMissing(path: path) }
+            return nil
+        }
+        return try LockFile.load(path: path)
+    }
+
     /// Builds every requested format for `board`.
     public func build(board: BoardProfile) async throws -> BuildResult {
+        try Self.checkFormats(options.formats, boards: [board])
+        let lock = try loadLock()
         let store = try ContentStore(root: options.storeRoot, logger: logger)
-        let lock = try options.lockPath.flatMap { FileManager.default.fileExists(atPath: $0) ? try LockFile.load(path: $0) : nil }
         let resolver = SourceResolver(store: store, lock: lock, arch: board.arch, logger: logger)
         let spool = try ContentSpool()
         let epoch = options.sourceDateEpoch
-        let base = "\(spec.name)-\(board.name)"
-        let staging = try OutputStaging(outputDirectory: options.outputDirectory, tag: base)
+        let layout = ArtifactLayout(directory: options.outputDirectory, name: spec.name, board: board.name)
+        let base = layout.base
+        let logger = self.logger
+        let staging = try await OutputStaging.open(layout: layout) { logger?.notice("\(base): \($0)") }
         if options.formats.contains(where: { $0 == .raw || $0 == .qcow2 }) {
-            // Board × disk size × host limits, before anything is resolved (harden: issue 12 #14).
-            try DiskAssembler.preflight(spec: spec, board: board, imagePath: staging.path("\(base).img"))
+            // Board × disk size × host limits, before anything is resolved (issue 12 #14).
+            try DiskAssembler.preflight(spec: spec, board: board, imagePath: staging.path(.diskRaw))
         }
 
         logger?.info("\(base): resolving kernel and images for \(board.arch.rawValue)")
         let kernelPackage = spec.kernel?.package ?? board.kernelPackage
-        let kernel = try await KernelBundle.load(board: board, packageName: kernelPackage, resolver: resolver, spool: spool)
-        let composer = Composer(spec: spec, board: board, resolver: resolver, spool: spool, logger: logger, epoch: epoch)
+        let kernel = try await KernelBundle.load(
+            board: board, packageName: kernelPackage, resolver: resolver, spool: spool)
+        let composer = Composer(
+            spec: spec, board: board, resolver: resolver, spool: spool, logger: logger, epoch: epoch)
         let record = Composer.Record()
         record.inputs.append(kernel.package.input)
 
@@ -77,33 +154,30 @@ public struct Builder {
         let cmdline = (board.cmdline + [spec.kernel?.cmdline ?? ""]).filter { !$0.isEmpty }.joined(separator: " ")
         var outputs: [BuildManifest.OutputRecord] = []
         var disk: DiskAssembly?
-        func recordOutput(_ name: String, role: String, sha256 known: String? = nil) throws {
-            let path = staging.path(name)
-            let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value ?? 0
-            outputs.append(.init(name: name, role: role, size: size, sha256: try known ?? BuildManifest.sha256(ofFile: path)))
+        func write(_ bytes: [UInt8], _ role: ArtifactRole, dtb: String? = nil) throws {
+            let path = staging.path(role, dtb: dtb)
+            do {
+                try Data(bytes).write(to: URL(fileURLWithPath: path))
+            } catch {
+                throw Error.writeFailed(path: path, reason: (error as NSError).localizedFailureReason ?? "\(error)")
+            }
         }
 
         for format in options.formats {
             switch format {
             case .kernelInitrd:
                 logger?.info("\(base): writing kernel, initramfs and cmdline")
-                try composed.bytes(of: kernel.kernel).withUnsafeBytes { buf in
-                    try Data(buf).write(to: URL(fileURLWithPath: staging.path("\(base)-kernel")))
-                }
-                try InitramfsWriter.write(tree: composed, to: staging.path("\(base)-initrd.img"), compression: .gzip)
-                try Data((cmdline + "\n").utf8).write(to: URL(fileURLWithPath: staging.path("\(base)-cmdline")))
-                try recordOutput("\(base)-kernel", role: "kernel")
-                try recordOutput("\(base)-initrd.img", role: "initrd")
-                try recordOutput("\(base)-cmdline", role: "cmdline")
+                try write(try composed.bytes(of: kernel.kernel), .kernel)
+                try InitramfsWriter.write(tree: composed, to: staging.path(.initrd), compression: .gzip)
+                try write(Array((cmdline + "\n").utf8), .cmdline)
+                outputs += [try staging.record(.kernel), try staging.record(.initrd), try staging.record(.cmdline)]
                 for (name, content) in kernel.dtbs {
-                    let out = "\(base)-\(name)"
-                    try Data(try composed.bytes(of: content)).write(to: URL(fileURLWithPath: staging.path(out)))
-                    try recordOutput(out, role: "dtb")
+                    try write(try composed.bytes(of: content), .dtb, dtb: name)
+                    outputs.append(try staging.record(.dtb, dtb: name))
                 }
             case .tar:
-                let name = "\(base)-rootfs.tar"
-                try TarWriter.write(tree: composed, to: staging.path(name))
-                try recordOutput(name, role: "rootfs-tar")
+                try TarWriter.write(tree: composed, to: staging.path(.rootfsTar))
+                outputs.append(try staging.record(.rootfsTar))
             case .raw, .qcow2:
                 // One disk assembly serves raw and qcow2.
                 if disk == nil {
@@ -111,44 +185,41 @@ public struct Builder {
                     let assembler = DiskAssembler(
                         spec: spec, board: board, kernel: kernel, root: composed, resolver: resolver, spool: spool,
                         epoch: epoch, seed: "\(specDigest)|\(board.name)", baseCmdline: cmdline, logger: logger)
-                    disk = try await assembler.assemble(into: staging.path("\(base).img"))
+                    disk = try await assembler.assemble(into: staging.path(.diskRaw))
                 }
                 if format == .raw, let disk {
-                    let bmap = "\(base).img.bmap"
-                    // From the blocks Ingot wrote, not the host's extents (harden: issue 12 #7).
-                    _ = try BmapWriter.write(image: staging.path("\(base).img"), mapped: disk.written, to: staging.path(bmap))
-                    try recordOutput("\(base).img", role: "disk-raw", sha256: disk.imageSHA256)
-                    try recordOutput(bmap, role: "bmap")
+                    // The bmap from the blocks Ingot wrote, not the host's extents (issue 12 #7); the
+                    // image's digest was taken while its partitions were hashed.
+                    _ = try BmapWriter.write(image: staging.path(.diskRaw), mapped: disk.written, to: staging.path(.bmap))
+                    outputs += [try staging.record(.diskRaw, sha256: disk.imageSHA256), try staging.record(.bmap)]
                 } else {
                     let r = try BuildTools.run(
-                        "qemu-img", ["convert", "-f", "raw", "-O", "qcow2", staging.path("\(base).img"), staging.path("\(base).qcow2")])
-                    guard r.status == 0 else {
-                        throw ComposeError(location: nil, message: "qemu-img convert failed: \(r.output)")
-                    }
-                    try recordOutput("\(base).qcow2", role: "disk-qcow2")
+                        "qemu-img",
+                        ["convert", "-f", "raw", "-O", "qcow2", staging.path(.diskRaw), staging.path(.diskQcow2)])
+                    guard r.status == 0 else { throw Error.toolFailed(tool: "qemu-img convert", output: r.output) }
+                    outputs.append(try staging.record(.diskQcow2))
                 }
             case .iso:
-                // Refused (RPi: SD card only) before the ISO's first byte; the staging dir is dropped.
-                try ISOAssembler.checkBootable(board)
                 let specDigest = BuildManifest.sha256(try Data(contentsOf: URL(fileURLWithPath: spec.sourcePath)))
                 let assembler = ISOAssembler(
-                    spec: spec, board: board, kernel: kernel, root: composed, resolver: resolver, spool: spool, epoch: epoch,
+                    spec: spec, board: board, kernel: kernel, root: composed, resolver: resolver, spool: spool,
+                    epoch: epoch,
                     seed: "\(specDigest)|\(board.name)", baseCmdline: cmdline, logger: logger)
-                let iso = try await assembler.assemble(into: staging.path("\(base).iso"))
+                let iso = try await assembler.assemble(into: staging.path(.iso))
                 record.inputs += iso.inputs
-                try recordOutput("\(base).iso", role: "iso")
+                outputs.append(try staging.record(.iso))
             }
         }
         if disk != nil, !options.formats.contains(.raw) {
             // The raw image was only the source of the qcow2.
-            unlink(staging.path("\(base).img"))
+            unlink(staging.path(.diskRaw))
         }
 
         let specData = try Data(contentsOf: URL(fileURLWithPath: spec.sourcePath))
         var inputs: [InputRecord] = []
         for i in record.inputs where !inputs.contains(i) { inputs.append(i) }
         let manifest = BuildManifest(
-            name: spec.name, board: board.name, arch: board.arch.rawValue, formats: options.formats.map(\.rawValue),
+            name: spec.name, board: board.name, arch: board.arch.rawValue, formats: options.formats,
             sourceDateEpoch: epoch,
             spec: .init(path: (spec.sourcePath as NSString).lastPathComponent, sha256: BuildManifest.sha256(specData)),
             kernel: .init(
@@ -157,12 +228,11 @@ public struct Builder {
             cmdline: disk?.cmdline ?? cmdline, inputs: inputs, outputs: outputs, partitions: disk?.partitions,
             diskID: disk?.layout.diskID, table: disk?.layout.table.rawValue,
             hostFiles: record.hostFiles.isEmpty ? nil : record.hostFiles)
-        let manifestName = "\(base).manifest.json"
-        try manifest.encoded().write(to: URL(fileURLWithPath: staging.path(manifestName)))
-        try staging.commit()
+        let boardDTBs = board.dtbs.map { layout.fileName(.dtb, dtb: ($0 as NSString).lastPathComponent) }
+        try staging.commit(manifest, alsoStale: boardDTBs)
         return BuildResult(
-            board: board.name, prefix: options.outputDirectory + "/" + base,
-            manifestPath: options.outputDirectory + "/" + manifestName, manifest: manifest)
+            board: board.name, prefix: layout.prefix, manifestPath: layout.path(.manifest), manifest: manifest,
+            outputs: try BuildOutputs(layout: layout, manifest: manifest))
     }
 }
 
@@ -176,20 +246,26 @@ enum TarWriter {
             let name = String(p.dropFirst())
             let id = ObjectIdentifier(node)
             if !node.isDirectory, let first = firstPath[id] {
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, hardlink: first)
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, hardlink: first)
                 return
             }
             if !node.isDirectory { firstPath[id] = name }
             switch node.kind {
             case .file(let c):
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, size: c.size, xattrs: node.xattrs)
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, size: c.size,
+                    xattrs: node.xattrs)
                 try tree.readChunks(of: c) { try w.writeData($0) }
             case .symlink(let t):
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, symlink: t)
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, symlink: t)
             case .characterDevice(let ma, let mi), .blockDevice(let ma, let mi):
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, rdev: (ma, mi))
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, rdev: (ma, mi))
             case .directory, .fifo, .socket:
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, xattrs: node.xattrs)
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, xattrs: node.xattrs)
             }
         }
         try w.close()

@@ -186,7 +186,7 @@ struct DiskAssembler {
             default: nil
             }
             records.append(.init(
-                number: p.number, name: p.name, role: p.role.rawValue, offset: p.range.offset, size: p.range.size,
+                number: p.number, name: p.name, role: p.role, offset: p.range.offset, size: p.range.size,
                 type: p.gptType ?? p.mbrType.map { String(format: "0x%02x", $0) } ?? p.typeName, uuid: p.uuid,
                 filesystem: fs, sha256: digests[i + 1]))
         }
@@ -229,7 +229,7 @@ struct DiskAssembler {
 
     /// The kernel as the bootloader loads it: arm64 Debian kernels are gzip-compressed Images,
     /// which neither systemd-boot (needs the PE/EFI stub) nor U-Boot's booti take, so inflate them.
-    func bootKernel(scratch: String) throws -> Content {
+    func bootKernel(scratch: String = NSTemporaryDirectory()) throws -> Content {
         let head = try root.bytes(of: kernel.kernel, offset: 0, count: 2)
         guard head == [0x1F, 0x8B] else { return kernel.kernel }
         // Temporary files live in the build's staging directory, which a dead build's successor removes.
@@ -245,7 +245,9 @@ struct DiskAssembler {
 
     /// The stage-1 initramfs: busybox, the board's module closure (plus `extraModules`), and
     /// the script that finds the root on the disk or, for ISOs, on the ISO 9660 volume.
-    func stage1(extraModules: [String] = [], source: Stage1Plan.RootSource = .disk, scratch: String) throws -> Content {
+    func stage1(
+        extraModules: [String] = [], source: Stage1Plan.RootSource = .disk, scratch: String = NSTemporaryDirectory()
+    ) throws -> Content {
         let closure = extraModules.isEmpty
             ? kernel.closure
             : try ModuleClosure.resolve(names: board.initramfsModules + extraModules, in: kernel.tree, kernelVersion: kernel.release)
@@ -277,7 +279,7 @@ struct DiskAssembler {
         """
     }
 
-    func bootTree(cmdline: String, scratch: String) async throws -> FileTree {
+    func bootTree(cmdline: String, scratch: String = NSTemporaryDirectory()) async throws -> FileTree {
         let t = try FileTree(spool: spool)
         let kernelContent = try bootKernel(scratch: scratch)
         let initrd = try stage1(scratch: scratch)
@@ -316,7 +318,7 @@ struct DiskAssembler {
             let firmware = try await packageFiles("raspi-firmware", fwFiles.map { fw + $0 }).files
             for (f, c) in zip(fwFiles, firmware) { try add("/" + f, c) }
             let ubootPath = board.emulation.ubootPath ?? "usr/lib/u-boot/rpi_arm64/u-boot.bin"
-            try add("/u-boot.bin", try await packageFiles("u-boot-rpi", [ubootPath]).files[0])
+            try add("/" + BootChainFiles.piUBoot, try await packageFiles("u-boot-rpi", [ubootPath]).files[0])
             for (name, c) in kernel.dtbs { try add("/" + name, c) }
             try add("/vmlinuz", kernelContent)
             try add("/initrd.img", initrd)

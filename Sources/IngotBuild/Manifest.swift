@@ -4,6 +4,8 @@
 
 import Crypto
 import Foundation
+import IngotContract
+import IngotDisk
 import IngotSources
 
 public struct BuildManifest: Codable, Equatable, Sendable {
@@ -18,16 +20,24 @@ public struct BuildManifest: Codable, Equatable, Sendable {
         public var modules: [String]
         public var dtbs: [String]
     }
+    /// One output file: its name inside the manifest's directory, what it is, its size and digest.
     public struct OutputRecord: Codable, Equatable, Sendable {
         public var name: String
-        public var role: String
+        public var role: ArtifactRole
         public var size: Int64
         public var sha256: String
+
+        public init(name: String, role: ArtifactRole, size: Int64, sha256: String) {
+            self.name = name
+            self.role = role
+            self.size = size
+            self.sha256 = sha256
+        }
     }
     public struct PartitionRecord: Codable, Equatable, Sendable {
         public var number: Int
         public var name: String
-        public var role: String
+        public var role: PartitionRole
         public var offset: Int64
         public var size: Int64
         public var type: String
@@ -40,7 +50,7 @@ public struct BuildManifest: Codable, Equatable, Sendable {
     public var name: String
     public var board: String
     public var arch: String
-    public var formats: [String]
+    public var formats: [OutputFormat]
     public var sourceDateEpoch: Int64
     public var spec: SpecRecord
     public var kernel: KernelRecord?
@@ -77,14 +87,61 @@ public struct BuildManifest: Codable, Equatable, Sendable {
         return d
     }
 
-    public static func load(path: String) throws -> BuildManifest {
-        do {
-            let data = try Data(contentsOf: URL(fileURLWithPath: path))
-            return try JSONDecoder().decode(BuildManifest.self, from: data)
-        } catch {
-            throw ComposeError(location: nil, message: "\(path): not a readable Ingot manifest (\(error)); rebuild the image")
+    /// Why a manifest could not be read.
+    public enum Error: Swift.Error, CustomStringConvertible, Equatable {
+        /// The file does not exist.
+        case missing(path: String)
+        /// The file exists but is not an Ingot manifest (or not one this version reads).
+        case unreadable(path: String, detail: String)
+
+        public var description: String {
+            switch self {
+            case .missing(let path):
+                return "\(path): no such manifest; run 'ingot build' for this spec and board first"
+            case .unreadable(let path, let detail):
+                return "\(path): not a readable Ingot manifest (\(detail)); rebuild the image"
+            }
         }
     }
+
+    /// Reads a manifest.
+    /// - Throws: `BuildManifest.Error`.
+    public static func load(path: String) throws -> BuildManifest {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw FileManager.default.fileExists(atPath: path)
+                ? Error.unreadable(path: path, detail: "cannot read it") : Error.missing(path: path)
+        }
+        do {
+            return try JSONDecoder().decode(BuildManifest.self, from: data)
+        } catch let error as DecodingError {
+            throw Error.unreadable(path: path, detail: Self.explain(error))
+        } catch {
+            throw Error.unreadable(path: path, detail: "\(error)")
+        }
+    }
+
+    /// A decoding error in words: the JSON path and what was wrong there.
+    static func explain(_ error: DecodingError) -> String {
+        func at(_ path: [CodingKey]) -> String {
+            guard !path.isEmpty else { return "the top level" }
+            return path.reduce("") { text, key in
+                if let index = key.intValue { return text + "[\(index)]" }
+                return text.isEmpty ? key.stringValue : text + "." + key.stringValue
+            }
+        }
+        switch error {
+        case .dataCorrupted(let c): return "not JSON or a bad value at \(at(c.codingPath)): \(c.debugDescription)"
+        case .keyNotFound(let key, let c): return "'\(key.stringValue)' is missing at \(at(c.codingPath))"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "unexpected value at \(at(c.codingPath)): \(c.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+
+    /// The outputs with `role`, in the order the build wrote them.
+    public func outputs(_ role: ArtifactRole) -> [OutputRecord] { outputs.filter { $0.role == role } }
 
     /// sha256 of a file, streamed.
     public static func sha256(ofFile path: String) throws -> String {

@@ -3,12 +3,19 @@
 import ArgumentParser
 import Foundation
 import IngotBuild
-import IngotSpec
 import IngotContract
+import IngotSpec
 
 struct BuildCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "build", abstract: "Build the appliance for each board into the output directory.")
+        commandName: "build", abstract: "Build the appliance for each board into the output directory.",
+        discussion: """
+            Every board × format is checked before anything is built. The outputs of
+            a build are DIR/NAME-BOARD.* and DIR/NAME-BOARD.manifest.json lists them;
+            the manifest is replaced last, and outputs of an earlier build of the same
+            NAME-BOARD that the new manifest does not list are removed. A second build
+            into the same DIR and NAME-BOARD waits for the first to finish.
+            """)
 
     @Argument(help: "The appliance spec (YAML).") var spec: String
     @OptionGroup var boards: Flags.Boards
@@ -18,15 +25,22 @@ struct BuildCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Output formats, comma-separated: raw, qcow2, iso, kernel+initrd, tar.")
     var format: String = "raw"
 
+    func validate() throws {
+        _ = try parseOption(format, option: "--format", as: OutputFormat.self)
+        try store.requireNamedLock()
+    }
+
     func run() async throws {
         let logger = logs.logger()
-        let formats = try OutputFormat.parseList(format)
+        let formats = try parseOption(format, option: "--format", as: OutputFormat.self)
         let appliance = try SpecLoader.load(path: spec)
         let selected = try boards.selected()
         let catalog = try boards.catalog()
+        // Every board × format before any work: nothing is built when one pair cannot exist.
+        try Builder.checkFormats(formats, boards: selected)
         let options = BuildOptions(
             outputDirectory: absolutePath(output.output), formats: formats, storeRoot: store.cache,
-            lockPath: store.lockPath(boardsDirectory: catalog.directory))
+            lockPath: store.lockPath(boardsDirectory: catalog.directory), lockRequired: store.lock != nil)
         let builder = Builder(spec: appliance, options: options, logger: logger)
         for board in selected {
             let started = Date()

@@ -8,6 +8,8 @@ public struct Ingot: AsyncParsableCommand {
         subcommands: [
             BuildCommand.self, RunCommand.self, TestCommand.self, ValidateCommand.self, BoardsCommand.self,
             LockCommand.self, InspectCommand.self, MatrixCommand.self,
+            FlashCommand.self,
+            DevicesCommand.self,
         ]
     )
     public init() {}

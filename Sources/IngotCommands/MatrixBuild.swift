@@ -1,110 +1,106 @@
-// The build half of `ingot matrix`: each board is built once with every requested format; a
-// format the build cannot produce becomes a skipped (or error) cell with the build's reason
-// instead of ending the run. Then each board × format is turned into BootArtifacts and a
-// machine plan, or into the reason it cannot be planned (e.g. this QEMU lacks the machine).
+// The build half of `ingot matrix`: which board × format can exist is decided from the board
+// profile first (an ISO for a Raspberry Pi is a skipped cell with its reason, nothing built);
+// each board is then built once with every format it can have. A build that fails makes its
+// cells errors — never skips: only `Builder.Error.formatUnavailable` is a skip, by case. Each
+// cell's artifacts come from the build's manifest, and its machine plan (or why there is none)
+// from the board.
 
 import Foundation
 import IngotBoot
 import IngotBuild
+import IngotContract
 import IngotSpec
 import Logging
-import IngotContract
 
-/// What the matrix build produced for one board: per format, a build prefix or why not.
+/// What the matrix build produced for one board: per format, the outputs or why not.
 struct MatrixBoardBuild {
     var board: BoardProfile
-    /// Format → output prefix (e.g. out/matrix/hello-x86_64-efi) or the failure.
-    var outputs: [String: Result<String, MatrixJob.NotRunnable>]
+    /// Format → the build's outputs (read through its manifest), or why the cells of that format cannot run.
+    var outputs: [OutputFormat: Result<BuildOutputs, MatrixJob.NotRunnable>]
     var seconds: Double
 }
 
 enum MatrixBuild {
-    /// Builds `board` with all `formats` at once; when that fails, builds each format on its own
-    /// (into `DIR/<format>/`) so one unavailable format does not take the others down.
+    /// The formats `board` cannot have at all, with the reason (decided before any build).
+    static func unavailable(_ formats: [OutputFormat], board: BoardProfile) -> [OutputFormat: MatrixJob.NotRunnable] {
+        var out: [OutputFormat: MatrixJob.NotRunnable] = [:]
+        for format in formats {
+            if let reason = Builder.unavailability(of: format, on: board) {
+                out[format] = .init(
+                    status: .skipped, reason: "\(board.name) cannot have the \(format) format: \(reason)")
+            }
+        }
+        return out
+    }
+
+    /// Builds `board` once with every format it can have.
     static func build(
-        spec: ApplianceSpec, board: BoardProfile, formats: [OutputFormat], directory: String, store: String?, lock: String?,
-        logger: Logger?
+        spec: ApplianceSpec, board: BoardProfile, formats: [OutputFormat], directory: String, store: String?,
+        lock: String?,
+        lockRequired: Bool, logger: Logger?
     ) async -> MatrixBoardBuild {
         let started = Date()
-        func options(_ dir: String, _ formats: [OutputFormat]) -> BuildOptions {
-            BuildOptions(outputDirectory: dir, formats: formats, storeRoot: store, lockPath: lock)
+        var outputs = unavailable(formats, board: board).mapValues {
+            Result<BuildOutputs, MatrixJob.NotRunnable>.failure($0)
         }
-        var outputs: [String: Result<String, MatrixJob.NotRunnable>] = [:]
-        do {
-            let result = try await Builder(spec: spec, options: options(directory, formats), logger: logger).build(board: board)
-            for format in formats { outputs[format.rawValue] = .success(result.prefix) }
-        } catch {
-            logger?.info("\(board.name): building \(formats.map(\.rawValue).joined(separator: ",")) together failed (\(error)); building each format alone")
-            for format in formats {
-                if formats.count == 1 {
-                    outputs[format.rawValue] = .failure(classify(error, board: board.name, format: format.rawValue))
-                    continue
-                }
-                let dir = directory + "/" + format.rawValue.replacingOccurrences(of: "+", with: "-")
-                do {
-                    let result = try await Builder(spec: spec, options: options(dir, [format]), logger: logger).build(board: board)
-                    outputs[format.rawValue] = .success(result.prefix)
-                } catch {
-                    outputs[format.rawValue] = .failure(classify(error, board: board.name, format: format.rawValue))
-                }
+        let buildable = formats.filter { outputs[$0] == nil }
+        if !buildable.isEmpty {
+            let options = BuildOptions(
+                outputDirectory: directory, formats: buildable, storeRoot: store, lockPath: lock,
+                lockRequired: lockRequired)
+            do {
+                let result = try await Builder(spec: spec, options: options, logger: logger).build(board: board)
+                for format in buildable { outputs[format] = .success(result.outputs) }
+            } catch {
+                let why = notRunnable(buildError: error, board: board, formats: buildable)
+                for format in buildable { outputs[format] = .failure(why) }
             }
         }
         return MatrixBoardBuild(board: board, outputs: outputs, seconds: Date().timeIntervalSince(started))
     }
 
-    /// A format this build of Ingot (or this board) does not offer is skipped; anything else
-    /// that stops a build (missing package, bad spec, full disk) is an error.
-    static func classify(_ error: Swift.Error, board: String, format: String) -> MatrixJob.NotRunnable {
-        let text = "\(error)"
-        let unavailable = ["not available", "not supported", "unsupported"].contains { text.contains($0) }
-        return MatrixJob.NotRunnable(
-            status: unavailable ? .skipped : .error, reason: "build of \(format) for \(board) failed: \(text)")
-    }
-
-    /// The artifacts of `format` under `prefix`, from the file names the builder writes.
-    static func artifacts(format: String, prefix: String, board: BoardProfile, exists: (String) -> Bool) throws -> BootArtifacts {
-        let ubootKernel = ["-u-boot.bin", "-uboot.bin"].map { prefix + $0 }.first(where: exists)
-        let boardDTB = board.emulation.dtb.map { prefix + "-" + ($0 as NSString).lastPathComponent }.flatMap { exists($0) ? $0 : nil }
-        switch format {
-        case "kernel+initrd":
-            let cmdline = (try? String(contentsOfFile: prefix + "-cmdline", encoding: .utf8))?
-                .trimmingCharacters(in: .whitespacesAndNewlines) ?? board.cmdline.joined(separator: " ")
-            return BootArtifacts(
-                kind: .kernelInitrd(kernel: prefix + "-kernel", initrd: prefix + "-initrd.img", cmdline: cmdline, dtb: boardDTB),
-                ubootKernel: ubootKernel, dtb: boardDTB)
-        case "raw":
-            return BootArtifacts(kind: .disk(path: prefix + ".img", format: "raw"), ubootKernel: ubootKernel, dtb: boardDTB)
-        case "qcow2":
-            return BootArtifacts(kind: .disk(path: prefix + ".qcow2", format: "qcow2"), ubootKernel: ubootKernel, dtb: boardDTB)
-        case "iso":
-            return BootArtifacts(kind: .iso(path: prefix + ".iso"), ubootKernel: ubootKernel, dtb: boardDTB)
-        default:
-            throw CommandError("format \(format) cannot be booted; boot formats are raw, qcow2, iso, kernel+initrd")
+    /// How a failed build shows in its cells: skipped only when the format cannot exist for the
+    /// board; every other failure (a spec mistake, a missing package or tool, a full disk) is an error.
+    static func notRunnable(buildError error: Swift.Error, board: BoardProfile, formats: [OutputFormat])
+        -> MatrixJob.NotRunnable
+    {
+        let what = formats.map(\.rawValue).joined(separator: ",")
+        if let error = error as? Builder.Error, error.isUnavailableFormat {
+            return .init(status: .skipped, reason: "\(error)")
         }
+        return .init(status: .error, reason: "build of \(what) for \(board.name) failed: \(error)")
     }
 
-    /// A machine plan for one cell, or why there is none. Planning errors that describe the host
-    /// (QEMU too old for the machine, unsupported combination) skip the cell; a missing output
-    /// or firmware file is an error.
+    /// A machine plan for one cell, or why there is none. A board or combination this QEMU
+    /// cannot emulate skips the cell; a missing QEMU, firmware or output is an error.
     static func plan(
-        board: BoardProfile, artifacts: BootArtifacts, runDirectory: String, accelerator: AcceleratorChoice, host: BootHost
+        board: BoardProfile, artifacts: BootArtifacts, runDirectory: String, accelerator: AcceleratorChoice,
+        bus: DiskBus?,
+        host: BootHost
     ) -> Result<MachinePlan, MatrixJob.NotRunnable> {
         do {
             // Raspberry Pi cells load the image's own u-boot.bin and DTB, as `ingot test` does.
-            let artifacts = try BootTarget.preparedArtifacts(board: board, artifacts: artifacts, runDirectory: runDirectory)
+            let artifacts = try BootTarget.preparedArtifacts(
+                board: board, artifacts: artifacts, runDirectory: runDirectory)
             return .success(
                 try MachinePlan(
                     board: board, artifacts: artifacts,
-                    options: PlanOptions(runDirectory: runDirectory, serial: .pipe, accelerator: accelerator), host: host))
+                    options: PlanOptions(runDirectory: runDirectory, serial: .pipe, accelerator: accelerator, bus: bus),
+                    host: host))
         } catch let error as MachinePlan.Error {
-            switch error {
-            case .qemuTooOld, .unsupported, .qemuMissing:
-                return .failure(.init(status: .skipped, reason: "\(error)"))
-            default:
-                return .failure(.init(status: .error, reason: "\(error)"))
-            }
+            return .failure(.init(status: planStatus(error), reason: "\(error)"))
         } catch {
             return .failure(.init(status: .error, reason: "\(error)"))
+        }
+    }
+
+    /// Skipped for what this QEMU cannot emulate (too old for the machine, a combination the
+    /// board does not have); an error for anything missing on the host (QEMU itself, firmware,
+    /// files) or broken.
+    static func planStatus(_ error: MachinePlan.Error) -> CellStatus {
+        switch error {
+        case .qemuTooOld, .unsupported: return .skipped
+        default: return .error  // qemuMissing, missing files or firmware, KVM asked for but unusable, ...
         }
     }
 }

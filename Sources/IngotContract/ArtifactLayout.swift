@@ -41,6 +41,22 @@ public enum ArtifactRole: String, CaseIterable, Codable, Sendable, Hashable {
     }
 }
 
+extension OutputFormat {
+    /// The roles of the files a build of this format writes.
+    public var artifactRoles: [ArtifactRole] { ArtifactRole.allCases.filter { $0.format == self } }
+
+    /// The output that *is* this format (the disk image, the ISO, the kernel of kernel+initrd, the tar).
+    public var primaryRole: ArtifactRole {
+        switch self {
+        case .raw: return .diskRaw
+        case .qcow2: return .diskQcow2
+        case .iso: return .iso
+        case .kernelInitrd: return .kernel
+        case .tar: return .rootfsTar
+        }
+    }
+}
+
 /// File names of one build's outputs: `NAME-BOARD` plus a suffix per role, inside one directory.
 public struct ArtifactLayout: Sendable, Hashable {
     /// The output directory.
@@ -54,21 +70,38 @@ public struct ArtifactLayout: Sendable, Hashable {
         self.base = "\(name)-\(board)"
     }
 
+    /// The layout whose path prefix (`DIR/NAME-BOARD`, as users name a build) is `prefix`.
+    public init(prefix: String) {
+        if let slash = prefix.lastIndex(of: "/") {
+            directory = slash == prefix.startIndex ? "/" : String(prefix[..<slash])
+            base = String(prefix[prefix.index(after: slash)...])
+        } else {
+            directory = "."
+            base = prefix
+        }
+    }
+
+    /// What follows `NAME-BOARD` in the file name of the output with `role`; `dtb` names a device
+    /// tree file (its base name, e.g. `bcm2837-rpi-3-b.dtb`).
+    public static func suffix(_ role: ArtifactRole, dtb: String? = nil) -> String {
+        switch role {
+        case .kernel: return "-kernel"
+        case .initrd: return "-initrd.img"
+        case .cmdline: return "-cmdline"
+        case .dtb: return "-" + (dtb ?? "board.dtb")
+        case .diskRaw: return ".img"
+        case .bmap: return ".img.bmap"
+        case .diskQcow2: return ".qcow2"
+        case .iso: return ".iso"
+        case .rootfsTar: return "-rootfs.tar"
+        case .manifest: return ".manifest.json"
+        case .sbom: return ".spdx.json"
+        }
+    }
+
     /// The file name (no directory) of the output with `role`; `dtb` names a device tree file.
     public func fileName(_ role: ArtifactRole, dtb: String? = nil) -> String {
-        switch role {
-        case .kernel: return base + "-kernel"
-        case .initrd: return base + "-initrd.img"
-        case .cmdline: return base + "-cmdline"
-        case .dtb: return base + "-" + (dtb ?? "board.dtb")
-        case .diskRaw: return base + ".img"
-        case .bmap: return base + ".img.bmap"
-        case .diskQcow2: return base + ".qcow2"
-        case .iso: return base + ".iso"
-        case .rootfsTar: return base + "-rootfs.tar"
-        case .manifest: return base + ".manifest.json"
-        case .sbom: return base + ".spdx.json"
-        }
+        base + Self.suffix(role, dtb: dtb)
     }
 
     /// The path of the output with `role` inside `directory`.
@@ -78,4 +111,31 @@ public struct ArtifactLayout: Sendable, Hashable {
 
     /// The path prefix, `DIR/NAME-BOARD` (how users name a build on the command line).
     public var prefix: String { directory + "/" + base }
+
+    /// The prefixes an output path may belong to, most likely first: for `out/x-rpi3.img` that is
+    /// `out/x-rpi3` (role `diskRaw`). A `.dtb` path may split at any `-`, so it yields one
+    /// candidate per split; the caller keeps the one whose manifest exists. A path with no
+    /// known suffix is taken as a prefix itself (role nil).
+    /// - Parameter path: a file a build wrote, or a build prefix.
+    /// - Returns: (layout, role) pairs; longest suffix first, the bare prefix last.
+    public static func candidates(forOutputPath path: String) -> [(layout: ArtifactLayout, role: ArtifactRole?)] {
+        var out: [(ArtifactLayout, ArtifactRole?)] = []
+        let fixed = ArtifactRole.allCases.filter { $0 != .dtb }.map { ($0, suffix($0)) }.sorted {
+            $0.1.count > $1.1.count
+        }
+        for (role, ending) in fixed where path.hasSuffix(ending) && path.count > ending.count {
+            out.append((ArtifactLayout(prefix: String(path.dropLast(ending.count))), role))
+        }
+        if path.hasSuffix(".dtb") {
+            let name = path.split(separator: "/").last.map(String.init) ?? path
+            var index = name.endIndex
+            while let dash = name[..<index].lastIndex(of: "-") {
+                let dtb = String(name[name.index(after: dash)...])
+                out.append((ArtifactLayout(prefix: String(path.dropLast(dtb.count + 1))), .dtb))
+                index = dash
+            }
+        }
+        out.append((ArtifactLayout(prefix: path), nil))
+        return out
+    }
 }

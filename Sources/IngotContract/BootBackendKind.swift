@@ -2,7 +2,7 @@
 // (local or remote), or a real board in a lab (serial console + power commands).
 
 /// The kind of boot backend.
-public enum BootBackendKind: String, CaseIterable, Codable, Sendable, Hashable {
+public enum BootBackendKind: String, CaseIterable, Codable, Sendable, Hashable, CustomStringConvertible {
     /// QEMU started as a child process (the default).
     case qemu
     /// A transient libvirt domain on a local or remote daemon.
@@ -14,4 +14,7 @@ public enum BootBackendKind: String, CaseIterable, Codable, Sendable, Hashable {
     public static func parseList(_ text: String, option: String = "--backend") throws -> [BootBackendKind] {
         try parseNameList(text, option: option, as: BootBackendKind.self)
     }
+
+    /// The name users type (`libvirt`), also in string interpolation.
+    public var description: String { rawValue }
 }

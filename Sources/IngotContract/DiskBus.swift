@@ -2,7 +2,7 @@
 // USB mass storage, SD cards, SCSI as hypervisors present it) and QEMU's virtio.
 
 /// How a disk reaches the machine.
-public enum DiskBus: String, CaseIterable, Codable, Sendable, Hashable {
+public enum DiskBus: String, CaseIterable, Codable, Sendable, Hashable, CustomStringConvertible {
     /// virtio-blk (QEMU and clouds).
     case virtio
     /// SATA through an AHCI controller (PCs).
@@ -20,4 +20,7 @@ public enum DiskBus: String, CaseIterable, Codable, Sendable, Hashable {
     public static func parseList(_ text: String, option: String = "--bus") throws -> [DiskBus] {
         try parseNameList(text, option: option, as: DiskBus.self)
     }
+
+    /// The name users type (`nvme`), also in string interpolation.
+    public var description: String { rawValue }
 }

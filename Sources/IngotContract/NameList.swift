@@ -26,7 +26,8 @@ public struct ListError: Swift.Error, CustomStringConvertible, Equatable, Sendab
 ///   - type: the enum to parse into.
 /// - Returns: the cases in the order given.
 /// - Throws: `ListError` when the list is empty, has an empty item, an unknown or a repeated name.
-public func parseNameList<T: RawRepresentable & CaseIterable>(_ text: String, option: String, as type: T.Type) throws -> [T]
+public func parseNameList<T: RawRepresentable & CaseIterable>(_ text: String, option: String, as type: T.Type) throws
+    -> [T]
 where T.RawValue == String {
     let names = T.allCases.map(\.rawValue)
     let valid = names.joined(separator: ", ")

@@ -2,7 +2,7 @@
 // (`--format raw,qcow2`): unknown, empty and repeated names are errors, never silently dropped.
 
 /// One kind of build output.
-public enum OutputFormat: String, CaseIterable, Codable, Sendable, Hashable {
+public enum OutputFormat: String, CaseIterable, Codable, Sendable, Hashable, CustomStringConvertible {
     /// A sparse raw disk image (`.img`) with its `.img.bmap`.
     case raw
     /// The same disk as qcow2.
@@ -28,4 +28,7 @@ public enum OutputFormat: String, CaseIterable, Codable, Sendable, Hashable {
     public static func parseList(_ text: String, option: String = "--format") throws -> [OutputFormat] {
         try parseNameList(text, option: option, as: OutputFormat.self)
     }
+
+    /// The name users type (`kernel+initrd`), also in string interpolation.
+    public var description: String { rawValue }
 }

@@ -8,7 +8,7 @@ struct IngotBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ingot-bench",
         abstract: "Ingot benchmarks: figures against a peer measured in the same run.",
-        subcommands: [ComposeCommand.self, ImageCommand.self, MeasureCommand.self, PhaseCommand.self])
+        subcommands: [ComposeCommand.self, ImageCommand.self, MeasureCommand.self, PhaseCommand.self, FlashBenchCommand.self])
 }
 
 IngotBench.main()

@@ -123,7 +123,7 @@ struct LibvirtBootTests {
         let (plan, board, runDirectory) = try LibvirtFixture.helloPlan()
         defer { try? FileManager.default.removeItem(atPath: runDirectory) }
         let backend = LibvirtBackend(uri: "qemu:///system")
-        #expect(backend.kind == "libvirt" && backend.host == "qemu:///system")
+        #expect(backend.kind == .libvirt && backend.host == "qemu:///system")
         let log = runDirectory + "/console.log"
         let clock = Date()
         let result = try await backend.run(plan: plan, watcher: try LibvirtFixture.watcher(board), logPath: log)

@@ -4,6 +4,7 @@
 
 import Foundation
 import IngotSpec
+import IngotContract
 import Testing
 
 @testable import IngotBoot
@@ -17,7 +18,7 @@ final class FakeBackend: BootBackend, @unchecked Sendable {
         case emulatorDies
     }
 
-    let kind: String
+    let kind: BootBackendKind
     let host: String
     private let lock = NSLock()
     private var script: [String: [Behaviour]]
@@ -28,7 +29,7 @@ final class FakeBackend: BootBackend, @unchecked Sendable {
     private var memory = 0
     let memoryOf: [String: Int]
 
-    init(kind: String = "qemu", host: String, script: [String: [Behaviour]] = [:], memoryOf: [String: Int] = [:]) {
+    init(kind: BootBackendKind = .qemu, host: String, script: [String: [Behaviour]] = [:], memoryOf: [String: Int] = [:]) {
         self.kind = kind
         self.host = host
         self.script = script
@@ -78,7 +79,7 @@ final class FakeBackend: BootBackend, @unchecked Sendable {
 struct MatrixSchedulerTests {
     static let logs = NSTemporaryDirectory() + "ingot-matrix-tests"
 
-    static func job(_ board: String, format: String = "kernel+initrd", backend: String = "qemu", memory: Int = 512) -> MatrixJob {
+    static func job(_ board: String, format: OutputFormat = .kernelInitrd, backend: BootBackendKind = .qemu, memory: Int = 512) -> MatrixJob {
         let plan = MachinePlan(board: board, executable: "/bin/false", arguments: [], directKernelBoot: true)
         let rules = WatchRules(
             stages: [.kernel: StageRule(patterns: ["Linux version"], timeoutSeconds: 10)], notExpected: [.firmware, .bootloader])
@@ -120,21 +121,21 @@ struct MatrixSchedulerTests {
     }
 
     @Test func cellsSpreadOverHostsLeastLoadedFirst() async throws {
-        let one = FakeBackend(kind: "libvirt", host: "qemu+ssh://one/system")
-        let two = FakeBackend(kind: "libvirt", host: "qemu+ssh://two/system")
+        let one = FakeBackend(kind: .libvirt, host: "qemu+ssh://one/system")
+        let two = FakeBackend(kind: .libvirt, host: "qemu+ssh://two/system")
         let scheduler = try MatrixScheduler(hosts: [
             MatrixHost(backend: one, slots: 2, memoryMiB: 8192), MatrixHost(backend: two, slots: 2, memoryMiB: 8192),
         ])
-        let results = await scheduler.run((0..<4).map { Self.job("b\($0)", backend: "libvirt") })
+        let results = await scheduler.run((0..<4).map { Self.job("b\($0)", backend: .libvirt) })
         // Least-loaded first: the four cells alternate one, two, one, two.
         #expect(results.map(\.host) == ["qemu+ssh://one/system", "qemu+ssh://two/system", "qemu+ssh://one/system", "qemu+ssh://two/system"])
         #expect(one.peak == 2 && two.peak == 2)
     }
 
     @Test func cellsOnlyRunOnHostsOfTheirBackend() async throws {
-        let local = FakeBackend(kind: "qemu", host: "local")
+        let local = FakeBackend(kind: .qemu, host: "local")
         let scheduler = try MatrixScheduler(hosts: [MatrixHost(backend: local, slots: 1, memoryMiB: 4096)])
-        let results = await scheduler.run([Self.job("a"), Self.job("a", backend: "libvirt")])
+        let results = await scheduler.run([Self.job("a"), Self.job("a", backend: .libvirt)])
         #expect(results[0].status == .passed && results[0].host == "local")
         #expect(results[1].status == .error && results[1].verdict.reason.contains("no libvirt host"))
         #expect(local.runs == ["a"])
@@ -188,7 +189,7 @@ struct MatrixSchedulerTests {
     @Test func exitCodePrecedence() throws {
         func cell(_ status: CellStatus) -> CellResult {
             CellResult(
-                board: "b", format: "raw", backend: "qemu", host: "local",
+                board: "b", format: .raw, backend: .qemu, host: "local",
                 verdict: BootVerdict(passed: status == .passed, reached: nil, failedStage: nil, reason: "r"), logPath: "",
                 status: status)
         }
@@ -202,7 +203,7 @@ struct MatrixSchedulerTests {
     @Test func notRunnableCellsKeepTheirReason() async throws {
         let scheduler = try MatrixScheduler(hosts: [MatrixHost(backend: FakeBackend(host: "local"), slots: 1, memoryMiB: 4096)])
         let skipped = MatrixJob(
-            cell: MatrixCell(board: "rpi4", format: "raw", backend: "qemu"), notRunnable: .skipped,
+            cell: MatrixCell(board: "rpi4", format: .raw, backend: .qemu), notRunnable: .skipped,
             reason: "board rpi4 needs QEMU ≥ 9.0", buildSeconds: 12)
         let results = await scheduler.run([skipped, Self.job("a")])
         #expect(results[0].status == .skipped && results[0].attempts == 0 && results[0].durations["build"] == 12)

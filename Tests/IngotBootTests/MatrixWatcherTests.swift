@@ -7,6 +7,7 @@ import Foundation
 import FoundationXML
 #endif
 import IngotSpec
+import IngotContract
 import Testing
 
 @testable import IngotBoot
@@ -99,11 +100,11 @@ struct MatrixWatcherTests {
         let fail = BootVerdict(passed: false, reached: .`init`, failedStage: .`init`, reason: "init reported failure (onboot): step boom exited with rc=3")
         let none = BootVerdict(passed: false, reached: nil, failedStage: nil, reason: "output format 'raw' is not available")
         return [
-            CellResult(board: "x86_64-efi", format: "kernel+initrd", backend: "qemu", host: "local", verdict: pass, logPath: "/nonexistent"),
-            CellResult(board: "x86_64-efi", format: "raw", backend: "qemu", host: "-", verdict: none, logPath: "", status: .skipped, attempts: 0),
-            CellResult(board: "arm64-efi", format: "kernel+initrd", backend: "qemu", host: "local", verdict: fail, logPath: "/nonexistent"),
+            CellResult(board: "x86_64-efi", format: .kernelInitrd, backend: .qemu, host: "local", verdict: pass, logPath: "/nonexistent"),
+            CellResult(board: "x86_64-efi", format: .raw, backend: .qemu, host: "-", verdict: none, logPath: "", status: .skipped, attempts: 0),
+            CellResult(board: "arm64-efi", format: .kernelInitrd, backend: .qemu, host: "local", verdict: fail, logPath: "/nonexistent"),
             CellResult(
-                board: "arm64-efi", format: "raw", backend: "libvirt", host: "qemu:///system",
+                board: "arm64-efi", format: .raw, backend: .libvirt, host: "qemu:///system",
                 verdict: BootVerdict(passed: false, reached: nil, failedStage: nil, reason: "infrastructure failure after 2 attempt(s)"),
                 logPath: "", status: .error, attempts: 2, retryReasons: ["attempt 1 on qemu:///system: the backend failed: refused"]),
         ]

@@ -5,6 +5,7 @@ import Foundation
 import FoundationXML
 #endif
 import IngotSpec
+import IngotContract
 import Testing
 
 @testable import IngotBoot
@@ -19,8 +20,8 @@ struct ReportTests {
             stageTimes: [.firmware: 1, .bootloader: 2, .kernel: 5], stageLines: [.kernel: 2],
             lastLines: ["<script>alert(1)</script>", "Kernel panic"])
         return [
-            CellResult(board: "x86_64-bios", format: "raw", backend: "qemu", host: "ci", verdict: pass, durations: ["wall": 4.5], logPath: "/logs/a"),
-            CellResult(board: "rpi3", format: "raw", backend: "qemu", host: "ci", verdict: fail, durations: ["wall": 6], logPath: "/logs/b"),
+            CellResult(board: "x86_64-bios", format: .raw, backend: .qemu, host: "ci", verdict: pass, durations: ["wall": 4.5], logPath: "/logs/a"),
+            CellResult(board: "rpi3", format: .raw, backend: .qemu, host: "ci", verdict: fail, durations: ["wall": 6], logPath: "/logs/b"),
         ]
     }
 

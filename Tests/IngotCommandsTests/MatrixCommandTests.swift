@@ -42,6 +42,7 @@ final class JUnitCells: NSObject, XMLParserDelegate {
         ])
         #expect(r.status == 0, "\(r.all)")
         #expect(r.stdout.contains("matrix: 1 passed, 0 failed, 1 skipped, 0 error; exit 0"))
+        #expect(r.stdout.contains("skipped rpi4/kernel+initrd/qemu: board rpi4 needs QEMU"))  // skips are said, not silent
 
         let junit = try JUnitCells.parse(out + "/r.xml")
         #expect(junit.cases == ["ingot.arm64-efi/kernel+initrd/qemu", "ingot.rpi4/kernel+initrd/qemu"])
@@ -99,8 +100,9 @@ final class JUnitCells: NSObject, XMLParserDelegate {
         let r = try E2E.ingot(["matrix", "examples/hello.yml", "--board", "all", "--format", "kernel+initrd,raw", "-o", out, "--dry-run"])
         #expect(r.status == 0, "\(r.all)")
         #expect(r.stdout.contains("cells (10):"))
-        #expect(r.stdout.contains("x86_64-efi/raw/qemu: runs (512 MiB"))
-        #expect(r.stdout.contains("rpi4/raw/qemu: skipped"))
+        #expect(r.stdout.contains("x86_64-efi/raw/virtio/qemu: runs (512 MiB"))
+        #expect(r.stdout.contains("rpi3/raw/sd/qemu: runs"))
+        #expect(r.stdout.contains("rpi4/raw/sd/qemu: skipped"))
         #expect(r.stdout.contains("== arm64-efi/kernel+initrd/qemu\nmachine plan for arm64-efi"))
         #expect(r.stdout.contains("-kernel \(out)/hello-arm64-efi-kernel"))
         #expect(E2E.listing(out).isEmpty)  // nothing built
@@ -122,13 +124,14 @@ final class JUnitCells: NSObject, XMLParserDelegate {
         #expect(r.status == 0, "\(r.all)")
         #expect(r.stdout.contains("qemu local: 1 at once, 2048 MiB guest memory"))
         #expect(r.stdout.contains("retries after infrastructure failures: 3"))
-        #expect(r.stdout.contains("arm64-efi/raw/qemu: runs"))
+        #expect(r.stdout.contains("arm64-efi/raw/virtio/qemu: runs"))
     }
 
     @Test func helpDocumentsExitCodes() throws {
         let r = try E2E.ingot(["matrix", "--help"])
         #expect(r.stdout.contains("0  every cell that ran passed"))
-        #expect(r.stdout.contains("1  at least one guest failed"))
+        #expect(r.stdout.contains("1  at least one guest failed a boot stage, or a cell was skipped\n     under --fail-on-skip"))
         #expect(r.stdout.contains("2  no guest failure, but infrastructure errors"))
+        #expect(r.stdout.contains("--fail-on-skip") && r.stdout.contains("--bus"))
     }
 }

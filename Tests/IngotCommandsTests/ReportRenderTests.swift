@@ -5,6 +5,7 @@
 import Foundation
 import IngotBoot
 import IngotSpec
+import IngotContract
 import Testing
 
 struct ReportRenderTests {
@@ -27,10 +28,10 @@ struct ReportRenderTests {
             passed: false, reached: .`init`, failedStage: .`init`, reason: "init reported failure (onboot): step boom exited with rc=3",
             stageTimes: [.firmware: 3.1, .bootloader: 3.1, .kernel: 3.1, .`init`: 7.8], stageLines: [.kernel: 1, .`init`: 2])
         return [
-            CellResult(board: "arm64-efi", format: "kernel+initrd", backend: "qemu", host: "local", verdict: pass, durations: ["wall": 3], logPath: logs + "/pass.log"),
-            CellResult(board: "x86_64-efi", format: "kernel+initrd", backend: "qemu", host: "local", verdict: fail, durations: ["wall": 9], logPath: logs + "/fail.log"),
+            CellResult(board: "arm64-efi", format: .kernelInitrd, backend: .qemu, host: "local", verdict: pass, durations: ["wall": 3], logPath: logs + "/pass.log"),
+            CellResult(board: "x86_64-efi", format: .kernelInitrd, backend: .qemu, host: "local", verdict: fail, durations: ["wall": 9], logPath: logs + "/fail.log"),
             CellResult(
-                board: "rpi4", format: "raw", backend: "qemu", host: "-",
+                board: "rpi4", format: .raw, backend: .qemu, host: "-",
                 verdict: BootVerdict(passed: false, reached: nil, failedStage: nil, reason: "board rpi4 needs QEMU ≥ 9.0"), logPath: "",
                 status: .skipped, attempts: 0),
         ]

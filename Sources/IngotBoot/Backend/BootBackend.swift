@@ -2,11 +2,12 @@
 // watch its console, always end the machine, and say how it went.
 
 import Foundation
+import IngotContract
 
 /// A place machines run: the embedded QEMU process backend, or a libvirt daemon (local or remote).
 public protocol BootBackend: Sendable {
-    /// "qemu" or "libvirt".
-    var kind: String { get }
+    /// Which kind of backend this is (cells name the kind they run on).
+    var kind: BootBackendKind { get }
     /// Where cells run: "local" or the libvirt URI.
     var host: String { get }
     /// Runs `plan`, feeding the console to `watcher`; the machine is always gone on return.
@@ -16,7 +17,7 @@ public protocol BootBackend: Sendable {
 }
 
 extension QEMUProcess: BootBackend {
-    public var kind: String { "qemu" }
+    public var kind: BootBackendKind { .qemu }
     public var host: String { "local" }
 }
 

@@ -5,6 +5,7 @@
 // the same files (local daemon, or a host sharing the filesystem).
 
 import Foundation
+import IngotContract
 import IngotSpec
 import Logging
 
@@ -22,7 +23,7 @@ public struct LibvirtRunRecord: Codable, Equatable, Sendable {
 
 /// Runs machine plans as transient libvirt domains on one daemon.
 public final class LibvirtBackend: BootBackend, @unchecked Sendable {
-    public var kind: String { "libvirt" }
+    public var kind: BootBackendKind { .libvirt }
     /// The libvirt URI (`qemu:///system`, `qemu+tcp://10.123.0.1/system`).
     public var host: String { uri }
 

@@ -1,8 +1,9 @@
-// The matrix model: a cell is one board × format × backend to boot; a job is a cell ready to run
+// The matrix model: a cell is one board × format × (disk bus) × backend to boot; a job is a cell ready to run
 // (its machine plan and watch rules) or a cell that cannot run (with the reason); a host is a
 // backend value with its capacity. All plain values, so scheduling is testable without QEMU.
 
 import Foundation
+import IngotContract
 import IngotSpec
 
 /// How one matrix cell ended, from the release gate's point of view.
@@ -11,32 +12,44 @@ public enum CellStatus: String, Codable, Sendable, CaseIterable {
     case passed
     /// The guest failed (a stage verdict): never retried; exit code 1.
     case failed
-    /// The cell cannot exist here (format not produced by this build, machine not emulated by
-    /// this QEMU): reported with its reason, does not change the exit code.
+    /// The cell cannot exist here (format not possible for the board, machine not emulated by
+    /// this QEMU, bus not on the board): printed with its reason; exit 1 under `--fail-on-skip`.
     case skipped
     /// Infrastructure failure (backend threw, emulator died before any stage, build failed):
     /// retried up to the limit; exit code 2 when it remains.
     case error
 }
 
-/// One board × format × backend to boot.
+/// One board × format × (bus) × backend to boot.
 public struct MatrixCell: Codable, Equatable, Hashable, Sendable, CustomStringConvertible {
     /// Board profile name.
     public var board: String
-    /// Image format (`raw`, `qcow2`, `iso`, `kernel+initrd`).
-    public var format: String
-    /// Backend kind (`qemu` or `libvirt`); only hosts of this kind run the cell.
-    public var backend: String
+    /// The output format booted.
+    public var format: OutputFormat
+    /// The disk bus the image is attached to (disk formats only; nil for kernel+initrd and iso).
+    public var bus: DiskBus?
+    /// Backend kind; only hosts of this kind run the cell.
+    public var backend: BootBackendKind
 
     /// Creates a cell.
-    public init(board: String, format: String, backend: String) {
+    public init(board: String, format: OutputFormat, bus: DiskBus? = nil, backend: BootBackendKind) {
         self.board = board
         self.format = format
+        self.bus = bus
         self.backend = backend
     }
 
-    /// `board/format/backend`, as in reports.
-    public var description: String { "\(board)/\(format)/\(backend)" }
+    /// `format/bus` for disk cells, `format` otherwise: the column of the cell in reports.
+    public var variant: String { bus.map { "\(format)/\($0)" } ?? format.rawValue }
+
+    /// `board/format[/bus]/backend`, as in reports.
+    public var description: String { "\(board)/\(variant)/\(backend)" }
+
+    /// A file-name-safe form (`board-format[-bus]-backend`, `+` as `-`), for log directories.
+    public var directoryName: String {
+        "\(board)-\(variant)-\(backend)".replacingOccurrences(of: "/", with: "-").replacingOccurrences(
+            of: "+", with: "-")
+    }
 }
 
 /// A cell with what the scheduler needs to run it — or why it cannot run.
@@ -138,17 +151,23 @@ public struct MatrixHost: Sendable {
 
 /// Exit codes of `ingot matrix`.
 public enum MatrixExitCode: Int32, Sendable {
-    /// Every cell that could run passed (skipped cells do not count).
+    /// Every cell that could run passed (skipped cells count only under `failOnSkip`).
     case passed = 0
-    /// At least one guest failed a stage.
+    /// At least one guest failed a stage (or, under `failOnSkip`, a cell was skipped).
     case guestFailure = 1
     /// No guest failure, but at least one cell ended in an infrastructure error after its retries.
     case infrastructure = 2
 
     /// The exit code for a set of results. Guest failures take precedence: they are definite
     /// verdicts on the image, while an infrastructure error only says the run is incomplete.
-    public static func of(_ results: [CellResult]) -> MatrixExitCode {
-        if results.contains(where: { $0.status == .failed }) { return .guestFailure }
+    /// - Parameters:
+    ///   - results: the cells.
+    ///   - failOnSkip: a skipped cell counts as a failure (release gates: a cell that could not
+    ///     run must not pass silently).
+    public static func of(_ results: [CellResult], failOnSkip: Bool = false) -> MatrixExitCode {
+        if results.contains(where: { $0.status == .failed || (failOnSkip && $0.status == .skipped) }) {
+            return .guestFailure
+        }
         if results.contains(where: { $0.status == .error }) { return .infrastructure }
         return .passed
     }

@@ -165,7 +165,7 @@ public struct MatrixScheduler: Sendable {
     func unplaceable(_ cell: MatrixCell, _ runnable: MatrixJob.Runnable) -> String? {
         let kind = hosts.filter { $0.backend.kind == cell.backend }
         if kind.isEmpty {
-            let have = Set(hosts.map(\.backend.kind)).sorted().joined(separator: ", ")
+            let have = Set(hosts.map(\.backend.kind.rawValue)).sorted().joined(separator: ", ")
             return "no \(cell.backend) host in this matrix (hosts are: \(have)); add --backend \(cell.backend) with a --host"
         }
         let largest = kind.map(\.memoryMiB).max() ?? 0
@@ -229,7 +229,7 @@ public struct MatrixScheduler: Sendable {
         if let build = job.buildSeconds { durations["build"] = build }
         if let ready = result.verdict.stageTimes[.ready], result.verdict.passed { durations["boot"] = ready }
         return CellResult(
-            board: job.cell.board, format: job.cell.format, backend: job.cell.backend, host: host.backend.host,
+            cell: job.cell, host: host.backend.host,
             verdict: result.verdict, durations: durations, logPath: result.logPath, attempts: item.attempt,
             retryReasons: item.retryReasons)
     }
@@ -238,7 +238,7 @@ public struct MatrixScheduler: Sendable {
         var durations: [String: Double] = [:]
         if let build = job.buildSeconds { durations["build"] = build }
         return CellResult(
-            board: job.cell.board, format: job.cell.format, backend: job.cell.backend, host: "-",
+            cell: job.cell, host: "-",
             verdict: BootVerdict(passed: false, reached: nil, failedStage: nil, reason: reason), durations: durations,
             logPath: "", status: status, attempts: attempts, retryReasons: retryReasons)
     }

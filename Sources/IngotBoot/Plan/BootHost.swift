@@ -94,6 +94,13 @@ public struct SystemBootHost: BootHost {
 
     public func fileSize(_ path: String) -> UInt64? {
         var info = stat()
+        // A block device (`ingot test /dev/sdX`) has no st_size; its size is where its end is.
+        if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFBLK {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            defer { if fd >= 0 { close(fd) } }
+            let end = fd >= 0 ? lseek(fd, 0, SEEK_END) : -1
+            return end > 0 ? UInt64(end) : nil
+        }
         guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
         return UInt64(info.st_size)
     }

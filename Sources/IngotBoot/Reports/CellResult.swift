@@ -1,16 +1,19 @@
-// One cell of the test matrix (board × format × backend) and the JSON report over all cells.
+// One cell of the test matrix (board × format × bus × backend) and the JSON report over all cells.
 
 import Foundation
+import IngotContract
 import IngotSpec
 
 /// The result of booting one image format on one board with one backend.
 public struct CellResult: Codable, Equatable, Sendable {
     /// Board profile name.
     public var board: String
-    /// Image format (`raw`, `qcow2`, `iso`, `kernel+initrd`).
-    public var format: String
-    /// `qemu` or `libvirt`.
-    public var backend: String
+    /// The output format booted.
+    public var format: OutputFormat
+    /// The disk bus (disk formats only).
+    public var bus: DiskBus?
+    /// The backend kind.
+    public var backend: BootBackendKind
     /// Host name or description the cell ran on.
     public var host: String
     /// The stage verdict.
@@ -32,12 +35,13 @@ public struct CellResult: Codable, Equatable, Sendable {
     ///   - attempts: starts of the machine (0 for a cell that never ran).
     ///   - retryReasons: why earlier attempts were thrown away.
     public init(
-        board: String, format: String, backend: String, host: String, verdict: BootVerdict,
+        board: String, format: OutputFormat, bus: DiskBus? = nil, backend: BootBackendKind, host: String, verdict: BootVerdict,
         durations: [String: Double] = [:], logPath: String, status: CellStatus? = nil, attempts: Int = 1,
         retryReasons: [String] = []
     ) {
         self.board = board
         self.format = format
+        self.bus = bus
         self.backend = backend
         self.host = host
         self.verdict = verdict
@@ -48,16 +52,27 @@ public struct CellResult: Codable, Equatable, Sendable {
         self.retryReasons = retryReasons
     }
 
+    /// Creates the result of `cell` (see the other initializer for the parameters).
+    public init(
+        cell: MatrixCell, host: String, verdict: BootVerdict, durations: [String: Double] = [:], logPath: String,
+        status: CellStatus? = nil, attempts: Int = 1, retryReasons: [String] = []
+    ) {
+        self.init(
+            board: cell.board, format: cell.format, bus: cell.bus, backend: cell.backend, host: host, verdict: verdict,
+            durations: durations, logPath: logPath, status: status, attempts: attempts, retryReasons: retryReasons)
+    }
+
     private enum CodingKeys: String, CodingKey {
-        case board, format, backend, host, verdict, durations, logPath, status, attempts, retryReasons
+        case board, format, bus, backend, host, verdict, durations, logPath, status, attempts, retryReasons
     }
 
     // Reports written before `status` existed still decode (status from the verdict).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         self.init(
-            board: try c.decode(String.self, forKey: .board), format: try c.decode(String.self, forKey: .format),
-            backend: try c.decode(String.self, forKey: .backend), host: try c.decode(String.self, forKey: .host),
+            board: try c.decode(String.self, forKey: .board), format: try c.decode(OutputFormat.self, forKey: .format),
+            bus: try c.decodeIfPresent(DiskBus.self, forKey: .bus),
+            backend: try c.decode(BootBackendKind.self, forKey: .backend), host: try c.decode(String.self, forKey: .host),
             verdict: try c.decode(BootVerdict.self, forKey: .verdict),
             durations: try c.decodeIfPresent([String: Double].self, forKey: .durations) ?? [:],
             logPath: try c.decode(String.self, forKey: .logPath),
@@ -66,8 +81,11 @@ public struct CellResult: Codable, Equatable, Sendable {
             retryReasons: try c.decodeIfPresent([String].self, forKey: .retryReasons) ?? [])
     }
 
-    /// `board/format/backend`, the cell's name in reports.
-    public var name: String { "\(board)/\(format)/\(backend)" }
+    /// The cell this is the result of.
+    public var cell: MatrixCell { MatrixCell(board: board, format: format, bus: bus, backend: backend) }
+
+    /// `board/format[/bus]/backend`, the cell's name in reports.
+    public var name: String { cell.description }
 
     /// One line: `passed (ready at 4.1 s)` or `failed in kernel: reason`.
     public var summary: String {
@@ -142,7 +160,7 @@ public enum JUnitReport {
             let groupSkipped = group.filter { $0.status == .skipped }.count
             xml += "  <testsuite name=\"\(escape(board))\" tests=\"\(group.count)\" failures=\"\(groupFailures)\" errors=\"\(groupErrors)\" skipped=\"\(groupSkipped)\" time=\"\(seconds(group.reduce(0.0) { $0 + wall($1) }))\">\n"
             for cell in group {
-                xml += "    <testcase classname=\"ingot.\(escape(cell.board))\" name=\"\(escape("\(cell.format)/\(cell.backend)"))\" time=\"\(seconds(wall(cell)))\">\n"
+                xml += "    <testcase classname=\"ingot.\(escape(cell.board))\" name=\"\(escape("\(cell.cell.variant)/\(cell.backend)"))\" time=\"\(seconds(wall(cell)))\">\n"
                 switch cell.status {
                 case .passed:
                     break

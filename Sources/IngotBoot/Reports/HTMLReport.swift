@@ -55,15 +55,15 @@ public enum HTMLReport {
         var formats: [String] = []
         for cell in cells {
             if !boards.contains(cell.board) { boards.append(cell.board) }
-            if !formats.contains(cell.format) { formats.append(cell.format) }
+            if !formats.contains(cell.cell.variant) { formats.append(cell.cell.variant) }
         }
-        var html = "<table class=\"matrix\"><tr><th>board \\ format</th>"
+        var html = "<table class=\"matrix\"><tr><th>board \\ format (bus)</th>"
         for format in formats { html += "<th>\(escape(format))</th>" }
         html += "</tr>\n"
         for board in boards {
             html += "<tr><th>\(escape(board))</th>"
             for format in formats {
-                let matching = cells.enumerated().filter { $0.element.board == board && $0.element.format == format }
+                let matching = cells.enumerated().filter { $0.element.board == board && $0.element.cell.variant == format }
                 if matching.isEmpty {
                     html += "<td class=\"none\">–</td>"
                     continue
@@ -72,7 +72,7 @@ public enum HTMLReport {
                 let statuses = matching.map(\.element.status)
                 let worst: CellStatus = [.failed, .error, .skipped].first { statuses.contains($0) } ?? .passed
                 let links = matching.map { index, cell in
-                    "<a href=\"#cell-\(index)\" data-status=\"\(cell.status.rawValue)\" title=\"\(escape(cell.summary))\">\(escape(cell.backend)): \(label(cell.status))</a>"
+                    "<a href=\"#cell-\(index)\" data-status=\"\(cell.status.rawValue)\" title=\"\(escape(cell.summary))\">\(escape(cell.backend.rawValue)): \(label(cell.status))</a>"
                 }
                 html += "<td class=\"\(cssClass(worst))\">\(links.joined(separator: "<br>"))</td>"
             }
