@@ -210,7 +210,8 @@ public final class ArchiveReader {
             let n = buffer.withUnsafeMutableBytes { archive_read_data(handle, $0.baseAddress, $0.count) }
             if n == 0 { return }
             if n < 0 {
-                if n == Int(ARCHIVE_WARN) { continue }
+                // A warning here means the data did not decode as stored (and retrying could loop):
+                // an image must never be built from bytes that may differ from the archive's.
                 throw error("data read failed")
             }
             try buffer.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
