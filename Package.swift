@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.0"),
     ],
     targets: [
         // C seams (pkg-config system libraries); one Swift class per handle lives in the module using it.
@@ -26,6 +27,18 @@ let package = Package(
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         // Block-device ioctls, O_DIRECT and memfd for IngotFlash (glibc hides them from Swift).
         .target(name: "CFlash"),
+
+        // The one OS layer (a leaf: no Ingot imports): child processes in their own group, the
+        // interrupt signal stream, the streaming sha256 digest and typed errno errors.
+        .target(name: "CIngotSystem"),
+        .target(
+            name: "IngotSystem",
+            dependencies: [
+                "CIngotSystem",
+                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]),
 
         // Leaf modules: no processes, network or CLI.
         // The typed build→boot contract (formats, buses, backend kinds, artifact layout) every layer shares.
@@ -42,14 +55,14 @@ let package = Package(
         .target(
             name: "IngotSources",
             dependencies: [
-                "IngotSpec", "IngotTree", "CArchive",
+                "IngotSpec", "IngotTree", "IngotSystem", "CArchive",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "IngotDisk",
             dependencies: [
-                "IngotTree", "IngotFilesystems", "CFdisk", "CBlkid",
+                "IngotTree", "IngotFilesystems", "IngotSystem", "CFdisk", "CBlkid",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
         .target(
@@ -62,14 +75,14 @@ let package = Package(
         .target(
             name: "IngotBoot",
             dependencies: [
-                "IngotContract", "IngotSpec", "CLibvirt",
+                "IngotContract", "IngotSpec", "IngotSystem", "CLibvirt",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "IngotBuild",
             dependencies: [
-                "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk",
+                "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotSystem",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -77,6 +90,7 @@ let package = Package(
             name: "IngotCommands",
             dependencies: [
                 "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotBuild", "IngotFlash",
+                "IngotSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -89,24 +103,34 @@ let package = Package(
             name: "ingot-bench",
             dependencies: [
                 "IngotContract", "IngotBuild", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotSpec", "IngotSources",
+                "IngotSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
 
-        .testTarget(name: "IngotContractTests", dependencies: ["IngotContract"]),
-        .testTarget(name: "IngotSpecTests", dependencies: ["IngotSpec", "IngotContract"]),
-        .testTarget(name: "IngotTreeTests", dependencies: ["IngotTree"]),
-        .testTarget(name: "IngotFilesystemsTests", dependencies: ["IngotFilesystems", "IngotTree"]),
-        .testTarget(name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec"]),
-        .testTarget(name: "IngotDiskTests", dependencies: ["IngotDisk", "IngotTree", "IngotFilesystems"]),
-        .testTarget(name: "IngotFlashTests", dependencies: ["IngotFlash", "IngotDisk"]),
-        .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec", "IngotContract"]),
+        // Shared test support: running `ingot` and host tools through IngotSystem, temp dirs, and
+        // tool checks that fail instead of skip under CI=true.
+        .target(name: "IngotTestSupport", dependencies: ["IngotSystem"], path: "Tests/IngotTestSupport"),
+
+        .testTarget(name: "IngotSystemTests", dependencies: ["IngotSystem", "IngotTestSupport"]),
+        .testTarget(name: "IngotContractTests", dependencies: ["IngotContract", "IngotTestSupport"]),
+        .testTarget(name: "IngotSpecTests", dependencies: ["IngotSpec", "IngotContract", "IngotTestSupport"]),
+        .testTarget(name: "IngotTreeTests", dependencies: ["IngotTree", "IngotTestSupport"]),
+        .testTarget(name: "IngotFilesystemsTests", dependencies: ["IngotFilesystems", "IngotTree", "IngotSystem", "IngotTestSupport"]),
+        .testTarget(
+            name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec", "IngotSystem", "IngotTestSupport"]),
+        .testTarget(name: "IngotDiskTests", dependencies: ["IngotDisk", "IngotTree", "IngotFilesystems", "IngotTestSupport"]),
+        .testTarget(name: "IngotFlashTests", dependencies: ["IngotFlash", "IngotDisk", "IngotTestSupport"]),
+        .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec", "IngotContract", "IngotSystem", "IngotTestSupport"]),
         .testTarget(
             name: "IngotBuildTests",
             dependencies: ["IngotBuild", "IngotContract", "IngotSpec", "IngotDisk", "IngotTree", "IngotSources", "IngotFilesystems"]),
         .testTarget(
             name: "IngotCommandsTests",
-            dependencies: ["IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources", "IngotFlash"]),
+            dependencies: [
+                "IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources", "IngotFlash",
+                "IngotSystem", "IngotTestSupport",
+            ]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -186,6 +186,7 @@ public struct Builder {
                         spec: spec, board: board, kernel: kernel, root: composed, resolver: resolver, spool: spool,
                         epoch: epoch, seed: "\(specDigest)|\(board.name)", baseCmdline: cmdline, logger: logger)
                     disk = try await assembler.assemble(into: staging.path(.diskRaw))
+                    record.inputs += disk?.inputs ?? []
                 }
                 if format == .raw, let disk {
                     // The bmap from the blocks Ingot wrote, not the host's extents (issue 12 #7); the
@@ -218,7 +219,7 @@ public struct Builder {
         let specData = try Data(contentsOf: URL(fileURLWithPath: spec.sourcePath))
         var inputs: [InputRecord] = []
         for i in record.inputs where !inputs.contains(i) { inputs.append(i) }
-        let manifest = BuildManifest(
+        var manifest = BuildManifest(
             name: spec.name, board: board.name, arch: board.arch.rawValue, formats: options.formats,
             sourceDateEpoch: epoch,
             spec: .init(path: (spec.sourcePath as NSString).lastPathComponent, sha256: BuildManifest.sha256(specData)),
@@ -228,6 +229,12 @@ public struct Builder {
             cmdline: disk?.cmdline ?? cmdline, inputs: inputs, outputs: outputs, partitions: disk?.partitions,
             diskID: disk?.layout.diskID, table: disk?.layout.table.rawValue,
             hostFiles: record.hostFiles.isEmpty ? nil : record.hostFiles)
+        // The package inventory, also as an SPDX 2.3 SBOM next to the manifest.
+        manifest.packages = resolver.ledger.packages
+        let sbom = SBOM(
+            name: spec.name, board: board.name, arch: board.arch.rawValue, packages: manifest.packages ?? [], epoch: epoch)
+        try sbom.encoded().write(to: URL(fileURLWithPath: staging.path(.sbom)))
+        manifest.outputs.append(try staging.record(.sbom))
         let boardDTBs = board.dtbs.map { layout.fileName(.dtb, dtb: ($0 as NSString).lastPathComponent) }
         try staging.commit(manifest, alsoStale: boardDTBs)
         return BuildResult(

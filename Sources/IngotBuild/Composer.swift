@@ -91,7 +91,7 @@ struct Composer {
                     message: "image '\(remover.raw)' removes /bin/busybox (a whiteout, or a link or directory in its place), "
                         + "which Ingot's generated init runs on; drop that entry from the image, or list deb:busybox-static after it in 'init:'")
             }
-            if let busybox = spec.initImages.first(where: { if case .deb("busybox-static", _) = $0.ref { true } else { false } }) {
+            if let busybox = spec.initImages.first(where: { if case .deb(let name, _, _) = $0.ref { name == "busybox-static" } else { false } }) {
                 throw ComposeError(
                     location: busybox.location,
                     message: "image '\(busybox.raw)' provided no regular /bin/busybox, which Ingot's generated init runs on; "

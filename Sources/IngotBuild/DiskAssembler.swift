@@ -7,6 +7,7 @@ import IngotDisk
 import IngotFilesystems
 import IngotSources
 import IngotSpec
+import IngotSystem
 import IngotTree
 import Logging
 
@@ -18,6 +19,8 @@ struct DiskAssembly {
     var written: BlockMap
     /// SHA-256 of the whole image, taken in the same pass as the partitions'.
     var imageSHA256: String
+    /// Packages stage 1 took tools from (sfdisk, resize2fs and their libraries).
+    var inputs: [InputRecord] = []
 }
 
 struct DiskAssembler {
@@ -143,12 +146,18 @@ struct DiskAssembler {
         let diskArg = (table == .gpt ? "gpt:" : "mbr:") + idBytes.map { String(format: "%02x", $0) }.joined()
         var args = [baseCmdline, "ingot.disk=\(diskArg)", "ingot.root=\(rootPart.number)"]
         if let mount = spec.data?.mount { args += ["ingot.data=\(dataPart.number)", "ingot.datamount=\(mount)"] }
+        // First boot grows the data partition to the end of the medium (spec: data.grow).
+        var grow: (tools: Stage1Plan.GrowTools, packages: [ResolvedPackage])?
+        if spec.data?.grow == true {
+            args.append("ingot.grow=1")
+            grow = try await Stage1Tools.load(board: board, resolver: resolver, spool: spool)
+        }
         let cmdline = args.filter { !$0.isEmpty }.joined(separator: " ")
         try Self.checkCommandLine(cmdline, board: board, spec: spec)
 
         // Boot partition.
         logger?.info("\(board.name): writing the \(board.bootloader.rawValue) boot partition")
-        let bootTree = try await bootTree(cmdline: cmdline, scratch: scratch)
+        let bootTree = try await bootTree(cmdline: cmdline, growTools: grow?.tools, scratch: scratch)
         let label = String((bootPart.label ?? "BOOT").uppercased().prefix(11))
         try FATWriter.write(
             tree: bootTree, to: image, range: bootPart.range,
@@ -191,7 +200,8 @@ struct DiskAssembler {
                 filesystem: fs, sha256: digests[i + 1]))
         }
         return DiskAssembly(
-            layout: layout, partitions: records, cmdline: cmdline, written: image.written, imageSHA256: digests[0])
+            layout: layout, partitions: records, cmdline: cmdline, written: image.written, imageSHA256: digests[0],
+            inputs: grow?.packages.map(\.input) ?? [])
     }
 
     /// The assembled command line goes into syslinux.cfg, extlinux.conf or a loader entry as one
@@ -246,7 +256,8 @@ struct DiskAssembler {
     /// The stage-1 initramfs: busybox, the board's module closure (plus `extraModules`), and
     /// the script that finds the root on the disk or, for ISOs, on the ISO 9660 volume.
     func stage1(
-        extraModules: [String] = [], source: Stage1Plan.RootSource = .disk, scratch: String = NSTemporaryDirectory()
+        extraModules: [String] = [], source: Stage1Plan.RootSource = .disk, growTools: Stage1Plan.GrowTools? = nil,
+        scratch: String = NSTemporaryDirectory()
     ) throws -> Content {
         let closure = extraModules.isEmpty
             ? kernel.closure
@@ -258,7 +269,8 @@ struct DiskAssembler {
                 message: "the composed root has no /bin/busybox for stage 1; a later layer or a 'files:' entry removed or "
                     + "replaced it — keep /bin/busybox a regular file from deb:busybox-static")
         }
-        let tree = try Stage1Plan(modules: modules, source: source).tree(busybox: busybox, kernelTree: kernel.tree, spool: spool, mtime: epoch)
+        let tree = try Stage1Plan(modules: modules, source: source, growTools: growTools)
+            .tree(busybox: busybox, kernelTree: kernel.tree, spool: spool, mtime: epoch)
         let tmp = scratch + "/.ingot-stage1-\(getpid())-\(UUID().uuidString.prefix(6)).img"
         defer { unlink(tmp) }
         try InitramfsWriter.write(tree: tree, to: tmp, compression: .gzip)
@@ -279,10 +291,12 @@ struct DiskAssembler {
         """
     }
 
-    func bootTree(cmdline: String, scratch: String = NSTemporaryDirectory()) async throws -> FileTree {
+    func bootTree(
+        cmdline: String, growTools: Stage1Plan.GrowTools? = nil, scratch: String = NSTemporaryDirectory()
+    ) async throws -> FileTree {
         let t = try FileTree(spool: spool)
         let kernelContent = try bootKernel(scratch: scratch)
-        let initrd = try stage1(scratch: scratch)
+        let initrd = try stage1(growTools: growTools, scratch: scratch)
         func add(_ path: String, _ c: Content) throws {
             try t.insert(Node(kind: .file(c), permissions: 0o755, mtime: epoch), at: path)
         }
@@ -332,7 +346,9 @@ struct DiskAssembler {
                 [all]
 
                 """)
-            let fdt = kernel.dtbs.first.map { "  FDT /\($0.name)\n" } ?? ""
+            // No FDT line: U-Boot hands the kernel the DTB the firmware gave it ($fdt_addr). On a
+            // board the VideoCore firmware picks the board's own DTB from this partition (4 B, 400
+            // or CM4) and applies config.txt; under QEMU the harness plays the firmware (-dtb).
             try text("/extlinux/extlinux.conf", """
                 # Generated by Ingot for \(spec.name) on \(board.name).
                 DEFAULT ingot
@@ -340,7 +356,7 @@ struct DiskAssembler {
                 LABEL ingot
                   KERNEL /vmlinuz
                   INITRD /initrd.img
-                \(fdt)  APPEND \(cmdline)
+                  APPEND \(cmdline)
 
                 """)
         }
@@ -381,33 +397,5 @@ struct DiskAssembler {
         guard r.status == 0 else {
             throw ComposeError(location: nil, message: "mke2fs failed for the data partition of \(path): \(r.output)")
         }
-    }
-}
-
-/// Host tools the build runs (mke2fs, syslinux, qemu-img): always waited for, output captured.
-enum BuildTools {
-    struct Result {
-        var status: Int32
-        var output: String
-    }
-
-    static func run(_ tool: String, _ args: [String], environment: [String: String] = [:]) throws -> Result {
-        let p = Process()
-        let candidates = ["/usr/bin/", "/usr/sbin/", "/sbin/", "/bin/"].map { $0 + tool }
-        guard let exe = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw ComposeError(location: nil, message: "\(tool) is not installed; run ci/bootstrap (or apt-get install the package that provides it)")
-        }
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in environment { env[k] = v }
-        p.environment = env
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return Result(status: p.terminationStatus, output: String(decoding: data, as: UTF8.self))
     }
 }

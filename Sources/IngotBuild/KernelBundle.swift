@@ -1,6 +1,8 @@
 // The board's kernel taken out of its Debian package: the kernel image, the module closure the
-// board needs (from modules.dep), and the device trees. Only those entries are read out of the
-// package's data.tar; the rest is skipped without spooling.
+// board needs (from modules.dep), and the device trees. The package is unpacked once into an
+// uncompressed tar in the store, whose bytes the tree references in place; the modules.dep that
+// Debian does not ship (depmod runs at install) is synthesised once per package and cached, so a
+// warm build reads only tar headers.
 
 import Foundation
 import IngotSources
@@ -27,6 +29,7 @@ struct KernelBundle {
         }
         let wantedDTBs = Set(board.dtbs)
         let tree = try FileTree(spool: spool)
+        let index = resolver.store.cachedRecord(ModuleIndex.self, kind: "kernel-modules", key: pkg.debDigest.hex)
         // Parent directories are created on demand, so only the wanted files need to pass.
         try tree.applyLayer(archive: dataPath, label: "\(pkg.name) \(pkg.version)") { path in
             if path.hasPrefix("/boot/vmlinuz-") { return true }
@@ -50,6 +53,19 @@ struct KernelBundle {
                     + "the board's kernelPackage must be a Debian linux-image package")
         }
         let release = String(vmlinuzName.dropFirst("vmlinuz-".count))
+        let depPath = "/lib/modules/\(release)/modules.dep"
+        if tree.lookup(depPath) == nil {
+            let dep: String
+            if let index, index.release == release, index.format == ModuleIndex.currentFormat {
+                dep = index.modulesDep
+            } else {
+                dep = try ModuleIndex.synthesize(tree: tree, base: "/lib/modules/\(release)")
+                try? resolver.store.cacheRecord(
+                    ModuleIndex(format: ModuleIndex.currentFormat, release: release, modulesDep: dep),
+                    kind: "kernel-modules", key: pkg.debDigest.hex)
+            }
+            try tree.addFile(depPath, text: dep)
+        }
         let closure = try ModuleClosure.resolve(names: board.initramfsModules, in: tree, kernelVersion: release)
         var dtbs: [(String, Content)] = []
         for dtb in board.dtbs {
@@ -76,5 +92,40 @@ struct KernelBundle {
             paths.append(base + "/" + rel)
         }
         return paths
+    }
+}
+
+/// modules.dep of a kernel package, synthesised from each module's `.modinfo` once per package.
+struct ModuleIndex: Codable {
+    static let currentFormat = 1
+    var format: Int
+    var release: String
+    var modulesDep: String
+
+    /// modules.dep text for the modules under `base` (paths relative to it), from `depends=`.
+    static func synthesize(tree: FileTree, base: String) throws -> String {
+        guard let root = tree.lookup(base) else { return "" }
+        var modules: [(rel: String, content: Content)] = []
+        func walk(_ node: Node, _ rel: String) {
+            for (name, child) in node.sortedChildren {
+                let r = rel.isEmpty ? name : rel + "/" + name
+                if child.isDirectory {
+                    walk(child, r)
+                } else if let c = child.content, name.hasSuffix(".ko") {
+                    modules.append((r, c))
+                }
+            }
+        }
+        walk(root, "")
+        var pathByName: [String: String] = [:]
+        for m in modules { pathByName[ModuleClosure.moduleName(ofPath: m.rel)] = m.rel }
+        var lines: [String] = []
+        for m in modules {
+            let fields = try ModInfo.fields(path: m.rel) { try tree.bytes(of: m.content, offset: $0, count: $1) }
+            let deps = fields.filter { $0.0 == "depends" }.flatMap { $0.1.split(separator: ",").map(String.init) }
+                .compactMap { pathByName[$0.replacingOccurrences(of: "-", with: "_")] }
+            lines.append(m.rel + ":" + deps.map { " " + $0 }.joined())
+        }
+        return lines.joined(separator: "\n") + "\n"
     }
 }

@@ -6,6 +6,7 @@ import Crypto
 import Foundation
 import IngotContract
 import IngotDisk
+import IngotSystem
 import IngotSources
 
 public struct BuildManifest: Codable, Equatable, Sendable {
@@ -56,6 +57,9 @@ public struct BuildManifest: Codable, Equatable, Sendable {
     public var kernel: KernelRecord?
     public var cmdline: String
     public var inputs: [InputRecord]
+    /// Every Debian package installed into the image (closures, kernel, bootloader, firmware):
+    /// the appliance's package inventory, also written as the SPDX SBOM.
+    public var packages: [InstalledPackage]? = nil
     public var outputs: [OutputRecord]
     public var partitions: [PartitionRecord]?
     /// Disk images: the GPT disk GUID or MBR signature, and the table kind.
@@ -143,32 +147,14 @@ public struct BuildManifest: Codable, Equatable, Sendable {
     /// The outputs with `role`, in the order the build wrote them.
     public func outputs(_ role: ArtifactRole) -> [OutputRecord] { outputs.filter { $0.role == role } }
 
-    /// sha256 of a file, streamed.
+    /// sha256 of a file, streamed (IngotSystem's streaming sha256).
     public static func sha256(ofFile path: String) throws -> String {
-        guard let h = FileHandle(forReadingAtPath: path) else {
-            throw ComposeError(location: nil, message: "\(path): cannot open for hashing")
-        }
-        defer { try? h.close() }
-        var hasher = SHA256()
-        while true {
-            let chunk = h.readData(ofLength: 1 << 20)
-            if chunk.isEmpty { break }
-            hasher.update(data: chunk)
-        }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        do { return try SHA256Stream.hex(ofFile: path) } catch { throw ComposeError(location: nil, message: "\(path): cannot hash: \(error)") }
     }
 
     /// sha256 of the next `count` bytes of an open file.
     public static func sha256(reading h: FileHandle, count: Int64) throws -> String {
-        var hasher = SHA256()
-        var left = count
-        while left > 0 {
-            let chunk = h.readData(ofLength: Int(min(left, 4 << 20)))
-            if chunk.isEmpty { break }
-            hasher.update(data: chunk)
-            left -= Int64(chunk.count)
-        }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        try SHA256Stream.hex(reading: h, count: count)
     }
 
     /// Incremental sha256 with a hex result.

@@ -5,6 +5,7 @@
 import ArgumentParser
 import Foundation
 import IngotFlash
+import IngotSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -139,17 +140,11 @@ struct FlashCommand: AsyncParsableCommand {
         }
         let printer = ProgressPrinter(style: ProgressStyle(rawValue: progress) ?? .auto)
         let flasher = Flasher(plan: plan, progress: printer, logger: logger)
-        // Ctrl-C: stop cleanly and say which devices hold incomplete images.
-        var sources: [DispatchSourceSignal] = []
-        for sig in [SIGINT, SIGTERM] {
-            signal(sig, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { flasher.cancel() }
-            source.resume()
-            sources.append(source)
-        }
+        // Ctrl-C: stop cleanly and say which devices hold incomplete images (IngotSystem's one
+        // interrupt stream; while this handler is registered the signal does not end ingot).
+        let interrupts = InterruptStream.shared.addHandler { _ in flasher.cancel() }
         let report = await flasher.run()
-        sources.forEach { $0.cancel() }
+        InterruptStream.shared.remove(interrupts)
         if report.targets.contains(where: { $0.error == FlashError.cancelled.description }) { throw ExitCode(130) }
         if !report.succeeded { throw ExitCode(1) }
     }

@@ -2,6 +2,7 @@
 
 import ArgumentParser
 import Foundation
+import IngotBuild
 import IngotSources
 import IngotSpec
 
@@ -19,6 +20,7 @@ struct LockCommand: AsyncParsableCommand {
         let catalog = try boards.catalog()
         let selected = boards.board.isEmpty ? catalog.boards : try boards.selected()
         var wanted: [(name: String, arch: Architecture)] = []
+        var closures: [(request: DebianRequest, arch: Architecture)] = []
         func add(_ n: String, _ a: Architecture) {
             if !wanted.contains(where: { $0.name == n && $0.arch == a }) { wanted.append((n, a)) }
         }
@@ -27,14 +29,19 @@ struct LockCommand: AsyncParsableCommand {
             add(b.kernelPackage, b.arch)
             add("busybox-static", b.arch)
             for p in b.packages { add(p, b.arch) }
+            for p in Stage1Tools.packages { add(p, b.arch) }  // stage 1's sfdisk/resize2fs (data growth)
             for s in specs {
-                for img in s.allImages { if case .deb(let n, _) = img.ref { add(n, b.arch) } }
+                for img in s.allImages {
+                    guard case .deb(let n, let v, let recommends) = img.ref else { continue }
+                    let r = DebianRequest(packages: [v.map { "\(n)=\($0)" } ?? n], recommends: recommends)
+                    if !closures.contains(where: { $0.request == r && $0.arch == b.arch }) { closures.append((r, b.arch)) }
+                }
             }
         }
         let contentStore = try ContentStore(root: store.cache, logger: logger)
-        let lock = try await LockFile.refresh(packages: wanted, store: contentStore, logger: logger)
+        let lock = try await LockFile.refresh(packages: wanted, closures: closures, store: contentStore, logger: logger)
         let path = store.lockPath(boardsDirectory: catalog.directory)
         try lock.save(path: path)
-        print("\(path): \(lock.packages.count) packages pinned")
+        print("\(path): \(lock.packages.count) packages pinned, \(lock.closures?.count ?? 0) closures")
     }
 }

@@ -18,10 +18,12 @@ struct RunCommand: AsyncParsableCommand {
     var bus: String?
     @Flag(name: .long, help: "Print the QEMU command line and exit.") var dryRun = false
     @Option(name: .long, help: "Accelerator: auto, tcg or kvm.") var accel: String = "auto"
+    @OptionGroup var machine: Flags.Machine
 
     func validate() throws {
         if let bus { _ = try BootBus.parse(bus) }
         if AcceleratorChoice(rawValue: accel) == nil { throw ValidationError("--accel must be auto, tcg or kvm") }
+        if machine.lab != nil { throw ValidationError("--lab boots a real board under 'ingot test'; 'ingot run' runs QEMU only") }
     }
 
     func run() async throws {
@@ -36,7 +38,8 @@ struct RunCommand: AsyncParsableCommand {
         }
         let plan = try MachinePlan(
             board: t.board, artifacts: try t.preparedArtifacts(runDirectory: runDir),
-            options: PlanOptions(runDirectory: runDir, serial: .stdio, accelerator: accelerator, bus: diskBus))
+            options: PlanOptions(
+                runDirectory: runDir, serial: .stdio, accelerator: accelerator, bus: diskBus, diskSize: machine.diskSizeBytes))
         if dryRun {
             print(plan)
             return

@@ -21,6 +21,7 @@ struct TestCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Write the verdict as JSON here.") var json: String?
     @Flag(name: .long, help: "Print the QEMU command line and exit.") var dryRun = false
     @OptionGroup var readiness: Flags.Readiness
+    @OptionGroup var machine: Flags.Machine
 
     func validate() throws {
         if let bus { _ = try BootBus.parse(bus) }
@@ -41,9 +42,11 @@ struct TestCommand: AsyncParsableCommand {
         let runDir = NSTemporaryDirectory() + "ingot-test-\(getpid())-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: runDir) }
-        let plan = try MachinePlan(
-            board: t.board, artifacts: try t.preparedArtifacts(runDirectory: runDir),
-            options: PlanOptions(runDirectory: runDir, serial: .pipe, bus: diskBus))
+        let plan = try machine.plan(target: t) {
+            try MachinePlan(
+                board: t.board, artifacts: try t.preparedArtifacts(runDirectory: runDir),
+                options: PlanOptions(runDirectory: runDir, serial: .pipe, bus: diskBus, diskSize: machine.diskSizeBytes))
+        }
         if dryRun {
             print(plan)
             return
@@ -53,7 +56,9 @@ struct TestCommand: AsyncParsableCommand {
                 board: t.board, readiness: ready.map { [$0] } ?? [], directKernelBoot: t.artifacts.isDirectKernelBoot,
                 readinessTimeout: readiness.readyTimeout, settle: readiness.settle))
         let logPath = log.map(absolutePath) ?? runDir + "/console.log"
-        let result = try await QEMUProcess(logger: logger).run(plan: plan, watcher: watcher, logPath: logPath)
+        let result = try await machine.infrastructure {
+            try await machine.backend(target: t, logger: logger).run(plan: plan, watcher: watcher, logPath: logPath)
+        }
         let v = result.verdict
         if let json {
             let enc = JSONEncoder()

@@ -104,6 +104,16 @@ extension InitPlan {
             export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
             SEQ=0
 
+            # Every active console (`console=tty0 console=ttyS0`: the screen and the serial port the
+            # harness reads): /dev/console is the last one listed in /sys/class/tty/console/active;
+            # the virtual terminals before it (a screen) get a copy.
+            others=-
+            say() {
+              echo "$*" > /dev/console
+              [ "$others" = - ] && others=$($bb awk '{ for (i = 1; i < NF; i++) if ($i ~ /^tty[0-9]+$/) print $i }' /sys/class/tty/console/active 2>/dev/null)
+              for c in $others; do echo "$*" > "/dev/$c" 2>/dev/null; done
+            }
+
             # Framed, checksummed marker line (see Init+Plan.swift for the protocol).
             mark() {
               payload="v1 stage=$1 seq=$SEQ"
@@ -111,7 +121,15 @@ extension InitPlan {
               for kv in "$@"; do payload="$payload $kv"; done
               SEQ=$((SEQ + 1))
               crc=$(printf '%s' "$payload" | $bb crc32)
-              echo "@@INGOT $payload $crc@@" > /dev/console
+              say "@@INGOT $payload $crc@@"
+            }
+
+            # Drivers for hardware the machine lacks refuse to load (No such device): not worth a line.
+            load_module() {
+              [ -d "/sys/module/$1" ] && return 0
+              out=$($bb insmod "$2" 2>&1) && return 0
+              case "$out" in *"No such device"*) return 0 ;; esac
+              say "ingot: loading $2 failed: $out"
             }
 
             halt_forever() {
@@ -160,7 +178,7 @@ extension InitPlan {
         // A disk boot's stage 1 has loaded these already; load what is missing.
         for ko in modules {
             let name = ModuleClosure.moduleName(ofPath: ko)
-            s += "[ -d /sys/module/\(name) ] || $bb insmod \(Self.quote(ko)) || echo \(Self.quote("ingot: loading \(ko) failed"))\n"
+            s += "load_module \(name) \(Self.quote(ko))\n"
         }
         if let dataMount {
             let m = Self.quote(dataMount)
@@ -171,6 +189,7 @@ extension InitPlan {
                 // A disk boot's stage 1 mounted the data partition; kernel+initrd keeps state in RAM.
                 s += "is_mounted \(m) || $bb mount -t tmpfs -o mode=0755 tmpfs \(m)\n"
             }
+            s += Self.dataReport(mount: dataMount)
         }
         s += "\n"
 
@@ -259,7 +278,7 @@ extension InitPlan {
                     else
                       mark onboot name=\(n) status=fail rc=$rc
                       mark fail reason=onboot name=\(n) rc=$rc
-                      echo \(Self.quote("ingot: onboot step \(step.name) failed with status")) $rc
+                      say \(Self.quote("ingot: onboot step \(step.name) failed with status")) $rc
                       halt_forever
                     fi
 
@@ -276,7 +295,7 @@ extension InitPlan {
             s += "while [ ! -e /run/ingot/started.\(Self.token(step.name)) ]; do $bb usleep 20000; done\n"
         }
         s += """
-            echo \(Self.quote(readyMessage))
+            say \(Self.quote(readyMessage))
             mark ready name=\(Self.token(name))
             while :; do
               $bb sleep 3600 &
@@ -285,6 +304,21 @@ extension InitPlan {
 
             """
         return s
+    }
+
+    /// Reports where the data lives and how big it is: a plain line for people and a `data`
+    /// marker (device, partition and filesystem size in KiB) for the harness and tests.
+    static func dataReport(mount: String) -> String {
+        let m = quote(mount)
+        return """
+            datadev=$($bb awk -v m=\(m) '$2 == m { d = $1 } END { print d }' /proc/mounts)
+            fs_kib=$($bb df -k \(m) 2>/dev/null | $bb awk 'NR == 2 { print $2 }')
+            part_kib=0
+            [ -e "/sys/class/block/${datadev#/dev/}/size" ] && part_kib=$(( $($bb cat "/sys/class/block/${datadev#/dev/}/size") / 2 ))
+            say "ingot: data \(token(mount)) on ${datadev:-none}: partition $((part_kib / 1024)) MiB, filesystem $((${fs_kib:-0} / 1024)) MiB"
+            mark data mount=\(token(mount)) device=${datadev:-none} part_kib=$part_kib fs_kib=${fs_kib:-0}
+
+            """
     }
 
     /// Writes the init and the minimal skeleton it needs into `tree`: /init and /sbin/init,

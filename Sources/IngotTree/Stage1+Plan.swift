@@ -8,6 +8,12 @@
 //   ingot.disk=mbr:<8 hex>|gpt:<32 hex>  raw bytes of the MBR signature (offset 440) or of the
 //                                         GPT disk GUID (offset 568), as they are on disk
 //   ingot.root=<partition number>  ingot.data=<partition number>  ingot.datamount=<path>
+//   ingot.grow=1                   grow the data partition and its ext4 to the end of the medium
+//                                  on first boot (needs the plan's `growTools`); a marker file on
+//                                  the data filesystem (`.ingot/grown`) records that it was done
+//   ingot.diskwait=<seconds>       how long to wait for the boot disk (default: the plan's)
+// Its messages go to every active console (`console=tty0 console=ttyS0`: screen and serial), so
+// a user at a real screen sees them while the harness reads the serial port.
 // In ISO mode (`RootSource.iso`, written by the ISO assembler) it reads instead:
 //   ingot.iso=<volume id>  the ISO 9660 volume id (offset 32808) of the CD, USB stick or disk
 //                          holding the image; the root is a squashfs file on that volume
@@ -17,10 +23,46 @@ import Foundation
 public struct Stage1Plan: Sendable, Equatable {
     /// insmod paths, dependencies first.
     public var modules: [String]
-    /// Seconds to wait for the boot disk to appear.
+    /// Seconds to wait for the boot disk to appear (USB sticks enumerate late; `ingot.diskwait=`
+    /// on the kernel command line overrides it).
     public var diskWaitSeconds: Int
     /// Where the root comes from: a partition of the boot disk (default) or a file on an ISO.
     public var source: RootSource
+    /// Target-architecture sfdisk and resize2fs with their libraries, for growing the data
+    /// partition; nil: stage 1 cannot grow it (`ingot.grow=1` then only says so).
+    public var growTools: GrowTools?
+
+    /// The files that let stage 1 grow the data partition: dynamically linked Debian binaries,
+    /// their shared libraries and the dynamic loader, at the paths they have in Debian.
+    public struct GrowTools: Sendable, Equatable {
+        /// Absolute path of sfdisk inside the initramfs.
+        public var sfdisk: String
+        /// Absolute path of resize2fs inside the initramfs.
+        public var resize2fs: String
+        /// The directory holding their shared libraries (`LD_LIBRARY_PATH` for both).
+        public var libraryPath: String
+        /// Every file to install (binaries, libraries, loader).
+        public var files: [(path: String, content: Content, executable: Bool)]
+        /// Symbolic links to create (`/lib64` → `usr/lib64` and the like).
+        public var symlinks: [(path: String, target: String)]
+
+        public init(
+            sfdisk: String, resize2fs: String, libraryPath: String, files: [(path: String, content: Content, executable: Bool)],
+            symlinks: [(path: String, target: String)] = []
+        ) {
+            self.sfdisk = sfdisk
+            self.resize2fs = resize2fs
+            self.libraryPath = libraryPath
+            self.files = files
+            self.symlinks = symlinks
+        }
+
+        public static func == (lhs: GrowTools, rhs: GrowTools) -> Bool {
+            lhs.sfdisk == rhs.sfdisk && lhs.resize2fs == rhs.resize2fs && lhs.libraryPath == rhs.libraryPath
+                && lhs.files.map(\.path) == rhs.files.map(\.path) && lhs.files.map(\.content) == rhs.files.map(\.content)
+                && lhs.symlinks.map(\.path) == rhs.symlinks.map(\.path) && lhs.symlinks.map(\.target) == rhs.symlinks.map(\.target)
+        }
+    }
 
     /// Where stage 1 finds the squashfs root.
     public enum RootSource: Sendable, Equatable {
@@ -31,10 +73,11 @@ public struct Stage1Plan: Sendable, Equatable {
         case iso(rootFile: String)
     }
 
-    public init(modules: [String], diskWaitSeconds: Int = 20, source: RootSource = .disk) {
+    public init(modules: [String], diskWaitSeconds: Int = 30, source: RootSource = .disk, growTools: GrowTools? = nil) {
         self.modules = modules
         self.diskWaitSeconds = diskWaitSeconds
         self.source = source
+        self.growTools = growTools
     }
 
     public func renderScript() -> String {
@@ -49,38 +92,59 @@ public struct Stage1Plan: Sendable, Equatable {
             $bb mount -t devtmpfs devtmpfs /dev
             exec </dev/console >/dev/console 2>&1
 
+            # Every active console (screen and serial): /dev/console is the last one listed in
+            # /sys/class/tty/console/active; the others (tty0, a screen) get a copy. Serial ports
+            # are only written through /dev/console (opening a UART anew can wait for carrier).
+            others=$($bb cat /sys/class/tty/console/active 2>/dev/null)
+            others=$(echo "$others" | $bb awk '{ for (i = 1; i < NF; i++) if ($i ~ /^tty[0-9]+$/) print $i }')
+            say() {
+              echo "$*"
+              for c in $others; do echo "$*" > "/dev/$c" 2>/dev/null; done
+            }
+
+            # A driver for hardware the machine lacks refuses to load (No such device): not worth a line.
+            load() {
+              [ -d "/sys/module/$1" ] && return 0
+              out=$($bb insmod "$2" 2>&1) && return 0
+              case "$out" in *"No such device"*) return 0 ;; esac
+              say "ingot-stage1: loading $2 failed: $out"
+            }
+
             fail() {
               payload="v1 stage=fail seq=0 reason=$1"
               crc=$(printf '%s' "$payload" | $bb crc32)
-              echo "ingot-stage1: $2"
-              echo "@@INGOT $payload $crc@@"
+              say "ingot-stage1: $2"
+              say "@@INGOT $payload $crc@@"
               while :; do $bb sleep 3600; done
             }
 
             """
         for ko in modules {
             let name = ModuleClosure.moduleName(ofPath: ko)
-            s += "[ -d /sys/module/\(name) ] || $bb insmod \(InitPlan.quote(ko)) || echo \(InitPlan.quote("ingot-stage1: loading \(ko) failed"))\n"
+            s += "load \(name) \(InitPlan.quote(ko))\n"
         }
         if case .iso(let rootFile) = source { return s + renderISOBody(rootFile: rootFile) }
         s += """
 
-            disk=; rootn=; datan=; datamount=
+            disk=; rootn=; datan=; datamount=; grow=; wait=\(diskWaitSeconds)
             for w in $($bb cat /proc/cmdline); do
               case "$w" in
                 ingot.disk=*) disk=${w#ingot.disk=} ;;
                 ingot.root=*) rootn=${w#ingot.root=} ;;
                 ingot.data=*) datan=${w#ingot.data=} ;;
                 ingot.datamount=*) datamount=${w#ingot.datamount=} ;;
+                ingot.grow=*) grow=${w#ingot.grow=} ;;
+                ingot.diskwait=*) wait=${w#ingot.diskwait=} ;;
               esac
             done
             [ -n "$disk" ] && [ -n "$rootn" ] || fail bad-cmdline "the kernel command line lacks ingot.disk= or ingot.root="
 
             # The disk whose on-disk identifier matches (the kernel names disks by bus order).
+            # USB sticks and slow card readers appear seconds after their driver loads.
             want=${disk#*:}
             dev=
             tries=0
-            while [ -z "$dev" ] && [ $tries -lt \(diskWaitSeconds * 10) ]; do
+            while [ -z "$dev" ] && [ $tries -lt $((wait * 10)) ]; do
               for d in /sys/block/*; do
                 n=${d##*/}
                 case "$n" in loop*|ram*|zram*) continue ;; esac
@@ -92,9 +156,12 @@ public struct Stage1Plan: Sendable, Equatable {
                 esac
                 if [ "$got" = "$want" ]; then dev=$n; break; fi
               done
-              if [ -z "$dev" ]; then $bb usleep 100000; tries=$((tries + 1)); fi
+              if [ -z "$dev" ]; then
+                [ $tries -eq 50 ] && say "ingot-stage1: waiting up to $wait s for the disk $disk (ingot.diskwait= changes it)"
+                $bb usleep 100000; tries=$((tries + 1))
+              fi
             done
-            [ -n "$dev" ] || fail root-not-found "no disk with identifier $disk appeared; is the storage driver in the board's initramfsModules?"
+            [ -n "$dev" ] || fail root-not-found "no disk with identifier $disk appeared in $wait s; is the storage driver in the board's initramfsModules?"
 
             part() {
               for p in /sys/block/$dev/*/partition; do
@@ -104,21 +171,33 @@ public struct Stage1Plan: Sendable, Equatable {
               return 1
             }
             rootdev=$(part "$rootn") || fail root-not-found "partition $rootn is missing on /dev/$dev"
+
+            # The data partition is mounted (and on first boot grown) before anything else of the
+            # disk is in use, so the kernel can re-read the partition table.
+            datadev=
+            if [ -n "$datan" ] && [ -n "$datamount" ]; then
+              if datadev=$(part "$datan"); then
+                $bb mkdir -p /data
+                if ! $bb mount -t ext4 -o rw,noatime "/dev/$datadev" /data; then
+                  say "ingot-stage1: data partition /dev/$datadev not mounted; state stays in RAM"
+                  datadev=
+                fi
+              else
+                say "ingot-stage1: data partition $datan missing on /dev/$dev; state stays in RAM"
+                datadev=
+              fi
+            fi
+            \(renderGrow())
             $bb mount -t squashfs -o ro "/dev/$rootdev" /lower || fail root-mount "cannot mount the squashfs root /dev/$rootdev"
             $bb mount -t tmpfs -o mode=0755 tmpfs /upper
             $bb mkdir -p /upper/rw /upper/work
             $bb mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/rw,workdir=/upper/work /newroot \\
               || fail root-mount "cannot mount the overlay over /dev/$rootdev"
-            if [ -n "$datan" ] && [ -n "$datamount" ]; then
-              if datadev=$(part "$datan"); then
-                $bb mkdir -p "/newroot$datamount"
-                $bb mount -t ext4 -o rw,noatime "/dev/$datadev" "/newroot$datamount" \\
-                  || echo "ingot-stage1: data partition /dev/$datadev not mounted; state stays in RAM"
-              else
-                echo "ingot-stage1: data partition $datan missing on /dev/$dev; state stays in RAM"
-              fi
+            if [ -n "$datadev" ]; then
+              $bb mkdir -p "/newroot$datamount"
+              $bb mount --move /data "/newroot$datamount" || say "ingot-stage1: cannot move the data mount to $datamount"
             fi
-            echo "ingot-stage1: root /dev/$rootdev (squashfs, read-only) under a tmpfs overlay"
+            say "ingot-stage1: root /dev/$rootdev (squashfs, read-only) under a tmpfs overlay"
             $bb mkdir -p /newroot/dev
             $bb mount --move /dev /newroot/dev
             $bb umount /proc /sys
@@ -126,6 +205,72 @@ public struct Stage1Plan: Sendable, Equatable {
 
             """
         return s
+    }
+
+    /// The first-boot growth of the data partition (`ingot.grow=1`): only when the data
+    /// filesystem is mounted at /data and carries no `.ingot/grown` marker. The partition must be
+    /// the last one on the disk; the table is rewritten by sfdisk (GPT: the backup header moved to
+    /// the new end first), the kernel re-reads it (nothing of the disk is mounted then), and ext4 is
+    /// grown online by resize2fs. The marker records the outcome so this runs once.
+    func renderGrow() -> String {
+        guard let tools = growTools else {
+            return """
+                if [ "$grow" = 1 ] && [ -n "$datadev" ] && [ ! -e /data/.ingot/grown ]; then
+                  say "ingot-stage1: this image carries no sfdisk/resize2fs; the data partition keeps its size"
+                fi
+                """
+        }
+        let env = "$bb env LD_LIBRARY_PATH=\(InitPlan.quote(tools.libraryPath)) "
+        let sfdisk = env + InitPlan.quote(tools.sfdisk)
+        let resize2fs = env + InitPlan.quote(tools.resize2fs)
+        return """
+            grown() {
+              $bb mkdir -p /data/.ingot
+              echo "$1" > /data/.ingot/grown
+              $bb sync
+            }
+            if [ "$grow" = 1 ] && [ -n "$datadev" ] && [ ! -e /data/.ingot/grown ]; then
+              dstart=$($bb cat /sys/block/$dev/$datadev/start)
+              dsize=$($bb cat /sys/block/$dev/$datadev/size)
+              dend=$((dstart + dsize))
+              total=$($bb cat /sys/block/$dev/size)
+              last=yes
+              for p in /sys/block/$dev/*/partition; do
+                p=${p%/partition}
+                pend=$(( $($bb cat "$p/start") + $($bb cat "$p/size") ))
+                [ $pend -gt $dend ] && last=no
+              done
+              if [ "$last" = no ]; then
+                say "ingot-stage1: data partition $datan is not the last on /dev/$dev, so it cannot grow; it keeps $((dsize / 2048)) MiB"
+                grown "result=not-last size_kib=$((dsize / 2))"
+              elif [ $((total - dend)) -lt 4096 ]; then
+                grown "result=fills-medium size_kib=$((dsize / 2))"
+              else
+                say "ingot-stage1: growing data partition /dev/$datadev ($((dsize / 2048)) MiB) to the end of /dev/$dev ($((total / 2048)) MiB)"
+                $bb umount /data
+                label=$(\(sfdisk) --dump "/dev/$dev" 2>/dev/null | $bb sed -n 's/^label: //p')
+                [ "$label" = gpt ] && \(sfdisk) -q --relocate gpt-bak-std "/dev/$dev" >/tmp/sfdisk.log 2>&1
+                # sfdisk re-reads the table itself (nothing of the disk is mounted now).
+                if echo ', +' | \(sfdisk) -q -N "$datan" "/dev/$dev" >>/tmp/sfdisk.log 2>&1; then
+                  tries=0
+                  while [ ! -b "/dev/$datadev" ] && [ $tries -lt 50 ]; do $bb usleep 100000; tries=$((tries + 1)); done
+                  $bb mount -t ext4 -o rw,noatime "/dev/$datadev" /data || fail data-grow "cannot mount /dev/$datadev after growing its partition"
+                  if \(resize2fs) "/dev/$datadev" >/tmp/resize2fs.log 2>&1; then
+                    nsize=$($bb cat /sys/block/$dev/$datadev/size)
+                    grown "result=grown from_kib=$((dsize / 2)) size_kib=$((nsize / 2))"
+                    say "ingot-stage1: data partition /dev/$datadev grown to $((nsize / 2048)) MiB (ext4 resized online)"
+                  else
+                    say "ingot-stage1: resize2fs failed; the data filesystem keeps its size:"
+                    while read -r l; do say "  $l"; done < /tmp/resize2fs.log
+                  fi
+                else
+                  say "ingot-stage1: growing the partition table failed; the data partition keeps its size:"
+                  while read -r l; do say "  $l"; done < /tmp/sfdisk.log
+                  $bb mount -t ext4 -o rw,noatime "/dev/$datadev" /data || fail data-grow "cannot mount /dev/$datadev again"
+                fi
+              fi
+            fi
+            """
     }
 
     /// Builds the stage-1 tree: `busybox` (the target's), the modules from `kernelTree`, /init.
@@ -136,10 +281,21 @@ public struct Stage1Plan: Sendable, Equatable {
             guard let node = kernelTree.lookup(ko), let c = node.content else { throw FileTree.Error.notFound(ko) }
             try t.insert(Node(kind: .file(c), permissions: 0o644, mtime: mtime), at: ko)
         }
+        if let tools = growTools {
+            for file in tools.files {
+                try t.insert(Node(kind: .file(file.content), permissions: file.executable ? 0o755 : 0o644, mtime: mtime), at: file.path)
+            }
+            for link in tools.symlinks where t.lookup(link.path) == nil {
+                try t.addSymlink(link.path, target: link.target, mtime: mtime)
+            }
+            // resize2fs decides "online" from the mount table.
+            try t.addSymlink("/etc/mtab", target: "../proc/mounts", mtime: mtime)
+        }
         try t.addFile("/init", text: renderScript(), permissions: 0o755, mtime: mtime)
         try t.insert(Node(kind: .characterDevice(major: 5, minor: 1), permissions: 0o600, mtime: mtime), at: "/dev/console")
         try t.addDirectory("/proc", mtime: mtime)
         try t.addDirectory("/sys", mtime: mtime)
+        try t.addDirectory("/tmp", mtime: mtime)
         t.clampTimes(to: mtime)
         return t
     }
@@ -185,7 +341,7 @@ extension Stage1Plan {
             $bb mkdir -p /upper/rw /upper/work
             $bb mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/rw,workdir=/upper/work /newroot \\
               || fail root-mount "cannot mount the overlay over \(rootFile)"
-            echo "ingot-stage1: root \(rootFile) on /dev/$dev (ISO 9660 $iso, squashfs, read-only) under a tmpfs overlay; no data partition, state stays in RAM"
+            say "ingot-stage1: root \(rootFile) on /dev/$dev (ISO 9660 $iso, squashfs, read-only) under a tmpfs overlay; no data partition, state stays in RAM"
             $bb mkdir -p /newroot/dev
             $bb mount --move /dev /newroot/dev
             $bb umount /proc /sys

@@ -5,6 +5,7 @@
 // measured alone and peers are charged for their helpers too.
 
 import Foundation
+import IngotSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -22,18 +23,17 @@ struct ChildUsage {
     var status: Int32
 }
 
+/// The bench's process helpers, on IngotSystem's one child-process type (own process group,
+/// ended as a whole on an interrupt; usage from wait4).
 enum ChildProcess {
     enum Error: Swift.Error, CustomStringConvertible {
-        case spawn(String, Int32)
-        case wait(String, Int32)
+        case spawn(String, String)
         case failed(String, Int32)
 
         var description: String {
             switch self {
-            case .spawn(let cmd, let e):
-                return "cannot start '\(cmd)': \(String(cString: strerror(e))). Is it installed? Run ci/bootstrap."
-            case .wait(let cmd, let e):
-                return "waiting for '\(cmd)' failed: \(String(cString: strerror(e)))"
+            case .spawn(let cmd, let reason):
+                return "cannot start '\(cmd)': \(reason). Is it installed? Run ci/bootstrap."
             case .failed(let cmd, let status):
                 return "'\(cmd)' exited with status \(status); its output above says why"
             }
@@ -55,53 +55,32 @@ enum ChildProcess {
         -> ChildUsage
     {
         let shown = argv.joined(separator: " ")
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        if let output {
-            posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        let configuration = IngotSystem.ChildProcess.Configuration(
+            argv[0], Array(argv.dropFirst()), standardInput: .inherit,
+            standardOutput: output.map { .file($0) } ?? .inherit, standardError: output == nil ? .inherit : .standardOutput)
+        let end: IngotSystem.ChildProcess.Termination
+        do {
+            end = try IngotSystem.ChildProcess.runBlocking(configuration)
+        } catch {
+            throw Error.spawn(shown, "\(error)")
         }
-
-        var cargs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { for p in cargs { free(p) } }
-        var pid: pid_t = 0
-        let start = monotonicSeconds()
-        let rc = posix_spawnp(&pid, argv[0], &actions, nil, &cargs, environ)
-        guard rc == 0 else { throw Error.spawn(shown, rc) }
-
-        var status: Int32 = 0
-        var usage = rusage()
-        while wait4(pid, &status, 0, &usage) < 0 {
-            guard errno == EINTR else { throw Error.wait(shown, errno) }
-        }
-        let wall = monotonicSeconds() - start
-        let exited = (status & 0x7f) == 0
-        let code = exited ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        let cpu =
-            Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6 + Double(usage.ru_stime.tv_sec)
-            + Double(usage.ru_stime.tv_usec) / 1e6
-        let result = ChildUsage(wall: wall, peakRSS: Int64(usage.ru_maxrss) * 1024, cpu: cpu, status: code)
-        if check, code != 0 { throw Error.failed(shown + (output.map { " (output in \($0))" } ?? ""), code) }
+        let result = ChildUsage(wall: end.wallSeconds, peakRSS: end.peakResidentBytes, cpu: end.cpuSeconds, status: end.status.shellStatus)
+        if check, result.status != 0 { throw Error.failed(shown + (output.map { " (output in \($0))" } ?? ""), result.status) }
         return result
     }
 
     /// Runs a command (not measured) and returns its standard output, for checks such as
     /// `unsquashfs -s`.
     static func capture(_ argv: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = argv
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        do { try process.run() } catch { throw Error.spawn(argv.joined(separator: " "), ENOENT) }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw Error.failed(argv.joined(separator: " "), process.terminationStatus)
+        let shown = argv.joined(separator: " ")
+        let end: IngotSystem.ChildProcess.Termination
+        do {
+            end = try IngotSystem.ChildProcess.runBlocking(.init(argv[0], Array(argv.dropFirst()), standardError: .null))
+        } catch {
+            throw Error.spawn(shown, "\(error)")
         }
-        return String(decoding: data, as: UTF8.self)
+        guard end.status.succeeded else { throw Error.failed(shown, end.status.shellStatus) }
+        return end.standardOutputText
     }
 
     /// Runs a shell pipeline (`/bin/sh -c`), for floors such as `cat tar > /dev/null`.

@@ -5,6 +5,7 @@
 
 import Foundation
 import IngotSpec
+import IngotTestSupport
 import Testing
 
 #if canImport(FoundationXML)
@@ -72,15 +73,8 @@ struct LibvirtXMLTests {
         let path = NSTemporaryDirectory() + "ingot-domain-\(UUID().uuidString).xml"
         try xml.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/xmllint")
-        process.arguments = ["--noout", path]
-        let pipe = Pipe()
-        process.standardError = pipe
-        try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: output, as: UTF8.self) + (process.terminationStatus == 0 ? "" : "status \(process.terminationStatus)")
+        let result = try Command.run("/usr/bin/xmllint", ["--noout", path])
+        return result.stderr + (result.status == 0 ? "" : "status \(result.status)")
     }
 
     @Test func x86KernelInitrd() throws {

@@ -2,6 +2,7 @@
 // and forgery.
 
 import Foundation
+import IngotTestSupport
 import Testing
 
 @testable import IngotBoot
@@ -9,18 +10,7 @@ import Testing
 struct MarkerTests {
     /// Runs busybox's crc32 applet (the one the generated init uses) on `text`.
     static func busyboxCRC(_ text: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/busybox")
-        process.arguments = ["crc32"]
-        let input = Pipe(), output = Pipe()
-        process.standardInput = input
-        process.standardOutput = output
-        try process.run()
-        input.fileHandleForWriting.write(Data(text.utf8))
-        try input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        try Command.run("/bin/busybox", ["crc32"], input: .bytes(Array(text.utf8))).trimmed
     }
 
     @Test(arguments: ["", "a", "123456789", "v1 stage=ready seq=7 name=demo", String(repeating: "x", count: 300)])

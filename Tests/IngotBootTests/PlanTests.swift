@@ -3,6 +3,7 @@
 
 import Foundation
 import IngotSpec
+import IngotTestSupport
 import Testing
 
 @testable import IngotBoot
@@ -154,7 +155,7 @@ struct PlanTests {
     @Test func rpi4NeedsNewQEMU() throws {
         let board = try Self.board("rpi4")
         let artifacts = BootArtifacts(kind: .disk(path: "/img/sd.raw", format: "raw"), ubootKernel: "/img/u-boot.bin", dtb: "/img/rpi3.dtb")
-        #expect(throws: MachinePlan.Error.qemuTooOld(board: "rpi4", machine: "raspi4b", have: "7.2.22", need: "9.0")) {
+        #expect(throws: MachinePlan.Error.qemuTooOld(board: "rpi4", machine: "raspi4b", have: "/usr/bin/qemu-system-aarch64 7.2.22", need: "9.0")) {
             try MachinePlan(board: board, artifacts: artifacts, options: Self.run, host: Self.host)
         }
         var newer = Self.host
@@ -224,14 +225,6 @@ struct PlanTests {
 /// Runs a tool and returns its stdout (test helper).
 enum ProcessCapture {
     static func run(_ executable: String, _ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
+        try Command.run(executable, arguments).stdout
     }
 }

@@ -1,6 +1,7 @@
 // Bad input, as a user meets it: each case exits non-zero with a one-paragraph error that names
 // the input and the fix, and leaves nothing in the output directory.
 import Foundation
+import IngotTestSupport
 import Testing
 
 @Suite struct BadInputTests {
@@ -102,15 +103,7 @@ import Testing
         let dir = try E2E.tempDir("interrupt")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = dir + "/out"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: E2E.binary)
-        p.arguments = ["build", "examples/hello.yml", "--board", "rpi3", "--format", "raw,qcow2", "-o", out, "-q"]
-        p.currentDirectoryURL = URL(fileURLWithPath: E2E.root)
-        var env = ProcessInfo.processInfo.environment
-        env["INGOT_CACHE"] = E2E.cache
-        env["INGOT_BOARDS"] = E2E.root + "/boards"
-        p.environment = env
-        try p.run()
+        let p = try Command.startIngot(["build", "examples/hello.yml", "--board", "rpi3", "--format", "raw,qcow2", "-o", out, "-q"])
         // Wait (bounded) until the build is staging, then interrupt it.
         var staging = false
         for _ in 0..<600 where !staging {
@@ -118,9 +111,9 @@ import Testing
             if !staging { usleep(50_000) }
         }
         #expect(staging, "the build never started staging")
-        kill(p.processIdentifier, SIGINT)
-        p.waitUntilExit()
-        #expect(p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGINT)
+        kill(p.pid, SIGINT)  // to ingot only, as the terminal's Ctrl-C would
+        let end = p.waitBlocking()
+        #expect(end.status == .signaled(SIGINT), "\(end.status): \(end.standardErrorText.suffix(300))")
         #expect(!FileManager.default.fileExists(atPath: out), "left behind: \(E2E.listing(out))")
     }
 }

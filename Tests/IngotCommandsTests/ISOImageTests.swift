@@ -54,7 +54,7 @@ import Testing
         let build = try E2E.ingot(["build", "examples/hello.yml", "--board", board, "--format", "iso", "-o", out + "/o"])
         #expect(build.status == 0, "\(build.all)")
         let iso = "\(out)/o/hello-\(board).iso"
-        #expect(E2E.listing(out + "/o") == ["hello-\(board).iso", "hello-\(board).manifest.json"])
+        #expect(E2E.listing(out + "/o") == ["hello-\(board).iso", "hello-\(board).manifest.json", "hello-\(board).spdx.json"])
 
         // The manifest records the ISO with its real digest.
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/o/hello-\(board).manifest.json"))) as? [String: Any]
@@ -142,7 +142,7 @@ import Testing
         #expect(stat("\(a)/o/\(name)", &st) == 0 && st.st_uid == 65534)
         #expect(FileManager.default.contentsEqual(atPath: "\(a)/o/\(name)", andPath: "\(b)/o/\(name)"), "\(name) differs between builds")
         // No work files are left beside the outputs.
-        #expect(E2E.listing(a + "/o") == [name, "hello-\(board).manifest.json"])
+        #expect(E2E.listing(a + "/o") == [name, "hello-\(board).manifest.json", "hello-\(board).spdx.json"])
     }
 
     @Test func bootTargetPicksTheISO() throws {

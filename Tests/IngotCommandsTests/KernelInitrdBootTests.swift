@@ -3,6 +3,8 @@
 // init's verified ready marker. Also: rebuilds are bit-identical, and a build works as an
 // unprivileged user.
 import Foundation
+import IngotSystem
+import IngotTestSupport
 import Testing
 
 @Suite(.serialized) struct KernelInitrdBootTests {
@@ -13,7 +15,7 @@ import Testing
         let build = try E2E.ingot(["build", "examples/hello.yml", "--board", board, "--format", "kernel+initrd", "-o", out])
         #expect(build.status == 0, "\(build.all)")
         let prefix = "\(out)/hello-\(board)"
-        #expect(E2E.listing(out) == ["hello-\(board)-cmdline", "hello-\(board)-initrd.img", "hello-\(board)-kernel", "hello-\(board).manifest.json"])
+        #expect(E2E.listing(out) == ["hello-\(board)-cmdline", "hello-\(board)-initrd.img", "hello-\(board)-kernel", "hello-\(board).manifest.json", "hello-\(board).spdx.json"])
 
         // The manifest lists every input with a digest and every output's real sha256.
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: prefix + ".manifest.json"))) as? [String: Any]
@@ -64,7 +66,7 @@ import Testing
         #expect(try E2E.ingot(["build", "examples/hello.yml", "--board", "arm64-efi", "--format", "kernel+initrd,tar", "-o", b],
                               env: ["TZ": "Pacific/Auckland"]).status == 0)
         let names = E2E.listing(a)
-        #expect(names == E2E.listing(b) && names.count == 5)
+        #expect(names == E2E.listing(b) && names.count == 6)
         for n in names {
             #expect(FileManager.default.contentsEqual(atPath: "\(a)/\(n)", andPath: "\(b)/\(n)"), "\(n) differs")
         }
@@ -136,20 +138,8 @@ import Testing
         try #require(build.status == 0, "\(build.all)")
         E2E.bootLock.lock()
         defer { E2E.bootLock.unlock() }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: E2E.binary)
-        p.arguments = ["run", dir + "/hello-arm64-efi"]
-        p.currentDirectoryURL = URL(fileURLWithPath: E2E.root)
-        var env = ProcessInfo.processInfo.environment
-        env["INGOT_BOARDS"] = E2E.root + "/boards"
-        p.environment = env
-        p.standardInput = FileHandle(forReadingAtPath: "/dev/null")
         let out = dir + "/run.out"
-        FileManager.default.createFile(atPath: out, contents: nil)
-        FileManager.default.createFile(atPath: dir + "/run.err", contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: out)
-        p.standardError = FileHandle(forWritingAtPath: dir + "/run.err")
-        try p.run()
+        let p = try Command.startIngot(["run", dir + "/hello-arm64-efi"], stdout: .file(out), stderr: .file(dir + "/run.err"))
         // The console shows up on ingot's stdout; wait (bounded) for the ready line.
         var ready = false
         for _ in 0..<1200 where !ready {
@@ -158,9 +148,8 @@ import Testing
         }
         #expect(ready, "the appliance never printed its ready line on ingot run's console")
         #expect(!(try shellOutput("pgrep -f '[q]emu-system-aarch64.*\(dir)' || true")).isEmpty, "QEMU should be running")
-        kill(p.processIdentifier, SIGINT)
-        p.waitUntilExit()
-        #expect(p.terminationStatus != 0)
+        kill(p.pid, SIGINT)  // to ingot only, as the terminal's Ctrl-C would
+        #expect(p.waitBlocking().status != .exited(0))
         #expect(try shellOutput("pgrep -f '[q]emu-system-aarch64.*\(dir)' || true").isEmpty, "QEMU left running after Ctrl-C")
         let said = ((try? String(contentsOfFile: dir + "/run.err", encoding: .utf8)) ?? "")
             + ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
@@ -169,13 +158,5 @@ import Testing
 }
 
 func shellOutput(_ command: String) throws -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/sh")
-    p.arguments = ["-c", command]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    try p.run()
-    let d = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return String(decoding: d, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    try Command.run("/bin/sh", ["-c", command]).trimmed
 }

@@ -76,7 +76,10 @@ struct RunningIngot {
         let second = try E2E.ingot(Self.build + ["--format", "raw", "-o", out])
         try #require(second.status == 0, "\(second.all)")
         #expect(
-            E2E.listing(out) == ["hello-x86_64-efi.img", "hello-x86_64-efi.img.bmap", "hello-x86_64-efi.manifest.json"])
+            E2E.listing(out) == [
+                "hello-x86_64-efi.img", "hello-x86_64-efi.img.bmap", "hello-x86_64-efi.manifest.json",
+                "hello-x86_64-efi.spdx.json",
+            ])
         let plan = try E2E.ingot(["test", out + "/hello-x86_64-efi", "--dry-run"])
         #expect(
             plan.status == 0 && plan.stdout.contains("file=\(out)/hello-x86_64-efi.img,format=raw")
@@ -106,7 +109,7 @@ struct RunningIngot {
         #expect(
             E2E.listing(out) == [
                 "hello-x86_64-efi-cmdline", "hello-x86_64-efi-initrd.img", "hello-x86_64-efi-kernel",
-                "hello-x86_64-efi.manifest.json",
+                "hello-x86_64-efi.manifest.json", "hello-x86_64-efi.spdx.json",
             ])
         let manifest =
             try JSONSerialization.jsonObject(

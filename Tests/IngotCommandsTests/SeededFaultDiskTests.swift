@@ -55,7 +55,7 @@ import Testing
             "mcopy -i \(out)/pi4/minimal-rpi4.img@@4M ::bcm2711-rpi-4-b.dtb \(out)/pi4.dtb",
             "mcopy -o -i \(image)@@4M \(out)/pi4.dtb ::wrong.dtb",
             "mcopy -i \(image)@@4M ::extlinux/extlinux.conf \(out)/extlinux.conf",
-            "sed -i 's,FDT /bcm2837-rpi-3-b.dtb,FDT /wrong.dtb,' \(out)/extlinux.conf",
+            "sed -i 's,^  INITRD /initrd.img$,&\\n  FDT /wrong.dtb,' \(out)/extlinux.conf",
             "mcopy -o -i \(image)@@4M \(out)/extlinux.conf ::extlinux/extlinux.conf",
         ]
         #expect(try shellOutput(steps.joined(separator: " && ") + " && echo ok") == "ok")

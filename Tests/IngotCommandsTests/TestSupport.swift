@@ -1,26 +1,15 @@
 // Helpers for end-to-end tests: run the built `ingot` binary as a user would, in temp dirs.
+// Thin wrappers over IngotTestSupport (which runs everything through IngotSystem's ChildProcess).
 import Foundation
+import IngotTestSupport
 import Testing
 
 enum E2E {
     /// The package root (two levels above this file's folder).
-    static let root: String = {
-        var url = URL(fileURLWithPath: #filePath)
-        for _ in 0..<3 { url.deleteLastPathComponent() }
-        return url.path
-    }()
+    static let root: String = TestEnvironment.packageRoot
 
     /// The `ingot` executable built beside the test bundle.
-    static var binary: String {
-        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        var dir = testBinary.deletingLastPathComponent()
-        for _ in 0..<4 {
-            let candidate = dir.appendingPathComponent("ingot").path
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-            dir.deleteLastPathComponent()
-        }
-        return root + "/.build/debug/ingot"
-    }
+    static var binary: String { TestEnvironment.ingotBinary }
 
     /// A shared content store so tests download each package once.
     static let cache = NSTemporaryDirectory() + "ingot-test-cache"
@@ -44,35 +33,8 @@ enum E2E {
         let boots = args.first == "test" || args.first == "run" || args.first == "matrix"
         if boots { bootLock.lock() }
         defer { if boots { bootLock.unlock() } }
-        let p = Process()
-        let argv = prefix + [binary] + args
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        p.currentDirectoryURL = URL(fileURLWithPath: cwd ?? root)
-        var environment = ProcessInfo.processInfo.environment
-        environment["INGOT_CACHE"] = environment["INGOT_CACHE"] ?? cache
-        environment["INGOT_BOARDS"] = root + "/boards"
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        // Read both pipes concurrently so neither fills up.
-        var errData = Data()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        p.waitUntilExit()
-        return Result(
-            status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData, as: UTF8.self))
+        let result = try Command.ingot(args, cwd: cwd ?? root, prefix: prefix, environment: env)
+        return Result(status: result.status, stdout: result.stdout, stderr: result.stderr)
     }
 
     static func tempDir(_ tag: String) throws -> String {

@@ -4,6 +4,7 @@
 import Foundation
 import IngotDisk
 import IngotFilesystems
+import IngotTestSupport
 import Testing
 
 /// A temporary directory removed when the test is done with it.
@@ -26,19 +27,8 @@ struct ToolResult {
 
 /// Runs a host tool and captures its output.
 func run(_ tool: String, _ args: [String]) throws -> ToolResult {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = [tool] + args
-    let out = Pipe()
-    let err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    try p.run()
-    let o = out.fileHandleForReading.readDataToEndOfFile()
-    let e = err.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return ToolResult(
-        status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    let result = try Command.run(tool, args)
+    return ToolResult(status: result.status, stdout: result.stdout, stderr: result.stderr)
 }
 
 /// `sfdisk --json` output.

@@ -2,6 +2,7 @@
 // and the sample trees the writer is checked with.
 
 import Foundation
+import IngotSystem
 import IngotTree
 
 @testable import IngotFilesystems
@@ -35,37 +36,11 @@ enum FATTool {
         let dirs = ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
         guard let exe = dirs.map({ $0 + "/" + tool }).first(where: { FileManager.default.isExecutableFile(atPath: $0) })
         else { throw FATToolMissing(tool: tool) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        env["MTOOLS_SKIP_CHECK"] = "1"
-        env["LC_ALL"] = "C.UTF-8"
-        p.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        if let timeout {
-            let pid = p.processIdentifier
-            DispatchQueue.global().asyncAfter(deadline: .now() + timeout) { [p] in
-                if p.isRunning && p.processIdentifier == pid { p.terminate() }
-            }
-        }
-        // Read both pipes before waiting so large outputs cannot block the child.
-        final class Box: @unchecked Sendable { var data = Data() }
-        let errBox = Box()
-        let done = DispatchSemaphore(value: 0)
-        DispatchQueue.global().async {
-            errBox.data = err.fileHandleForReading.readDataToEndOfFile()
-            done.signal()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        done.wait()
-        p.waitUntilExit()
-        let errData = errBox.data
-        return FATToolResult(status: p.terminationStatus, stdout: Array(outData), stderr: String(decoding: errData, as: UTF8.self))
+        let child = try ChildProcess.spawn(
+            .init(exe, args, environment: ["MTOOLS_SKIP_CHECK": "1", "LC_ALL": "C.UTF-8"], graceSeconds: 1))
+        if let timeout, child.waitBlocking(seconds: timeout) == nil { child.terminate() }
+        let result = child.waitBlocking()
+        return FATToolResult(status: result.status.shellStatus, stdout: result.standardOutput, stderr: result.standardErrorText)
     }
 
     static func exists(_ tool: String) -> Bool {

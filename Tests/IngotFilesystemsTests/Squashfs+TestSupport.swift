@@ -2,6 +2,7 @@
 // exercises every inode type, and `ls -l` style mode strings for comparing with unsquashfs.
 
 import Foundation
+import IngotSystem
 import IngotTree
 
 @testable import IngotFilesystems
@@ -39,28 +40,9 @@ enum SquashfsTool {
 
     static func run(_ tool: String, _ args: [String]) throws -> Result {
         guard let exe = path(tool) else { throw SquashfsToolMissing(tool: tool) }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: exe)
-        p.arguments = args
-        var env = ProcessInfo.processInfo.environment
-        env["LC_ALL"] = "C"
-        env["TZ"] = "UTC"
-        p.environment = env
-        let dir = try SquashfsTempDir()
-        // Files rather than pipes: outputs can be large and nothing can block.
-        _ = FileManager.default.createFile(atPath: dir.file("out"), contents: nil)
-        _ = FileManager.default.createFile(atPath: dir.file("err"), contents: nil)
-        let out = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file("out")))
-        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: dir.file("err")))
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        p.waitUntilExit()
-        try out.close()
-        try err.close()
-        let o = (try? String(contentsOfFile: dir.file("out"), encoding: .utf8)) ?? ""
-        let e = (try? String(contentsOfFile: dir.file("err"), encoding: .utf8)) ?? ""
-        return Result(status: p.terminationStatus, stdout: o, stderr: e)
+        let end = try ChildProcess.runBlocking(
+            .init(exe, args, environment: ["LC_ALL": "C", "TZ": "UTC"], standardOutput: .capture(limit: 1 << 29)))
+        return Result(status: end.status.shellStatus, stdout: end.standardOutputText, stderr: end.standardErrorText)
     }
 }
 

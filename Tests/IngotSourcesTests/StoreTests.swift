@@ -2,6 +2,7 @@
 // separate processes), refs, and the default root for unprivileged users.
 
 import Foundation
+import IngotSystem
 import Testing
 
 @testable import IngotSources
@@ -103,22 +104,15 @@ import Testing
         defer { dir.cleanup() }
         let store = try makeStore(dir)
         let runner = CommandLine.arguments[0]
-        var children: [Process] = []
-        for i in 0..<2 {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: runner)
-            p.arguments = ["--testing-library", "swift-testing", "--filter", "childProcessWriter"]
-            var env = ProcessInfo.processInfo.environment
-            env["INGOT_TEST_CHILD_STORE"] = store.root
-            p.environment = env
-            p.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
-            p.standardError = FileHandle(forWritingAtPath: "/dev/null")
-            try p.run()
-            children.append(p)
-            _ = i
+        var children: [ChildProcess] = []
+        for _ in 0..<2 {
+            children.append(
+                try ChildProcess.spawn(
+                    .init(
+                        runner, ["--testing-library", "swift-testing", "--filter", "childProcessWriter"],
+                        environment: ["INGOT_TEST_CHILD_STORE": store.root], standardOutput: .null, standardError: .null)))
         }
-        for p in children { p.waitUntilExit() }
-        for p in children { #expect(p.terminationStatus == 0) }
+        for child in children { #expect(child.waitBlocking().status == .exited(0)) }
         let content = (0..<2_000_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }
         let d = Digest.of(content)
         #expect(store.contains(d))

@@ -2,6 +2,7 @@
 // tools synchronously with captured output.
 
 import Foundation
+import IngotTestSupport
 import IngotTree
 import Testing
 
@@ -34,20 +35,8 @@ struct TempDir {
 /// Runs a command and returns (status, stdout+stderr).
 @discardableResult
 func sh(_ args: [String], cwd: String? = nil, env: [String: String] = [:]) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = args
-    if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-    var e = ProcessInfo.processInfo.environment
-    for (k, v) in env { e[k] = v }
-    p.environment = e
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let result = try Command.run(args[0], Array(args.dropFirst()), cwd: cwd, environment: env, mergeStandardError: true)
+    return (result.status, result.stdout)
 }
 
 /// Lists the entry paths of an archive with the project's own reader.

@@ -1,6 +1,7 @@
 // Initramfs and init: the cpio is read back by libarchive and by GNU cpio; the init script is
 // syntax-checked by busybox and its marker lines are verified against an independent CRC-32.
 import Foundation
+import IngotTestSupport
 import Testing
 
 @testable import IngotTree
@@ -15,16 +16,8 @@ func crc32(_ bytes: [UInt8]) -> UInt32 {
 }
 
 func shell(_ command: String) throws -> (status: Int32, output: String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/sh")
-    p.arguments = ["-c", command]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let result = try Command.run("/bin/sh", ["-c", command], mergeStandardError: true)
+    return (result.status, result.stdout)
 }
 
 @Suite struct InitramfsTests {
@@ -98,7 +91,9 @@ func shell(_ command: String) throws -> (status: Int32, output: String) {
 
         // Run the script's own mark() with busybox and check the frame and checksum.
         let markFn = script.components(separatedBy: "mark() {")[1].components(separatedBy: "\n}\n")[0]
-        let probe = "bb=busybox; SEQ=0; mark() {\(markFn)\n}\nmark ready name=hello"
+        // mark() prints through say() (every console); here say() is stdout.
+        #expect(script.contains("say() {") && markFn.contains("say \"@@INGOT $payload $crc@@\""))
+        let probe = "bb=busybox; SEQ=0; say() { echo \"$*\"; }; mark() {\(markFn)\n}\nmark ready name=hello"
         let (st2, out2) = try shell("busybox sh -c '\(probe.replacingOccurrences(of: "'", with: "'\\''").replacingOccurrences(of: "> /dev/console", with: ""))'")
         #expect(st2 == 0)
         let line = out2.trimmingCharacters(in: .whitespacesAndNewlines)

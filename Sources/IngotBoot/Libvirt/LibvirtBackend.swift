@@ -1,12 +1,13 @@
 // The libvirt boot backend: one transient domain per run, created paused, console stream attached,
 // then resumed, so no early output is lost; console bytes feed the stage watcher (per-stage
 // timeouts) and the local log; the domain is always destroyed at the end — verdict, timeout,
-// error, cancellation or a signal to ingot. Artifacts are passed by path: the daemon must see
+// error, cancellation (at any point, creation included) or a signal to ingot. Artifacts are passed by path: the daemon must see
 // the same files (local daemon, or a host sharing the filesystem).
 
 import Foundation
 import IngotContract
 import IngotSpec
+import IngotSystem
 import Logging
 
 /// What one libvirt run left behind, for reports and for checking where cells ran.
@@ -67,37 +68,86 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
         }
     }
 
-    // The blocking supervision loop, on its own thread.
+    // The blocking supervision loop, on its own thread. A stop request (task cancellation or an
+    // interrupt to ingot) is honoured at every point: before the connection, during domain
+    // creation (the half-made domain is destroyed by name from another thread), between creation
+    // and resume, while the guest boots and after readiness (the settle period); the domain is
+    // destroyed on every path out, and a stop always throws rather than returning a verdict.
     private func supervise(plan: MachinePlan, watcher: StageWatcher, logPath: String, cancelled: CancelFlag) throws -> BootResult {
+        let interrupts = cancelled.listenForInterrupts()
+        defer { InterruptStream.shared.remove(interrupts) }
         let name = LibvirtDomainXML.uniqueName(board: plan.board)
+        func stopError() -> Swift.Error? {
+            switch cancelled.reason {
+            case nil: return nil
+            case .cancelled: return LibvirtConnection.Error.cancelled(uri: uri, domain: name)
+            case .interrupted(let signal): return QEMUProcess.Error.interrupted(signal: signal, logPath: logPath)
+            }
+        }
+        if let stop = stopError() { throw stop }
         let xml = try LibvirtDomainXML.render(plan: plan, name: name)
         let connection = try LibvirtConnection(uri: uri)
+        if let stop = stopError() { throw stop }
         let logFD = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard logFD >= 0 else { throw QEMUProcess.Error.logFile(path: logPath, reason: String(cString: strerror(errno))) }
         defer { close(logFD) }
-        let start = Date()
-        let elapsed = { Date().timeIntervalSince(start) }
-        let domain = try LibvirtDomain.createPaused(xml: xml, name: name, on: connection)
+
+        // Creating a domain can take long on a busy host (libvirtd starts QEMU and talks to its
+        // monitor): a stop meanwhile destroys it by name, which aborts the start.
+        let daemon = uri
+        cancelled.whenSet {
+            let thread = Thread {
+                guard let connection = try? LibvirtConnection(uri: daemon) else { return }
+                LibvirtDomain.lookup(name: name, on: connection)?.destroy()
+            }
+            thread.name = "ingot-libvirt-stop"
+            thread.start()
+        }
+        let creation = Date()
+        let domain: LibvirtDomain
+        do {
+            domain = try LibvirtDomain.createPaused(xml: xml, name: name, on: connection)
+        } catch {
+            if let stop = stopError() { throw stop }
+            throw error
+        }
         // From here on the domain exists: every path out destroys it.
-        let token = SignalGuard.shared.register(group: SignalFlagOnly.group)
         var reader: ConsoleReader?
         defer {
             domain.destroy()
             reader?.finish()
-            SignalGuard.shared.unregister(token)
         }
-        logger?.debug("created paused domain \(name) (\(domain.uuid))", metadata: ["uri": "\(uri)"])
+        logger?.debug(
+            "created paused domain \(name) (\(domain.uuid)) in \(String(format: "%.1f", Date().timeIntervalSince(creation))) s",
+            metadata: ["uri": "\(uri)"])
+        if let stop = stopError() { throw stop }
 
         let stream = try domain.openConsole()
         let consoleReader = ConsoleReader(stream: stream)
         reader = consoleReader
-        try domain.resume()
+        if let stop = stopError() { throw stop }
+        do {
+            try domain.resume()
+        } catch {
+            if let stop = stopError() { throw stop }
+            throw error
+        }
+        // Stage timeouts measure the guest: the clock starts when it starts running, not while
+        // libvirtd was still creating the domain.
+        let start = Date()
+        let elapsed = { Date().timeIntervalSince(start) }
 
         var verdict: BootVerdict?
         var ended: String?
-        var stopReason: Swift.Error?
+        var stop: Swift.Error?
         while verdict == nil {
-            for chunk in consoleReader.take(waiting: 0.1) {
+            let chunks = consoleReader.take(waiting: 0.1)
+            // A stop request wins over anything the console shows after it.
+            if let request = stopError() {
+                stop = request
+                break
+            }
+            for chunk in chunks {
                 switch chunk {
                 case .bytes(let bytes):
                     bytes.withUnsafeBytes { _ = write(logFD, $0.baseAddress, $0.count) }
@@ -115,14 +165,6 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
                 verdict = watcher.finish(at: elapsed(), cause: ended)
                 break
             }
-            if cancelled.isSet {
-                stopReason = LibvirtConnection.Error.cancelled(uri: uri, domain: name)
-                break
-            }
-            if SignalGuard.shared.receivedSignal != 0 {
-                stopReason = QEMUProcess.Error.interrupted(signal: SignalGuard.shared.receivedSignal, logPath: logPath)
-                break
-            }
             if elapsed() > maximumSeconds {
                 verdict = watcher.finish(at: elapsed(), cause: "run exceeded the harness limit of \(Int(maximumSeconds)) s")
             }
@@ -130,7 +172,7 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
         let wasRunning = domain.destroy()
         let wall = elapsed()
         logger?.debug("domain \(name) \(wasRunning ? "destroyed" : "had ended")", metadata: ["uri": "\(uri)"])
-        if let stopReason { throw stopReason }
+        if let stop { throw stop }
         let final = verdict ?? watcher.finish(at: wall, cause: "run ended")
         lock.lock()
         records.append(LibvirtRunRecord(uri: uri, domain: name, uuid: domain.uuid, passed: final.passed))
@@ -139,12 +181,6 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
             verdict: final, wallSeconds: wall, accelerator: plan.accelerator,
             exitStatus: wasRunning ? .signaled(SIGTERM) : .exited(0), logPath: logPath, qemuStderr: "")
     }
-}
-
-/// SignalGuard kills registered process groups; a libvirt run has none of its own (QEMU is the
-/// daemon's child), so it registers a group id above any pid_max only to get the signal flag.
-enum SignalFlagOnly {
-    static let group: pid_t = pid_t.max
 }
 
 /// Reads a console stream on its own thread (receives block) and hands chunks to the supervisor.

@@ -4,6 +4,7 @@
 
 import Crypto
 import Foundation
+import IngotSystem
 
 /// Read-only facts about the host, used while building a machine plan.
 public protocol BootHost: Sendable {
@@ -23,6 +24,13 @@ public protocol BootHost: Sendable {
     func kvmWorks(binary: String, architecture: String) -> (usable: Bool, detail: String)
     /// The host CPU architecture in QEMU's naming (`x86_64`, `aarch64`).
     var hostArchitecture: String { get }
+    /// QEMU builds installed beside the system's (e.g. QEMU 10 under /opt/ingot/qemu-10), as
+    /// absolute paths of `binary`, newest prefix first. Used when a board needs a newer QEMU.
+    func additionalQEMUs(_ binary: String) -> [String]
+}
+
+extension BootHost {
+    public func additionalQEMUs(_ binary: String) -> [String] { [] }
 }
 
 /// One QEMU firmware descriptor (the fields the planner uses).
@@ -106,11 +114,7 @@ public struct SystemBootHost: BootHost {
     }
 
     public func sha256(_ path: String) throws -> String {
-        guard let handle = FileHandle(forReadingAtPath: path) else { throw MachinePlan.Error.missingFile(role: "firmware", path: path) }
-        defer { try? handle.close() }
-        var hasher = SHA256()
-        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        do { return try SHA256Stream.hex(ofFile: path) } catch { throw MachinePlan.Error.missingFile(role: "firmware", path: path) }
     }
 
     public func prefix(_ path: String, count: Int) -> [UInt8]? {
@@ -149,6 +153,21 @@ public struct SystemBootHost: BootHost {
         let result = KVMProbe.run(binary: binary, architecture: architecture, hostArchitecture: hostArchitecture)
         ProbeCache.shared.set((result.usable ? "yes " : "no  ") + result.detail, for: key)
         return result
+    }
+
+    /// Prefixes searched for side-by-side QEMU builds: `$INGOT_QEMU_PREFIXES` (colon-separated)
+    /// when set, else every `/opt/ingot/qemu-*` (what ci/bootstrap installs), newest first.
+    public var qemuPrefixes: [String] {
+        if let list = ProcessInfo.processInfo.environment["INGOT_QEMU_PREFIXES"], !list.isEmpty {
+            return list.split(separator: ":").map(String.init)
+        }
+        let base = "/opt/ingot"
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).filter { $0.hasPrefix("qemu-") }
+        return names.sorted { Planner.compareVersions(String($0.dropFirst(5)), String($1.dropFirst(5))) > 0 }.map { "\(base)/\($0)" }
+    }
+
+    public func additionalQEMUs(_ binary: String) -> [String] {
+        qemuPrefixes.map { "\($0)/bin/\(binary)" }.filter { access($0, X_OK) == 0 }
     }
 
     public var hostArchitecture: String {

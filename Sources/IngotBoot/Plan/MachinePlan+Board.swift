@@ -14,18 +14,15 @@ extension MachinePlan {
     ///   - host: host facts (a fake in tests).
     public init(board: BoardProfile, artifacts: BootArtifacts, options: PlanOptions, host: BootHost = SystemBootHost()) throws {
         let emulation = board.emulation
-        guard let executable = host.executable(emulation.binary) else {
-            throw Error.qemuMissing(binary: emulation.binary, board: board.name)
-        }
         var planner = Planner(board: board, host: host, options: options)
-        if let minimum = emulation.minimumQEMU ?? (emulation.machine.hasPrefix("raspi4") ? "9.0" : nil) {
-            let version = try host.qemuVersion(executable)
-            guard Planner.compareVersions(version, minimum) >= 0 else {
-                throw Error.qemuTooOld(board: board.name, machine: emulation.machine, have: version, need: minimum)
-            }
-            planner.notes.append("QEMU \(version) ≥ \(minimum) for \(emulation.machine)")
-        }
+        let executable = try planner.qemuExecutable()
 
+        if options.diskSize != nil {
+            guard case .disk = artifacts.kind else {
+                throw Error.unsupported(
+                    board: board.name, reason: "--disk-size applies to disk images (raw, qcow2); an ISO or a direct kernel boot has no disk to enlarge")
+            }
+        }
         let accelerator = try planner.accelerator(executable: executable)
         // graphics=off makes x86 firmware (SeaBIOS, OVMF) print on the serial line.
         let machine = board.arch == .amd64 ? "\(emulation.machine),graphics=off" : emulation.machine
@@ -46,7 +43,7 @@ extension MachinePlan {
             if let dtb = dtb ?? artifacts.dtb {
                 try planner.requireFile(dtb, role: "dtb")
                 try planner.record(role: "dtb", path: dtb)
-                args += ["-dtb", dtb]
+                args += ["-dtb", planner.emulationDeviceTree(dtb)]
             } else if emulation.firmware == .ubootKernel {
                 throw Error.unsupported(board: board.name, reason: "direct kernel boot on \(emulation.machine) needs a DTB; pass the board's DTB with the artifacts")
             }
@@ -98,6 +95,27 @@ struct Planner {
     var emulation: Emulation { board.emulation }
 
     func runFile(_ name: String) -> String { (options.runDirectory as NSString).appendingPathComponent(name) }
+
+    /// The QEMU binary to run: the one in PATH, unless the board needs a newer QEMU (its
+    /// `minimumQEMU`; raspi4b needs 9.0) — then the first side-by-side build that is new enough.
+    mutating func qemuExecutable() throws -> String {
+        let binary = emulation.binary
+        let candidates = [host.executable(binary)].compactMap { $0 } + host.additionalQEMUs(binary)
+        guard let first = candidates.first else { throw MachinePlan.Error.qemuMissing(binary: binary, board: board.name) }
+        guard let minimum = emulation.minimumQEMU ?? (emulation.machine.hasPrefix("raspi4") ? "9.0" : nil) else { return first }
+        var seen: [String] = []
+        for candidate in candidates {
+            let version = try host.qemuVersion(candidate)
+            if Self.compareVersions(version, minimum) >= 0 {
+                let passed = seen.isEmpty ? "" : " (skipped \(seen.joined(separator: ", ")))"
+                notes.append("QEMU \(version) at \(candidate) ≥ \(minimum) for \(emulation.machine)\(passed)")
+                return candidate
+            }
+            seen.append("\(candidate) \(version)")
+        }
+        throw MachinePlan.Error.qemuTooOld(
+            board: board.name, machine: emulation.machine, have: seen.joined(separator: ", "), need: minimum)
+    }
 
     mutating func accelerator(executable: String) throws -> String {
         let tcgOnly = emulation.machine.hasPrefix("raspi")

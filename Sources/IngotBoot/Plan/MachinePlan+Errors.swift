@@ -1,5 +1,7 @@
 // Errors raised while planning a machine: each names the board, the file and what to do.
 
+import IngotContract
+
 extension MachinePlan {
     /// Why a machine plan could not be made or prepared.
     public enum Error: Swift.Error, CustomStringConvertible, Equatable {
@@ -23,6 +25,10 @@ extension MachinePlan {
         case kvmUnusable(detail: String)
         /// A per-run file could not be created.
         case scratchFailed(path: String, reason: String)
+        /// The board's machine cannot attach a disk on that bus (or the board does not list it).
+        case busNotEmulated(board: String, machine: String, bus: DiskBus, available: [DiskBus])
+        /// `--disk-size` asks for a disk smaller than the image.
+        case diskSmallerThanImage(path: String, imageSize: UInt64, diskSize: UInt64)
 
         public var description: String {
             switch self {
@@ -31,7 +37,9 @@ extension MachinePlan {
             case .qemuVersionUnknown(let binary, let output):
                 return "cannot read the version of \(binary) (it printed: \(output.prefix(200))); check the QEMU installation"
             case .qemuTooOld(let board, let machine, let have, let need):
-                return "board \(board) needs QEMU ≥ \(need) for machine \(machine), but this host has \(have); install QEMU from bookworm-backports (10.x)"
+                return "board \(board) needs QEMU ≥ \(need) for machine \(machine), but the newest found is \(have); "
+                    + "run ci/bootstrap (it installs QEMU 10 from bookworm-backports beside the system's, under /opt/ingot/qemu-10) "
+                    + "or name a prefix holding bin/qemu-system-* in INGOT_QEMU_PREFIXES"
             case .missingFile(let role, let path):
                 return "\(role) file \(path) does not exist; build the image first or check the path"
             case .firmwareNotFound(let board, let kind, let looked):
@@ -44,6 +52,13 @@ extension MachinePlan {
                 return "SD image \(path) is \(size) bytes, not a power of two as QEMU's SD card needs; allow a padded per-run copy or resize the image to \(next) bytes"
             case .kvmUnusable(let detail):
                 return "KVM was requested but does not work here (\(detail)); use --accel tcg or auto"
+            case .busNotEmulated(let board, let machine, let bus, let available):
+                let list = available.map(\.rawValue).joined(separator: ", ")
+                return "board \(board) (QEMU \(machine)) cannot attach a disk on the \(bus.rawValue) bus; "
+                    + (list.isEmpty ? "it emulates no disk bus" : "its buses are: \(list)") + " — pick one with --bus"
+            case .diskSmallerThanImage(let path, let imageSize, let diskSize):
+                return "--disk-size \(diskSize) bytes is smaller than the image \(path) (\(imageSize) bytes); "
+                    + "give at least \(imageSize) bytes (e.g. \((imageSize + (1 << 30) - 1) >> 30)G)"
             case .scratchFailed(let path, let reason):
                 return "cannot create per-run file \(path): \(reason); check free space and permissions of the run directory"
             }

@@ -4,6 +4,7 @@
 
 import Foundation
 import IngotContract
+import IngotSpec
 
 /// What the build produced for one board, as the harness boots it.
 public struct BootArtifacts: Codable, Equatable, Sendable {
@@ -65,13 +66,24 @@ public struct ScratchFile: Codable, Equatable, Sendable {
     public var size: UInt64?
     /// Why it exists.
     public var purpose: String
+    /// When set, the file is not a copy but a qcow2 overlay over `source` (read as this format,
+    /// `raw` or `qcow2`) with the virtual size `size`: the guest sees a larger disk, writes land
+    /// in the overlay, the source is never written.
+    public var overlayOf: String?
+    /// When set, the copy is a device tree with these edits applied (emulation only).
+    public var deviceTreeEdits: DeviceTreeEdits?
 
     /// Creates a scratch-file step.
-    public init(source: String?, path: String, size: UInt64? = nil, purpose: String) {
+    public init(
+        source: String?, path: String, size: UInt64? = nil, purpose: String, overlayOf: String? = nil,
+        deviceTreeEdits: DeviceTreeEdits? = nil
+    ) {
         self.source = source
         self.path = path
         self.size = size
         self.purpose = purpose
+        self.overlayOf = overlayOf
+        self.deviceTreeEdits = deviceTreeEdits
     }
 }
 
@@ -107,13 +119,17 @@ public struct PlanOptions: Sendable {
     public var allowSDCopy: Bool
     /// The disk bus to attach a disk image to; nil: the board's default (its first listed bus).
     public var bus: DiskBus?
+    /// Boot the image inside a disk of this many bytes (a per-run overlay; the image is never
+    /// written). Nil: the disk is the image's own size.
+    public var diskSize: UInt64?
 
     /// Creates options.
     public init(
         runDirectory: String, serial: SerialMode = .pipe, accelerator: AcceleratorChoice = .auto,
-        writable: Bool = false, allowSDCopy: Bool = true, bus: DiskBus? = nil
+        writable: Bool = false, allowSDCopy: Bool = true, bus: DiskBus? = nil, diskSize: UInt64? = nil
     ) {
         self.bus = bus
+        self.diskSize = diskSize
         self.runDirectory = runDirectory
         self.serial = serial
         self.accelerator = accelerator
@@ -192,7 +208,14 @@ public struct MachinePlan: Codable, Equatable, Sendable, CustomStringConvertible
         for file in firmware { text += "firmware \(file.role): \(file.path) sha256:\(file.sha256)\n" }
         for file in scratchFiles {
             text += "scratch: \(file.path) <- \(file.source ?? "(empty)")"
-            if let size = file.size { text += " padded to \(size) bytes" }
+            if let format = file.overlayOf, let size = file.size {
+                text += " (qcow2 overlay over \(format), \(size) bytes)"
+            } else if let size = file.size {
+                text += " padded to \(size) bytes"
+            }
+            if let edits = file.deviceTreeEdits {
+                text += " with \(edits.disable.count) nodes disabled, \(edits.deleteNodes.count) removed, \(edits.deleteProperties.count) properties removed"
+            }
             text += " (\(file.purpose))\n"
         }
         for note in notes { text += "note: \(note)\n" }
@@ -207,6 +230,18 @@ public struct MachinePlan: Codable, Equatable, Sendable, CustomStringConvertible
             do {
                 try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
                 if manager.fileExists(atPath: file.path) { try manager.removeItem(atPath: file.path) }
+                if let format = file.overlayOf, let source = file.source, let size = file.size {
+                    try Self.createOverlay(of: source, format: format, size: size, at: file.path)
+                    continue
+                }
+                if let edits = file.deviceTreeEdits, let source = file.source {
+                    var tree = try DeviceTree(contentsOf: source)
+                    try tree.apply(edits, path: source)
+                    guard manager.createFile(atPath: file.path, contents: Data(tree.serialized())) else {
+                        throw MachinePlan.Error.scratchFailed(path: file.path, reason: "cannot write the adjusted device tree")
+                    }
+                    continue
+                }
                 if let source = file.source {
                     try manager.copyItem(atPath: source, toPath: file.path)
                 } else {
@@ -223,9 +258,25 @@ public struct MachinePlan: Codable, Equatable, Sendable, CustomStringConvertible
                 _ = chmod(file.path, 0o644)
             } catch let error as MachinePlan.Error {
                 throw error
+            } catch let error as DeviceTree.Error {
+                throw MachinePlan.Error.scratchFailed(path: file.path, reason: error.description)
             } catch {
                 throw MachinePlan.Error.scratchFailed(path: file.path, reason: "\(error)")
             }
+        }
+    }
+
+    /// `qemu-img create -f qcow2 -b SOURCE -F FORMAT PATH SIZE`: a sparse overlay, the source untouched.
+    static func createOverlay(of source: String, format: String, size: UInt64, at path: String) throws {
+        let backing = source.hasPrefix("/") ? source : FileManager.default.currentDirectoryPath + "/" + source
+        let run: CapturedRun
+        do {
+            run = try ProbeRunner.run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", backing, "-F", format, path, String(size)], timeout: 30)
+        } catch {
+            throw MachinePlan.Error.scratchFailed(path: path, reason: "cannot run qemu-img (\(error)); install qemu-utils")
+        }
+        guard run.status == .exited(0) else {
+            throw MachinePlan.Error.scratchFailed(path: path, reason: "qemu-img create failed: \(run.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
     }
 

@@ -52,9 +52,24 @@ extension Planner {
             }
             try record(role: "u-boot", path: uboot)
             try record(role: "dtb", path: dtb)
-            notes.append("QEMU plays the VideoCore firmware: U-Boot loaded with -kernel, DTB with -dtb")
-            return ["-kernel", uboot, "-dtb", dtb]
+            notes.append("QEMU plays the VideoCore firmware: U-Boot loaded with -kernel, DTB with -dtb (U-Boot hands it to the kernel)")
+            return ["-kernel", uboot, "-dtb", emulationDeviceTree(dtb)]
         }
+    }
+
+    /// The DTB QEMU loads: `dtb` itself, or a per-run copy with the board's `dtbEdits` applied
+    /// (devices the emulated SoC lacks disabled). The image's own DTB is never changed.
+    mutating func emulationDeviceTree(_ dtb: String) -> String {
+        let edits = emulation.dtbEdits
+        guard !edits.isEmpty else { return dtb }
+        let copy = runFile("emulation-" + (dtb as NSString).lastPathComponent)
+        scratch.append(ScratchFile(source: dtb, path: copy, purpose: "DTB adjusted for emulation", deviceTreeEdits: edits))
+        var changes: [String] = []
+        if !edits.disable.isEmpty { changes.append("disabled \(edits.disable.joined(separator: ", "))") }
+        if !edits.deleteNodes.isEmpty { changes.append("removed \(edits.deleteNodes.joined(separator: ", "))") }
+        if !edits.deleteProperties.isEmpty { changes.append("removed properties \(edits.deleteProperties.joined(separator: ", "))") }
+        notes.append("emulation-only DTB \(copy): \(changes.joined(separator: "; ")) (\(emulation.machine) lacks them); the image's DTB is untouched")
+        return copy
     }
 
     /// Picks UEFI code + VARS template: descriptors first (by priority), then known paths.
@@ -85,21 +100,28 @@ extension Planner {
         guard let size = host.fileSize(path) else { throw MachinePlan.Error.missingFile(role: "disk image", path: path) }
         let bus = options.bus ?? emulation.diskInterface
         guard emulation.buses.contains(bus) else {
-            throw MachinePlan.Error.unsupported(
-                board: board.name,
-                reason: "\(emulation.machine) cannot attach a disk on the \(bus.rawValue) bus; this board's buses are \(emulation.buses.map(\.rawValue).joined(separator: ", "))")
+            throw MachinePlan.Error.busNotEmulated(board: board.name, machine: emulation.machine, bus: bus, available: emulation.buses)
         }
-        switch bus {
-        case .virtio:
-            var drive = "file=\(Self.escape(path)),format=\(format),if=virtio"
-            if !options.writable { drive += ",snapshot=on" }
-            return ["-drive", drive]
-        case .sd:
+        var file = path
+        var fileFormat = format
+        var snapshot = !options.writable
+        if let wanted = options.diskSize, wanted != size {
+            guard wanted > size else { throw MachinePlan.Error.diskSmallerThanImage(path: path, imageSize: size, diskSize: wanted) }
+            var virtualSize = wanted
+            if bus == .sd && emulation.diskSizePowerOfTwo && virtualSize & (virtualSize &- 1) != 0 {
+                virtualSize = Self.nextPowerOfTwo(virtualSize)
+                notes.append("disk size \(wanted) rounded up to \(virtualSize) bytes: \(emulation.machine)'s SD card must be a power of two")
+            }
+            file = runFile("disk.qcow2")
+            scratch.append(
+                ScratchFile(source: path, path: file, size: virtualSize, purpose: "the image inside a larger disk", overlayOf: format))
+            notes.append("disk: \(path) (\(size) bytes) inside a \(virtualSize)-byte disk, a per-run qcow2 overlay; the image is never written")
+            fileFormat = "qcow2"
+            snapshot = false
+        } else if bus == .sd {
             guard format == "raw" else {
                 throw MachinePlan.Error.unsupported(board: board.name, reason: "the SD card of \(emulation.machine) needs a raw image, not \(format)")
             }
-            var file = path
-            var snapshot = !options.writable
             if emulation.diskSizePowerOfTwo && size & (size &- 1) != 0 {
                 let next = Self.nextPowerOfTwo(size)
                 guard options.allowSDCopy else { throw MachinePlan.Error.sdSizeNotPowerOfTwo(path: path, size: size, next: next) }
@@ -108,11 +130,8 @@ extension Planner {
                 notes.append("SD image \(path) (\(size) bytes) copied to \(file) and padded to \(next) bytes; the original is untouched")
                 snapshot = false
             }
-            return ["-drive", "file=\(Self.escape(file)),if=sd,format=raw" + (snapshot ? ",snapshot=on" : "")]
-        case .ahci, .nvme, .usb, .scsi:
-            throw MachinePlan.Error.unsupported(
-                board: board.name, reason: "the \(bus.rawValue) bus is not emulated yet")
         }
+        return try busArguments(bus, file: file, format: fileFormat, snapshot: snapshot)
     }
 
     static func nextPowerOfTwo(_ value: UInt64) -> UInt64 {

@@ -1,6 +1,7 @@
-// Running one machine plan: spawn QEMU in its own process group, capture the serial console to a
-// log file and the stage watcher, and always end QEMU — on verdict, timeout, error, cancellation
-// or a signal to ingot — with SIGTERM to the group, a grace period, SIGKILL, then waitpid.
+// Running one machine plan: spawn QEMU through IngotSystem's ChildProcess (its own process group),
+// stream the serial console to a log file and the stage watcher, and always end QEMU — on verdict,
+// timeout, error, cancellation or a signal to ingot — with SIGTERM to the group, a grace period,
+// SIGKILL, then reaping once no member of the group is left.
 
 #if canImport(Glibc)
 import Glibc
@@ -11,7 +12,11 @@ import Darwin
 #endif
 import Foundation
 import IngotSpec
+import IngotSystem
 import Logging
+
+/// How a child process ended (IngotSystem's type, named here for IngotBoot's API).
+public typealias ExitStatus = IngotSystem.ExitStatus
 
 /// The outcome of one run.
 public struct BootResult: Codable, Equatable, Sendable {
@@ -91,106 +96,75 @@ public final class QEMUProcess: Sendable {
         if !interactive && logFD < 0 { throw Error.logFile(path: logPath, reason: String(cString: strerror(errno))) }
         defer { if logFD >= 0 { close(logFD) } }
 
+        let interrupts = cancelled.listenForInterrupts()
+        defer { InterruptStream.shared.remove(interrupts) }
+        if let reason = cancelled.reason { throw stopError(reason, log: log) }
         let start = Date()
         let child = try ChildProcess.spawn(
-            executable: plan.executable, arguments: plan.arguments, stdin: interactive ? .inherit : .null,
-            stdout: interactive ? .inherit : .pipe, stderr: .pipe)
-        let token = SignalGuard.shared.register(group: child.pid)
-        let terminal = interactive ? ForegroundTerminal(group: child.pid) : nil
+            .init(
+                plan.executable, plan.arguments, standardInput: interactive ? .inherit : .null,
+                standardOutput: interactive ? .inherit : .stream, standardError: .capture(limit: 4096), graceSeconds: graceSeconds))
+        // Cancellation or an interrupt ends QEMU's group at once; the loop below then reports it.
+        cancelled.whenSet { child.terminate() }
+        let terminal = interactive ? TerminalForeground(group: child.pid) : nil
+        defer { terminal?.restore() }
         logger?.debug("started \(plan.executable) pid \(child.pid)", metadata: ["board": "\(plan.board)"])
-        defer {
-            terminal?.restore()
-            SignalGuard.shared.unregister(token)
-        }
 
-        var stderrTail: [UInt8] = []
         var tailReader = interactive ? LogTail(path: log) : nil
-        var open = Set(child.pipes.keys.filter { $0 != 0 })
+        var outputEnded = interactive
         var verdict: BootVerdict?
-        var stopReason: Swift.Error?
-        var exitStatus: ExitStatus?
+        var stop: CancelFlag.Reason?
         let elapsed = { Date().timeIntervalSince(start) }
 
-        loop: while true {
-            var fds = open.sorted().compactMap { target in child.pipes[target].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) } }
-            if fds.isEmpty {
-                usleep(100_000)
-            } else if Glibc.poll(&fds, nfds_t(fds.count), 100) < 0 && errno != EINTR {
-                break
-            }
-            for entry in fds where entry.revents != 0 {
-                guard let target = child.pipes.first(where: { $0.value == entry.fd })?.key else { continue }
-                var chunk = [UInt8](repeating: 0, count: 65536)
-                let count = read(entry.fd, &chunk, chunk.count)
-                if count <= 0 {
-                    if count == 0 || (errno != EINTR && errno != EAGAIN) {
-                        open.remove(target)
-                        child.closePipe(target)
-                    }
-                    continue
-                }
-                let bytes = chunk[0..<count]
-                if target == 1 {
+        while true {
+            if let output = child.standardOutputStream {
+                let (chunks, finished) = output.take(waiting: 0.1)
+                for bytes in chunks {
                     bytes.withUnsafeBytes { _ = write(logFD, $0.baseAddress, $0.count) }
-                    if let found = watcher.feed(bytes, at: elapsed()), verdict == nil { verdict = found }
-                } else {
-                    stderrTail.append(contentsOf: bytes)
-                    if stderrTail.count > 4096 { stderrTail.removeFirst(stderrTail.count - 4096) }
+                    if verdict == nil { verdict = watcher.feed(bytes, at: elapsed()) }
                 }
+                outputEnded = finished
+            } else {
+                _ = child.waitBlocking(seconds: 0.1)
             }
             if let bytes = tailReader?.readNew(), !bytes.isEmpty, verdict == nil {
                 verdict = watcher.feed(bytes, at: elapsed())
             }
+            // A stop request wins over anything seen after it.
+            if let reason = cancelled.reason {
+                stop = reason
+                break
+            }
             if verdict == nil, !interactive { verdict = watcher.check(at: elapsed()) }
             if verdict != nil && !interactive { break }
-            if cancelled.isSet {
-                stopReason = Error.cancelled
-                break
-            }
-            let signal = SignalGuard.shared.receivedSignal
-            if signal != 0 {
-                stopReason = Error.interrupted(signal: signal, logPath: log)
-                break
-            }
             if !interactive && elapsed() > maximumSeconds {
                 verdict = watcher.finish(at: elapsed(), cause: "run exceeded the harness limit of \(Int(maximumSeconds)) s")
                 break
             }
-            if let status = child.poll(), open.isEmpty || interactive {
-                exitStatus = status
-                break loop
-            }
+            if outputEnded && child.hasEnded { break }
         }
-        let status = child.terminate(grace: graceSeconds)
+        child.terminate(grace: graceSeconds)
+        let end = child.waitBlocking()
         let wall = elapsed()
-        if let stopReason { throw stopReason }
-        let qemuStderr = String(decoding: stderrTail, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        if let stop { throw stopError(stop, log: log) }
+        let qemuStderr = end.standardErrorText.trimmingCharacters(in: .whitespacesAndNewlines)
         if verdict == nil {
             if let bytes = tailReader?.readNew(), !bytes.isEmpty { watcher.feed(bytes, at: wall) }
-            var cause = "QEMU exited (\(exitStatus ?? status))"
+            var cause = "QEMU exited (\(end.status))"
             if !qemuStderr.isEmpty { cause += " saying: \(qemuStderr.split(separator: "\n").suffix(3).joined(separator: " / "))" }
             verdict = watcher.verdict ?? watcher.finish(at: wall, cause: cause)
         }
-        logger?.debug("QEMU ended: \(status)", metadata: ["board": "\(plan.board)"])
+        logger?.debug("QEMU ended: \(end.status)", metadata: ["board": "\(plan.board)"])
         return BootResult(
             verdict: verdict ?? watcher.finish(at: wall, cause: "run ended"), wallSeconds: wall, accelerator: plan.accelerator,
-            exitStatus: exitStatus ?? status, logPath: log, qemuStderr: qemuStderr)
+            exitStatus: end.status, logPath: log, qemuStderr: qemuStderr)
     }
-}
 
-/// A flag set from the cancellation handler, read by the supervision thread.
-final class CancelFlag: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = false
-    var isSet: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return value
-    }
-    func set() {
-        lock.lock()
-        value = true
-        lock.unlock()
+    private func stopError(_ reason: CancelFlag.Reason, log: String) -> Error {
+        switch reason {
+        case .cancelled: return .cancelled
+        case .interrupted(let signal): return .interrupted(signal: signal, logPath: log)
+        }
     }
 }
 
@@ -207,31 +181,5 @@ struct LogTail {
         guard (try? handle.seek(toOffset: offset)) != nil, let data = try? handle.readToEnd() else { return [] }
         offset += UInt64(data.count)
         return Array(data)
-    }
-}
-
-/// Gives the terminal's foreground to QEMU's process group (interactive runs), so QEMU can read
-/// the keyboard, and takes it back afterwards.
-final class ForegroundTerminal {
-    private let previous: pid_t
-    private let active: Bool
-
-    init(group: pid_t) {
-        guard isatty(STDIN_FILENO) == 1 else {
-            previous = 0
-            active = false
-            return
-        }
-        previous = tcgetpgrp(STDIN_FILENO)
-        let old = signal(SIGTTOU, SIG_IGN)
-        active = tcsetpgrp(STDIN_FILENO, group) == 0
-        signal(SIGTTOU, old)
-    }
-
-    func restore() {
-        guard active else { return }
-        let old = signal(SIGTTOU, SIG_IGN)
-        _ = tcsetpgrp(STDIN_FILENO, previous)
-        signal(SIGTTOU, old)
     }
 }

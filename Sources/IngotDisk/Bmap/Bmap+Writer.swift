@@ -6,6 +6,7 @@
 import Crypto
 import Foundation
 import IngotFilesystems
+import IngotSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -146,21 +147,11 @@ public struct BmapWriter {
     }
 
     static func sha256(fd: Int32, path: String, from: Int64, to: Int64) throws -> String {
-        var hasher = SHA256()
-        var buf = [UInt8](repeating: 0, count: 1 << 20)
-        var off = from
-        while off < to {
-            let want = Int(min(Int64(buf.count), to - off))
-            let n = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(off)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Error.io(path, String(cString: strerror(errno)))
-            }
-            if n == 0 { break }
-            hasher.update(data: buf[0..<n])
-            off += Int64(n)
+        do {
+            return try SHA256Stream.hex(descriptor: fd, offset: from, length: max(0, to - from), path: path)
+        } catch let error as SystemCallError {
+            throw Error.io(path, "\(error.errno)")
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
     /// The XML, laid out as bmaptool 3.x writes it.

@@ -1,5 +1,5 @@
-// Debian control data: the RFC 822-style stanzas of `DEBIAN/control` and `apt-cache show`, and
-// reading a .deb (an `ar` archive) into its control fields plus its data.tar as a stored blob.
+// Debian control data: the RFC 822-style stanzas of `DEBIAN/control` and `apt-cache show`, the
+// dependency fields, and the errors of reading a .deb (Debian+Unpack.swift reads them).
 
 import Foundation
 import IngotTree
@@ -66,78 +66,13 @@ public enum Debian {
         }
     }
 
-    /// What a .deb holds, once read: its control fields and its data.tar blob.
-    public struct Contents: Codable, Sendable {
-        /// The control file's fields.
-        public var control: [String: String]
-        /// The data.tar.* member, stored as-is (its compression kept).
-        public var data: Digest
-        /// The member name (`data.tar.xz`), telling its compression.
-        public var dataMember: String
-    }
-
-    /// Reads a .deb already in the store, caching the result under `refs/deb/<hex>`.
-    /// - Parameters:
-    ///   - deb: the .deb blob.
-    ///   - store: the content store (data.tar goes there).
-    ///   - name: how to name the file in errors (the original path or the apt file name).
-    static func contents(of deb: Digest, store: ContentStore, name: String) throws -> Contents {
-        if let cached = store.record(Contents.self, kind: "deb", key: deb.hex), store.contains(cached.data) {
-            return cached
+    /// Every package name a relation field mentions (`Replaces`, `Conflicts`, `Provides`), all
+    /// alternatives included, without versions or architecture qualifiers.
+    public static func relationNames(_ field: String) -> [String] {
+        field.split(whereSeparator: { $0 == "," || $0 == "|" }).compactMap { clause in
+            let name = clause.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").first.map(String.init) ?? ""
+            let bare = name.split(separator: ":").first.map(String.init) ?? ""
+            return bare.isEmpty ? nil : bare
         }
-        let path = try store.path(for: deb)
-        let contents = try read(debAt: path, store: store, name: name)
-        _ = try store.putRecord(contents, kind: "deb", key: deb.hex)
-        return contents
-    }
-
-    /// Reads a .deb file: control.tar.* → fields, data.tar.* → a blob in `store`.
-    static func read(debAt path: String, store: ContentStore, name: String) throws -> Contents {
-        var control: [String: String]?
-        var data: (Digest, String)?
-        try ArchiveProbe.check(path, as: .ar)
-        do {
-            let reader = try ArchiveReader(path: path, formats: .ar)
-            while let entry = try reader.next() {
-                let member = entry.path
-                if member.hasPrefix("control.tar") {
-                    let blob = try store.put(source: "\(name) (\(member))") { sink in
-                        try reader.readData { try sink.write($0) }
-                    }
-                    control = try readControl(tarAt: try store.path(for: blob), name: name)
-                } else if member.hasPrefix("data.tar") {
-                    let blob = try store.put(source: "\(name) (\(member))") { sink in
-                        try reader.readData { try sink.write($0) }
-                    }
-                    data = (blob, member)
-                } else {
-                    try reader.skipData()
-                }
-            }
-        } catch let error as ArchiveError {
-            // The reader names the store blob; the user knows the package by `name`.
-            let member = error.entry.map { " (member '\($0)')" } ?? ""
-            throw Error.corrupt(
-                path: name,
-                underlying: "\(error.message)\(member); the .deb is corrupt or truncated. Re-download or rebuild it")
-        }
-        guard let control else { throw Error.missingMember(path: name, member: "control.tar.*") }
-        guard let data else { throw Error.missingMember(path: name, member: "data.tar.*") }
-        return Contents(control: control, data: data.0, dataMember: data.1)
-    }
-
-    private static func readControl(tarAt path: String, name: String) throws -> [String: String] {
-        try ArchiveProbe.check(path, as: .tar)
-        let reader = try ArchiveReader(path: path, formats: .tar)
-        while let entry = try reader.next() {
-            let p = entry.path.hasPrefix("./") ? String(entry.path.dropFirst(2)) : entry.path
-            if p == "control" {
-                let bytes = try reader.readAll(limit: 1 << 20)
-                if let stanza = parseStanzas(String(decoding: bytes, as: UTF8.self)).first { return stanza }
-                break
-            }
-            try reader.skipData()
-        }
-        throw Error.noControl(path: name)
     }
 }

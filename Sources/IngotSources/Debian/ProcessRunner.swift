@@ -1,11 +1,9 @@
-// Runs host tools (apt-get, apt-cache) with captured output. The child is always waited for;
-// on task cancellation it gets SIGTERM, then SIGKILL after a grace period.
+// Runs host tools (apt-get, apt-cache) with captured output, through IngotSystem's ChildProcess:
+// the tool leads its own process group; task cancellation (or an interrupt to ingot) ends the
+// whole group — SIGTERM, a grace period, SIGKILL — and the run throws CancellationError.
 
 import Foundation
-
-#if canImport(Glibc)
-    import Glibc
-#endif
+import IngotSystem
 
 /// The outcome of one finished child process.
 struct ProcessResult: Sendable {
@@ -29,66 +27,20 @@ enum ProcessRunner {
     }
 
     /// Runs `tool` (looked up in PATH) with `arguments` in `directory`, capturing both streams.
+    /// - Throws: `Error.cannotStart` when the tool is missing; `CancellationError` when the task
+    ///   is cancelled (the tool's whole group has ended by then).
     static func run(
         _ tool: String, _ arguments: [String], directory: String? = nil, environment: [String: String] = [:]
     ) async throws -> ProcessResult {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [tool] + arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        var env = ProcessInfo.processInfo.environment
-        env["LC_ALL"] = "C"
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-
-        let outReader = PipeDrain(out.fileHandleForReading)
-        let errReader = PipeDrain(err.fileHandleForReading)
+        var variables = ["LC_ALL": "C"]
+        for (key, value) in environment { variables[key] = value }
+        let child: ChildProcess
         do {
-            try process.run()
-        } catch {
-            throw Error.cannotStart(tool: tool, reason: error.localizedDescription)
+            child = try ChildProcess.spawn(.init(tool, arguments, environment: variables, workingDirectory: directory))
+        } catch let error as ChildProcess.Error {
+            throw Error.cannotStart(tool: tool, reason: "\(error)")
         }
-        outReader.start()
-        errReader.start()
-        let pid = process.processIdentifier
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                DispatchQueue.global().async {
-                    process.waitUntilExit()
-                    c.resume()
-                }
-            }
-        } onCancel: {
-            kill(pid, SIGTERM)
-            DispatchQueue.global().asyncAfter(deadline: .now() + 5) { kill(pid, SIGKILL) }
-        }
-        return ProcessResult(
-            status: process.terminationStatus, stdout: outReader.finish(), stderr: errReader.finish())
-    }
-}
-
-/// Reads a pipe to its end on a background thread so a chatty child never blocks on a full pipe.
-private final class PipeDrain: @unchecked Sendable {
-    private let handle: FileHandle
-    private var data = Data()
-    private let done = DispatchSemaphore(value: 0)
-
-    init(_ handle: FileHandle) { self.handle = handle }
-
-    func start() {
-        Thread.detachNewThread { [self] in
-            data = handle.readDataToEndOfFile()
-            done.signal()
-        }
-    }
-
-    func finish() -> String {
-        done.wait()
-        return String(decoding: data, as: UTF8.self)
+        let end = try await child.wait()
+        return ProcessResult(status: end.status.shellStatus, stdout: end.standardOutputText, stderr: end.standardErrorText)
     }
 }

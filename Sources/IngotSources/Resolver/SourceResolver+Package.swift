@@ -41,7 +41,9 @@ extension SourceResolver {
         if lock != nil {
             logger?.warning("\(candidate.name) (\(arch)) is not in the lock; using apt's \(candidate.version)")
         }
-        return try make(deb: deb, filename: filename, origin: uri, locked: false, requested: name)
+        let p = try make(deb: deb, filename: filename, origin: uri, locked: false, requested: name).package
+        ledger.add(p, usedBy: name)
+        return p
     }
 
     /// A package from the lock: the store first, then apt at the pinned version.
@@ -65,7 +67,9 @@ extension SourceResolver {
                     source: source)
             }
         }
-        return try make(deb: expected, filename: entry.filename, origin: origin, locked: true, requested: entry.name)
+        let p = try make(deb: expected, filename: entry.filename, origin: origin, locked: true, requested: entry.name).package
+        ledger.add(p, usedBy: entry.resolvedFrom ?? entry.name)
+        return p
     }
 
     /// Reads a local .deb (`deb-file:`).
@@ -75,9 +79,12 @@ extension SourceResolver {
         }
         try ArchiveProbe.check(path, as: .ar)
         let deb = try store.put(fileAt: path)
-        return try make(
+        let p = try make(
             deb: deb, filename: (path as NSString).lastPathComponent, origin: path, locked: true, requested: path,
-            source: "deb-file")
+            source: "deb-file"
+        ).package
+        ledger.add(p, usedBy: "deb-file:\(path)")
+        return p
     }
 
     private func download(_ candidate: Apt.Candidate) async throws -> Digest {
@@ -100,23 +107,25 @@ extension SourceResolver {
         }
     }
 
-    private func make(
+    /// The package as a layer: its .deb unpacked once into an uncompressed tar in the store.
+    func make(
         deb: Digest, filename: String, origin: String, locked: Bool, requested: String, source: String = "apt"
-    ) throws -> ResolvedPackage {
-        let contents = try Debian.contents(of: deb, store: store, name: source == "apt" ? filename : origin)
+    ) throws -> (package: ResolvedPackage, unpacked: Debian.Unpacked) {
+        let u = try Debian.unpacked(deb, store: store, name: source == "apt" ? filename : origin)
         // The origin is reported as given ("lock <file>" for pinned packages, the apt URI for
         // unpinned ones) and never from the cache's history, so manifests do not depend on
         // whether the store was warm.
-        let name = contents.control["Package"] ?? requested
-        let version = contents.control["Version"] ?? "unknown"
-        let arch = contents.control["Architecture"] ?? self.arch.debian
+        let name = u.control["Package"] ?? requested
+        let version = u.control["Version"] ?? "unknown"
+        let arch = u.control["Architecture"] ?? self.arch.debian
         let layer = Layer(
-            source: .archive(path: try store.path(for: contents.data), digest: contents.data),
+            source: .archive(path: try store.stampedPath(for: u.tar), digest: u.tar),
             origin: "\(name) \(version) \(arch) (\(source))")
-        return ResolvedPackage(
-            name: name, version: version, arch: arch, debPath: try store.path(for: deb), debDigest: deb,
-            data: layer, control: contents.control, filename: filename,
+        let p = ResolvedPackage(
+            name: name, version: version, arch: arch, debPath: store.blobPath(deb), debDigest: deb,
+            data: layer, control: u.control, filename: filename,
             input: InputRecord(
                 name: name, version: version, arch: arch, sha256: deb.hex, origin: origin, locked: locked))
+        return (p, u)
     }
 }

@@ -41,6 +41,10 @@ public struct SourceResolver: Sendable {
     public let arch: Architecture
     let logger: Logger?
     let apt: Apt
+    /// Every Debian package this resolver fetched, for the manifest and the SBOM.
+    public let ledger = PackageLedger()
+    /// An apt configuration file for closures (as `APT_CONFIG`); nil uses the environment's.
+    public var aptConfig: String?
 
     /// - Parameters:
     ///   - store: the content store.
@@ -67,9 +71,12 @@ public struct SourceResolver: Sendable {
     /// Resolves a reference without a spec location (tests, `ingot inspect`).
     public func resolve(ref: ImageRef) async throws -> ResolvedImage {
         switch ref {
-        case .deb(let name, let version):
-            let p = try await package(name, version: version)
-            return ResolvedImage(layers: [p.data], config: nil, inputs: [p.input])
+        case .deb(let name, let version, let recommends):
+            let request = DebianRequest(packages: [version.map { "\(name)=\($0)" } ?? name], recommends: recommends)
+            let c = try await closure(request)
+            return ResolvedImage(
+                layers: c.packages.map(\.data) + (c.configuration.map { [$0] } ?? []), config: nil,
+                inputs: c.packages.map(\.input))
         case .debFile(let path):
             let p = try debFile(path)
             return ResolvedImage(layers: [p.data], config: nil, inputs: [p.input])

@@ -3,6 +3,7 @@
 
 import Crypto
 import Foundation
+import IngotSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -40,7 +41,11 @@ public struct Digest: Hashable, Codable, CustomStringConvertible, Sendable {
     }
 
     init(sha256 digest: SHA256.Digest) {
-        hex = digest.map { String(format: "%02x", $0) }.joined()
+        hex = SHA256Stream.hex(Array(digest))
+    }
+
+    init(sha256Bytes bytes: [UInt8]) {
+        hex = SHA256Stream.hex(bytes)
     }
 
     public var description: String { "sha256:\(hex)" }
@@ -60,37 +65,28 @@ public struct Digest: Hashable, Codable, CustomStringConvertible, Sendable {
         Digest(sha256: SHA256.hash(data: bytes))
     }
 
-    /// The digest of a file, read in blocks.
+    /// The digest of a file, read in blocks (IngotSystem's streaming sha256).
     public static func of(fileAt path: String) throws -> Digest {
+        // Regular files only, opened without blocking: a FIFO would hang, a device never end.
         let fd: Int32
         do { fd = try RegularFile.open(path) } catch let error as RegularFile.Error {
             throw Error.unreadable(path: path, reason: error.reason)
         }
         defer { close(fd) }
-        var hasher = StreamingHasher()
-        var buf = [UInt8](repeating: 0, count: 1 << 18)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if n == 0 { break }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Error.unreadable(path: path, reason: String(cString: strerror(errno)))
-            }
-            buf.withUnsafeBytes { hasher.update(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+        do {
+            return try Digest(parsing: SHA256Stream.hex(descriptor: fd, offset: 0, length: .max, path: path))
+        } catch let error as SystemCallError {
+            throw Error.unreadable(path: path, reason: "\(error.errno)")
         }
-        return hasher.finalize()
     }
 }
 
-/// Incremental sha256 over a stream of blocks.
+/// Incremental sha256 over a stream of blocks (IngotSystem's streaming sha256).
 struct StreamingHasher {
-    private var hasher = SHA256()
-    private(set) var count: Int64 = 0
+    private var stream = SHA256Stream()
+    var count: Int64 { stream.byteCount }
 
-    mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        hasher.update(bufferPointer: bytes)
-        count += Int64(bytes.count)
-    }
+    mutating func update(_ bytes: UnsafeRawBufferPointer) { stream.update(bytes) }
 
-    func finalize() -> Digest { Digest(sha256: hasher.finalize()) }
+    func finalize() -> Digest { Digest(sha256Bytes: stream.finalize()) }
 }

@@ -81,9 +81,33 @@ public struct Emulation: Sendable, Hashable {
     public var powersOff: Bool
     /// The SD/disk image size must be a power of two (QEMU 7.2 SD card emulation).
     public var diskSizePowerOfTwo: Bool
+    /// Changes made to a per-run copy of the DTB QEMU loads with `-dtb` (never to the image's own
+    /// DTB): devices the emulated machine lacks are disabled so the kernel does not probe them.
+    public var dtbEdits: DeviceTreeEdits = DeviceTreeEdits()
 
     /// The bus used when none is asked for.
     public var diskInterface: DiskBus { buses.first ?? .virtio }
+}
+
+/// Edits applied to a copy of a flattened device tree for emulation only. Paths are absolute node
+/// paths (`/soc/hdmi@7ef00700`); properties are written `NODE-PATH:PROPERTY`.
+public struct DeviceTreeEdits: Sendable, Hashable, Codable {
+    /// Nodes whose `status` becomes `"disabled"`.
+    public var disable: [String]
+    /// Nodes removed with their subtrees.
+    public var deleteNodes: [String]
+    /// Properties removed (`/soc/mmc@7e300000:non-removable`).
+    public var deleteProperties: [String]
+
+    /// Creates a set of edits (empty by default).
+    public init(disable: [String] = [], deleteNodes: [String] = [], deleteProperties: [String] = []) {
+        self.disable = disable
+        self.deleteNodes = deleteNodes
+        self.deleteProperties = deleteProperties
+    }
+
+    /// True when there is nothing to change.
+    public var isEmpty: Bool { disable.isEmpty && deleteNodes.isEmpty && deleteProperties.isEmpty }
 }
 
 /// How to recognise one boot stage on the serial console, and how long it may take.

@@ -12,7 +12,7 @@ enum BoardReader {
     ]
     static let emulationKeys = [
         "binary", "machine", "cpu", "memoryMiB", "smp", "firmware", "buses", "extraArgs", "minimumQEMU",
-        "ubootPath", "dtb", "powersOff", "diskSizePowerOfTwo",
+        "ubootPath", "dtb", "powersOff", "diskSizePowerOfTwo", "dtbEdits",
     ]
     static let layoutKeys = ["firstPartitionOffsetMiB", "bootPartitionMiB", "rootB"]
 
@@ -135,7 +135,8 @@ enum BoardReader {
             extraArgs: try section.stringList("extraArgs") ?? [], minimumQEMU: try section.string("minimumQEMU"),
             ubootPath: try section.string("ubootPath"), dtb: try section.string("dtb"),
             powersOff: try section.bool("powersOff") ?? true,
-            diskSizePowerOfTwo: try section.bool("diskSizePowerOfTwo") ?? false)
+            diskSizePowerOfTwo: try section.bool("diskSizePowerOfTwo") ?? false,
+            dtbEdits: try readDeviceTreeEdits(section, document: document))
         if let version = emulation.minimumQEMU,
             version.split(separator: ".").isEmpty || !version.split(separator: ".").allSatisfy({ Int($0) != nil })
         {
@@ -151,6 +152,36 @@ enum BoardReader {
             }
         }
         return emulation
+    }
+
+    /// `dtbEdits: {disable: [...], deleteNodes: [...], deleteProperties: ["/node:prop"]}`: every
+    /// path absolute, every property named after a colon.
+    static func readDeviceTreeEdits(_ section: MappingReader, document: YAMLDocument) throws -> DeviceTreeEdits {
+        guard let edits = try section.mapping("dtbEdits", context: "'dtbEdits'") else { return DeviceTreeEdits() }
+        try edits.checkKeys(allowed: ["disable", "deleteNodes", "deleteProperties"])
+        var result = DeviceTreeEdits()
+        for key in ["disable", "deleteNodes", "deleteProperties"] {
+            let values = try edits.stringList(key) ?? []
+            let nodes = try edits.list(key) ?? []
+            for (value, node) in zip(values, nodes) {
+                let path = key == "deleteProperties" ? String(value.split(separator: ":", maxSplits: 1).first ?? "") : value
+                let property = key == "deleteProperties" ? value.split(separator: ":", maxSplits: 1).dropFirst().first.map(String.init) : nil
+                guard path.hasPrefix("/"), path.count > 1, !path.hasSuffix("/"), !path.contains("//") else {
+                    throw SpecError(document.location(node), "'\(value)' is not an absolute device-tree node path",
+                        hint: "write the node's full path, e.g. /soc/hdmi@7ef00700")
+                }
+                if key == "deleteProperties", property?.isEmpty ?? true {
+                    throw SpecError(document.location(node), "'\(value)' names no property",
+                        hint: "write NODE-PATH:PROPERTY, e.g. /soc/mmc@7e300000:non-removable")
+                }
+            }
+            switch key {
+            case "disable": result.disable = values
+            case "deleteNodes": result.deleteNodes = values
+            default: result.deleteProperties = values
+            }
+        }
+        return result
     }
 
     static func readStages(_ top: MappingReader, document: YAMLDocument) throws -> [BootStage: StageRule] {

@@ -4,8 +4,9 @@
 
 /// How an image or package is named in the spec. Paths are absolute after loading.
 public enum ImageRef: Sendable, Hashable {
-    /// `deb:busybox-static` or `deb:busybox-static=1:1.35.0-4+b3`: a Debian package for the board's arch.
-    case deb(name: String, version: String?)
+    /// `deb:busybox-static` or `deb:busybox-static=1:1.35.0-4+b3`: a Debian package for the board's arch
+    /// with its dependency closure (Depends, Pre-Depends; Recommends too with `deb:NAME?recommends`).
+    case deb(name: String, version: String?, recommends: Bool = false)
     /// `deb-file:./pkgs/foo.deb`.
     case debFile(path: String)
     /// `oci-layout:./img` or `oci-layout:./img:v1`.
@@ -133,17 +134,20 @@ public struct DataSpec: Sendable, Hashable {
     public var size: UInt64
     /// Filesystem type; only "ext4" is supported.
     public var filesystem: String
+    /// Grow the partition and its filesystem to the end of the medium on first boot (default true).
+    public var grow: Bool = true
     /// Where `size` was written (for errors about the disk it leads to); not part of equality.
     public var location: SourceLocation? = nil
 
     public static func == (lhs: DataSpec, rhs: DataSpec) -> Bool {
-        lhs.mount == rhs.mount && lhs.size == rhs.size && lhs.filesystem == rhs.filesystem
+        lhs.mount == rhs.mount && lhs.size == rhs.size && lhs.filesystem == rhs.filesystem && lhs.grow == rhs.grow
     }
 
     public func hash(into hasher: inout Hasher) {
         hasher.combine(mount)
         hasher.combine(size)
         hasher.combine(filesystem)
+        hasher.combine(grow)
     }
 
     /// The largest data partition a spec may ask for (64 TiB): ext4 and GPT go further, but the

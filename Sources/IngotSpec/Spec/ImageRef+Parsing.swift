@@ -6,7 +6,7 @@ import IngotContract
 extension ImageRef {
     /// The accepted schemes, as shown in error messages.
     public static let schemes: [String] = [
-        "deb:NAME[=VERSION]", "deb-file:PATH", "oci-layout:PATH[:TAG]", "oci-archive:PATH",
+        "deb:NAME[=VERSION][?recommends]", "deb-file:PATH", "oci-layout:PATH[:TAG]", "oci-archive:PATH",
         "docker-archive:PATH", "tar:PATH", "dir:PATH",
     ]
 
@@ -35,7 +35,20 @@ extension ImageRef {
         }
         switch scheme {
         case "deb":
-            let parts = rest.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            // `?recommends` asks for the package's Recommends as well as its dependencies.
+            var body = rest
+            var recommends = false
+            if let q = rest.firstIndex(of: "?") {
+                let option = String(rest[rest.index(after: q)...])
+                guard option == "recommends" else {
+                    throw SpecError(
+                        location, "unknown option '?\(option)' in image '\(text)'",
+                        hint: "the only option of deb: is ?recommends (install Recommends too)")
+                }
+                recommends = true
+                body = String(rest[..<q])
+            }
+            let parts = body.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
             let name = parts[0]
             guard PathRules.isDebianPackageName(name) else {
                 throw SpecError(
@@ -47,9 +60,9 @@ extension ImageRef {
                     throw SpecError(location, "empty or malformed version in image '\(text)'",
                         hint: "write deb:NAME=VERSION, e.g. deb:busybox-static=1:1.35.0-4+b3, or drop '='")
                 }
-                return .deb(name: name, version: parts[1])
+                return .deb(name: name, version: parts[1], recommends: recommends)
             }
-            return .deb(name: name, version: nil)
+            return .deb(name: name, version: nil, recommends: recommends)
         case "deb-file":
             return .debFile(path: try path("file"))
         case "oci-layout":

@@ -183,7 +183,7 @@ public enum SpecLoader {
 
     static func data(_ section: MappingReader?) throws -> DataSpec? {
         guard let section else { return nil }
-        try section.checkKeys(allowed: ["mount", "size", "filesystem"])
+        try section.checkKeys(allowed: ["mount", "size", "filesystem", "grow"])
         let mount = try section.requiredString("mount", hint: "add 'mount: /var/lib/NAME'")
         if let problem = TextRules.mountPointProblem(mount) {
             throw SpecError(
@@ -214,6 +214,8 @@ public enum SpecLoader {
                 section.location("filesystem"), "data filesystem '\(filesystem)' is not supported",
                 hint: "only 'ext4' is supported; remove 'filesystem' or write ext4")
         }
-        return DataSpec(mount: "/" + normalised, size: size, filesystem: filesystem, location: section.location("size"))
+        return DataSpec(
+            mount: "/" + normalised, size: size, filesystem: filesystem, grow: try section.bool("grow") ?? true,
+            location: section.location("size"))
     }
 }

@@ -1,14 +1,13 @@
 // Running a short-lived helper (QEMU --version, the KVM probe) with a hard timeout and both
-// outputs captured; the helper's process group is always ended before returning.
+// outputs captured, through IngotSystem's ChildProcess; the helper's process group is always
+// ended before returning.
+
+import Foundation
+import IngotSystem
 
 #if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
+    import Glibc
 #endif
-import Foundation
 
 /// Output of a short helper run.
 struct CapturedRun {
@@ -22,41 +21,11 @@ enum ProbeRunner {
     /// Runs `executable` (absolute or looked up in PATH) with a timeout; never leaves it running.
     static func run(_ executable: String, _ arguments: [String], timeout: Double) throws -> CapturedRun {
         let path = SystemBootHost().executable(executable) ?? executable
-        let child = try ChildProcess.spawn(executable: path, arguments: arguments)
-        var buffers: [Int32: [UInt8]] = [1: [], 2: []]
-        let deadline = Date().addingTimeInterval(timeout)
-        var open = Set(child.pipes.keys.filter { $0 != 0 })
-        var timedOut = false
-        while !open.isEmpty {
-            let remaining = deadline.timeIntervalSinceNow
-            if remaining <= 0 {
-                timedOut = true
-                break
-            }
-            var fds = open.sorted().compactMap { target in child.pipes[target].map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) } }
-            let ready = Glibc.poll(&fds, nfds_t(fds.count), Int32(min(remaining, 0.2) * 1000))
-            if ready < 0 && errno != EINTR { break }
-            for entry in fds where entry.revents != 0 {
-                guard let target = child.pipes.first(where: { $0.value == entry.fd })?.key else { continue }
-                var chunk = [UInt8](repeating: 0, count: 65536)
-                let count = read(entry.fd, &chunk, chunk.count)
-                if count > 0 {
-                    buffers[target, default: []].append(contentsOf: chunk[0..<count])
-                } else if count == 0 || (errno != EINTR && errno != EAGAIN) {
-                    open.remove(target)
-                    child.closePipe(target)
-                }
-            }
-        }
-        if !timedOut {
-            // Outputs closed: give the helper the rest of its time to exit on its own.
-            while child.poll() == nil && Date() < deadline { usleep(10_000) }
-            timedOut = child.poll() == nil
-        }
-        let status = child.terminate(grace: 0.5)
-        return CapturedRun(
-            stdout: String(decoding: buffers[1] ?? [], as: UTF8.self),
-            stderr: String(decoding: buffers[2] ?? [], as: UTF8.self), status: status, timedOut: timedOut)
+        let child = try ChildProcess.spawn(.init(path, arguments, graceSeconds: 0.5))
+        let finished = child.waitBlocking(seconds: timeout)
+        if finished == nil { child.terminate() }
+        let end = finished ?? child.waitBlocking()
+        return CapturedRun(stdout: end.standardOutputText, stderr: end.standardErrorText, status: end.status, timedOut: finished == nil)
     }
 }
 
