@@ -16,6 +16,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.0.0"),
         .package(url: "https://github.com/apple/swift-system", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.100.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
     ],
     targets: [
         // C seams (pkg-config system libraries); one Swift class per handle lives in the module using it.
@@ -52,10 +55,23 @@ let package = Package(
             dependencies: ["IngotTree", "CZlib", "CZstd"]),
 
         // Orchestrating layers.
+        // The OCI distribution client (HTTP/TLS through AsyncHTTPClient); knows references, auth and
+        // verified blob transfer, not the store. Kept apart so NIO stays out of the leaf modules.
+        .target(
+            name: "IngotRegistry",
+            dependencies: [
+                "IngotSpec",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "IngotSources",
             dependencies: [
-                "IngotSpec", "IngotTree", "IngotSystem", "CArchive",
+                "IngotSpec", "IngotTree", "IngotSystem", "IngotRegistry", "CArchive",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -82,7 +98,8 @@ let package = Package(
         .target(
             name: "IngotBuild",
             dependencies: [
-                "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotSystem",
+                "IngotContract", "IngotSpec", "IngotSources", "IngotRegistry", "IngotTree", "IngotFilesystems", "IngotDisk",
+                "IngotSystem",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -90,7 +107,7 @@ let package = Package(
             name: "IngotCommands",
             dependencies: [
                 "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotBuild", "IngotFlash",
-                "IngotSystem",
+                "IngotRegistry", "IngotSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Logging", package: "swift-log"),
@@ -103,7 +120,7 @@ let package = Package(
             name: "ingot-bench",
             dependencies: [
                 "IngotContract", "IngotBuild", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotSpec", "IngotSources",
-                "IngotSystem",
+                "IngotSystem", "IngotRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
             ]),
@@ -118,7 +135,7 @@ let package = Package(
         .testTarget(name: "IngotTreeTests", dependencies: ["IngotTree", "IngotTestSupport"]),
         .testTarget(name: "IngotFilesystemsTests", dependencies: ["IngotFilesystems", "IngotTree", "IngotSystem", "IngotTestSupport"]),
         .testTarget(
-            name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec", "IngotSystem", "IngotTestSupport"]),
+            name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec", "IngotSystem", "IngotRegistry", "IngotTestSupport"]),
         .testTarget(name: "IngotDiskTests", dependencies: ["IngotDisk", "IngotTree", "IngotFilesystems", "IngotTestSupport"]),
         .testTarget(name: "IngotFlashTests", dependencies: ["IngotFlash", "IngotDisk", "IngotTestSupport"]),
         .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec", "IngotContract", "IngotSystem", "IngotTestSupport"]),
@@ -129,7 +146,7 @@ let package = Package(
             name: "IngotCommandsTests",
             dependencies: [
                 "IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources", "IngotFlash",
-                "IngotSystem", "IngotTestSupport",
+                "IngotSystem", "IngotRegistry", "IngotTestSupport",
             ]),
     ],
     swiftLanguageModes: [.v5]

@@ -6,6 +6,7 @@
 import Foundation
 import IngotContract
 import IngotDisk
+import IngotRegistry
 import IngotSources
 import IngotSpec
 import IngotTree
@@ -18,6 +19,8 @@ public struct BuildOptions: Sendable {
     public var sourceDateEpoch: Int64
     public var storeRoot: String?
     public var lockPath: String?
+    /// Registry access for registry images (`--offline`, plain-HTTP hosts, mirrors, CA file).
+    public var registry = RegistryOptions()
     /// The lock was named by the user (`--lock`): a missing file is an error, not an unpinned build.
     public var lockRequired: Bool
 
@@ -128,7 +131,8 @@ public struct Builder {
         try Self.checkFormats(options.formats, boards: [board])
         let lock = try loadLock()
         let store = try ContentStore(root: options.storeRoot, logger: logger)
-        let resolver = SourceResolver(store: store, lock: lock, arch: board.arch, logger: logger)
+        var resolver = SourceResolver(store: store, lock: lock, arch: board.arch, logger: logger)
+        resolver.registry = options.registry
         let spool = try ContentSpool()
         let epoch = options.sourceDateEpoch
         let layout = ArtifactLayout(directory: options.outputDirectory, name: spec.name, board: board.name)

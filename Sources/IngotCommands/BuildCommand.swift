@@ -21,6 +21,7 @@ struct BuildCommand: AsyncParsableCommand {
     @OptionGroup var boards: Flags.Boards
     @OptionGroup var output: Flags.Output
     @OptionGroup var store: Flags.Store
+    @OptionGroup var registry: Flags.Registry
     @OptionGroup var logs: Flags.Logs
     @Option(name: .long, help: "Output formats, comma-separated: raw, qcow2, iso, kernel+initrd, tar.")
     var format: String = "raw"
@@ -38,9 +39,10 @@ struct BuildCommand: AsyncParsableCommand {
         let catalog = try boards.catalog()
         // Every board × format before any work: nothing is built when one pair cannot exist.
         try Builder.checkFormats(formats, boards: selected)
-        let options = BuildOptions(
+        var options = BuildOptions(
             outputDirectory: absolutePath(output.output), formats: formats, storeRoot: store.cache,
             lockPath: store.lockPath(boardsDirectory: catalog.directory), lockRequired: store.lock != nil)
+        options.registry = try registry.options()
         let builder = Builder(spec: appliance, options: options, logger: logger)
         for board in selected {
             let started = Date()

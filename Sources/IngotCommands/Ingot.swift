@@ -9,7 +9,7 @@ public struct Ingot: AsyncParsableCommand {
             BuildCommand.self, RunCommand.self, TestCommand.self, ValidateCommand.self, BoardsCommand.self,
             LockCommand.self, InspectCommand.self, MatrixCommand.self,
             FlashCommand.self,
-            DevicesCommand.self,
+            DevicesCommand.self, CacheCommand.self,
         ]
     )
     public init() {}

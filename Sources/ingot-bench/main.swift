@@ -12,7 +12,8 @@ struct IngotBench: ParsableCommand {
         abstract: "Ingot benchmarks: figures against a peer measured in the same run.",
         subcommands: [
             ComposeCommand.self, ImageCommand.self, MeasureCommand.self, PhaseCommand.self, FlashBenchCommand.self,
-            ClosureCommand.self, ClosurePhaseCommand.self,
+            ClosureCommand.self, ClosurePhaseCommand.self, PullCommand.self,
+            PullPhaseCommand.self,
         ])
 }
 

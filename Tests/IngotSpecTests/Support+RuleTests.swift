@@ -56,7 +56,10 @@ import IngotContract
         #expect(try parse("tar:./rootfs.tar.zst") == .tar(path: "/base/dir/rootfs.tar.zst"))
         #expect(try parse("tar:r.tgz") == .tar(path: "/base/dir/r.tgz"))
         #expect(try parse("dir:./overlay") == .directory(path: "/base/dir/overlay"))
-        for bad in ["linuxkit/init:v1.0", "busybox", "docker.io/library/alpine:3", "deb:Busybox", "deb:", "tar:./x.zip", "dir:", "oci:x"] {
+        // Plain references are registry images (ImageRef+Registry.swift).
+        #expect(try parse("linuxkit/init:v1.0") == .registry(try RegistryReference.parse("docker.io/linuxkit/init:v1.0")))
+        #expect(try parse("busybox") == .registry(try RegistryReference.parse("docker.io/library/busybox:latest")))
+        for bad in ["linuxkit/Init:v1.0", "Busybox", "docker.io/library/alpine:.3", "deb:Busybox", "deb:", "tar:./x.zip", "dir:", "oci:./x"] {
             #expect(throws: SpecError.self, "\(bad)") { try parse(bad) }
         }
     }

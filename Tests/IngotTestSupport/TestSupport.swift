@@ -19,6 +19,13 @@ public enum TestEnvironment {
     /// True when CI=true: CI has every tool, so a missing one must fail the test, not skip it.
     public static var isCI: Bool { ProcessInfo.processInfo.environment["CI"] == "true" }
 
+    /// True under `ci/nightly` (INGOT_TEST_TIER=full): the whole board × bus × format matrix of
+    /// boots runs. `ci/test` (the default tier) boots each board, each bus and each format once.
+    public static var isFullTier: Bool { ProcessInfo.processInfo.environment["INGOT_TEST_TIER"] == "full" }
+
+    /// `always` in every run, plus `nightly` under the full tier (for parameterized tests).
+    public static func tiered<T>(_ always: [T], nightly: [T]) -> [T] { isFullTier ? always + nightly : always }
+
     /// True when running as root (loop devices, libvirt daemons).
     public static var isRoot: Bool { getuid() == 0 }
 
@@ -162,6 +169,12 @@ extension Trait where Self == ConditionTrait {
     /// is missing).
     public static func requires(_ tools: String...) -> Self {
         .enabled(if: TestEnvironment.isCI || Tools.installed(tools), "needs \(tools.joined(separator: ", ")) (run ci/bootstrap)")
+    }
+
+    /// Runs the test only in the full tier (`ci/nightly`, INGOT_TEST_TIER=full): a repeat of a
+    /// boot `ci/test` already makes once on another board, bus or format.
+    public static var nightly: Self {
+        .enabled(if: TestEnvironment.isFullTier, "repeats a boot ci/test already covers; ci/nightly runs it (INGOT_TEST_TIER=full)")
     }
 
     /// Runs the test as root; under CI=true (which runs as root) it always runs.

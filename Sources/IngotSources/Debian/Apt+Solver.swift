@@ -165,14 +165,18 @@ struct AptSolver: Sendable {
             throw Error.failed(command: "apt-get download \(specs.joined(separator: " "))", status: r.status, detail: r.stderr)
         }
         var files: [String: String] = [:]
+        let written = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         for p in pins {
-            let path = directory + "/" + p.filename
-            guard FileManager.default.fileExists(atPath: path) else {
+            // apt names the file itself (`name_version_arch.deb`, the epoch's ':' as "%3a"); a
+            // lock's recorded file name is not trusted to match it.
+            let stem = "\(p.name)_\(p.version.replacingOccurrences(of: ":", with: "%3a"))_"
+            let found = written.contains(p.filename) ? p.filename : written.first { $0.hasPrefix(stem) && $0.hasSuffix(".deb") }
+            guard let name = found else {
                 throw Error.failed(
                     command: "apt-get download \(p.name)=\(p.version)", status: r.status,
-                    detail: "\(p.filename) did not appear in \(directory)")
+                    detail: "\(stem)*.deb did not appear in \(directory)")
             }
-            files[p.name] = path
+            files[p.name] = directory + "/" + name
         }
         return files
     }

@@ -6,6 +6,7 @@
 // reported as drift. Without one, apt's answer is used and the packages are marked unlocked.
 
 import Foundation
+import IngotRegistry
 import IngotTree
 import Logging
 
@@ -126,6 +127,7 @@ extension SourceResolver {
             if !store.contains(d) { missing.append(p) }
         }
         guard !missing.isEmpty else { return }
+        if registry.offline { throw RegistryError.offlinePackage(name: missing.map(\.name).joined(separator: ", ")) }
         let dir = "\(store.root)/tmp/apt-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

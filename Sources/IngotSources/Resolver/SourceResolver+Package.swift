@@ -3,6 +3,7 @@
 // unlocked ones resolve to apt's candidate (metapackages followed) and are marked unlocked.
 
 import Foundation
+import IngotRegistry
 import IngotSpec
 import Logging
 
@@ -88,6 +89,7 @@ extension SourceResolver {
     }
 
     private func download(_ candidate: Apt.Candidate) async throws -> Digest {
+        if registry.offline { throw RegistryError.offlinePackage(name: candidate.spec) }
         // The PID in the name lets the next run remove the directory if this process dies.
         let dir = "\(store.root)/tmp/apt-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         do {

@@ -3,6 +3,7 @@
 // Errors are prefixed with the spec location (file:line:column) of the image.
 
 import Foundation
+import IngotRegistry
 import IngotSpec
 import IngotTree
 import Logging
@@ -41,6 +42,8 @@ public struct SourceResolver: Sendable {
     public let arch: Architecture
     let logger: Logger?
     let apt: Apt
+    /// How registry images are pulled (`--offline`, plain-HTTP hosts, mirrors, CA file).
+    public var registry = RegistryOptions()
     /// Every Debian package this resolver fetched, for the manifest and the SBOM.
     public let ledger = PackageLedger()
     /// An apt configuration file for closures (as `APT_CONFIG`); nil uses the environment's.
@@ -90,6 +93,8 @@ public struct SourceResolver: Sendable {
             return try tar(path)
         case .directory(let path):
             return try directory(path)
+        case .registry(let reference):
+            return try await registryImage(reference)
         }
     }
 

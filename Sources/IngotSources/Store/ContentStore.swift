@@ -48,6 +48,8 @@ public actor ContentStore {
     /// The store's root directory.
     public nonisolated let root: String
     private nonisolated let logger: Logger?
+    /// Shared hold on the store for this value's lifetime (ContentStore+Lease.swift).
+    private nonisolated let lease: StoreLease?
 
     /// Opens (creating if needed) a store.
     /// - Parameters:
@@ -60,6 +62,9 @@ public actor ContentStore {
         for sub in ["blobs/sha256", "refs", "tmp"] {
             try ContentStore.makeDirectory(dir + "/" + sub)
         }
+        self.lease = try StoreLease.take(root: dir, exclusive: false)
+        // After the lease: a prune (exclusive) is over by now, and what remains in tmp/ with a dead
+        // writer's PID is ours to clean.
         ContentStore.removeLeftovers(in: dir + "/tmp", logger: logger)
     }
 

@@ -19,11 +19,13 @@ public enum ImageRef: Sendable, Hashable {
     case tar(path: String)
     /// `dir:./overlay`.
     case directory(path: String)
+    /// `alpine:3.19`, `registry.example:5000/team/web:1.4`, `NAME@sha256:HEX`: pulled from a registry.
+    case registry(RegistryReference)
 
     /// The local path this reference reads, if any (nil for `deb:`).
     public var localPath: String? {
         switch self {
-        case .deb: return nil
+        case .deb, .registry: return nil
         case .debFile(let path), .ociLayout(let path, _), .ociArchive(let path), .dockerArchive(let path),
             .tar(let path), .directory(let path):
             return path

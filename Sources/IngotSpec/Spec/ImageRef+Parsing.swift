@@ -1,5 +1,5 @@
-// Parsing image references ("deb:busybox-static", "oci-layout:./img:v1", ...) and rejecting
-// registry-style names, which Ingot cannot reach.
+// Parsing image references ("deb:busybox-static", "oci-layout:./img:v1", ...); anything without
+// a known scheme is a registry reference (ImageRef+Registry.swift).
 
 import IngotContract
 
@@ -7,7 +7,7 @@ extension ImageRef {
     /// The accepted schemes, as shown in error messages.
     public static let schemes: [String] = [
         "deb:NAME[=VERSION][?recommends]", "deb-file:PATH", "oci-layout:PATH[:TAG]", "oci-archive:PATH",
-        "docker-archive:PATH", "tar:PATH", "dir:PATH",
+        "docker-archive:PATH", "tar:PATH", "dir:PATH", "[docker://]REGISTRY/REPO[:TAG][@sha256:HEX]",
     ]
 
     /// File name endings accepted by `tar:`.
@@ -23,7 +23,7 @@ extension ImageRef {
         let text = raw.trimmingWhitespace()
         let accepted = "accepted forms: " + schemes.joined(separator: ", ")
         guard let colon = text.firstIndex(of: ":") else {
-            throw registryError(text, location: location, accepted: accepted)
+            return try registryReference(text, location: location, accepted: accepted)
         }
         let scheme = String(text[..<colon])
         let rest = String(text[text.index(after: colon)...])
@@ -94,22 +94,17 @@ extension ImageRef {
         case "dir":
             return .directory(path: try path("directory"))
         default:
-            if scheme.contains("/") || scheme.contains(".") || scheme == "docker" || scheme == "oci" {
-                throw registryError(text, location: location, accepted: accepted)
+            let known = ["deb", "deb-file", "oci-layout", "oci-archive", "docker-archive", "tar", "dir"]
+            let near = suggestion(for: scheme, among: known)
+            let typo = near.map { editDistance(scheme.lowercased(), $0) <= max(1, scheme.count / 4) } ?? false
+            if scheme.contains("/") || scheme.contains(".") || scheme == "docker" || !typo {
+                return try registryReference(text, location: location, accepted: accepted)
             }
-            let near = suggestion(for: scheme, among: ["deb", "deb-file", "oci-layout", "oci-archive", "docker-archive", "tar", "dir"])
             throw SpecError(
                 location,
                 "unknown image scheme '\(scheme):' in '\(text)'" + (near.map { "; did you mean '\($0):'?" } ?? ""),
                 hint: accepted)
         }
-    }
-
-    private static func registryError(_ text: String, location: SourceLocation, accepted: String) -> SpecError {
-        SpecError(
-            location,
-            "image '\(text)' looks like a registry reference, but Ingot builds offline and cannot reach registries",
-            hint: "fetch it first (e.g. `skopeo copy docker://\(text) oci-archive:img.tar`) and name the local copy; \(accepted)")
     }
 }
 

@@ -11,11 +11,12 @@ struct EntryReader {
     let checkSources: Bool
 
     static let serviceKeys = ["name", "image", "command", "env", "cwd", "net", "pid", "ipc", "uts", "binds"]
+        + linuxKitServiceKeys
     static let unsupportedService: [String: String] = {
         var table: [String: String] = [:]
         let generic = "Ingot's generated init does not implement it; remove it (services run as root in a chroot with the listed namespaces)"
         for key in [
-            "capabilities", "ambient", "mounts", "binds.add", "tmpfs", "userns", "hostname", "readonly",
+            "ambient", "mounts", "tmpfs", "userns", "hostname", "readonly",
             "maskedPaths", "readonlyPaths", "uid", "gid", "additionalGids", "noNewPrivileges", "oomScoreAdj",
             "rootfsPropagation", "cgroupsPath", "resources", "sysctl", "rlimits", "runtime", "annotations",
             "devices",
@@ -24,7 +25,6 @@ struct EntryReader {
         }
         table["runtime"] = "Ingot has no container runtime hooks (mkdir/interfaces/bindNS); do the setup in an onboot step instead"
         table["sysctl"] = "set sysctls from an onboot step (e.g. command: [sysctl, -w, key=value]) instead"
-        table["capabilities"] = "services run as root with the full capability set; remove 'capabilities'"
         return table
     }()
     static let fileKeys = ["path", "directory", "symlink", "contents", "source", "mode", "uid", "gid", "optional"]
@@ -93,8 +93,8 @@ struct EntryReader {
                 location ?? named.location("env"), "env entry '\(item)' in \(context) is not KEY=VALUE",
                 hint: "write it as NAME=value")
         }
-        let binds = try named.stringList("binds") ?? []
-        let bindNodes = try named.list("binds") ?? []
+        try checkCapabilities(named, context: context)
+        let (binds, bindNodes) = try allBinds(named, context: context)
         for (offset, bind) in binds.enumerated() {
             let parts = bind.split(separator: ":", omittingEmptySubsequences: false)
             let valid =
@@ -180,7 +180,7 @@ struct EntryReader {
                     entry.location("source"), "source '\(TextRules.display(sourceText))' of \(context) is empty or holds a NUL",
                     hint: "name a host file, relative to \(baseDirectory) or absolute")
             }
-            let resolved = PathRules.resolve(sourceText, against: baseDirectory)
+            let resolved = PathRules.resolve(Self.expandingTilde(sourceText), against: baseDirectory)
             if checkSources {
                 switch HostFile.kind(of: resolved) {
                 case .regular:

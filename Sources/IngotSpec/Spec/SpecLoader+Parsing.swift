@@ -64,8 +64,9 @@ public enum SpecLoader {
         try top.checkKeys(allowed: topLevelKeys, unsupported: unsupportedTopLevel)
         let reader = EntryReader(document: document, baseDirectory: base, checkSources: checkSources)
 
-        let name = try top.requiredString("name", hint: "add 'name: myappliance' at the top level")
-        try checkLabel(name, field: "name", at: top.location("name"))
+        // LinuxKit has no `name`: its outputs are named after the file (SpecLoader+LinuxKit.swift).
+        let name = try top.string("name") ?? defaultName(forFile: file)
+        if top.has("name") { try checkLabel(name, field: "name", at: top.location("name")) }
         let hostname = try top.string("hostname") ?? name
         if top.has("hostname") { try checkLabel(hostname, field: "hostname", at: top.location("hostname")) }
 
