@@ -173,7 +173,8 @@ struct LibvirtBootTests {
         try #require(start.status == 0, "ci/libvirt-start: \(start.output)")
     }
 
-    @Test func bootsKernelInitrdToReadyOnLocalDaemon() async throws {
+    /// Full tier only: ci/test boots a disk through libvirt (below), kernel+initrd under QEMU.
+    @Test(.nightly) func bootsKernelInitrdToReadyOnLocalDaemon() async throws {
         let (plan, board, runDirectory) = try LibvirtFixture.helloPlan()
         defer { try? FileManager.default.removeItem(atPath: runDirectory) }
         let backend = LibvirtBackend(uri: "qemu:///system")
@@ -396,7 +397,9 @@ struct LibvirtBootTests {
         #expect(try LibvirtFixture.sh("pgrep -af '[q]emu-system.*\(runDirectory)' || true").output.isEmpty)
     }
 
-    @Test func scaleOutOverTwoNamespacedDaemons() async throws {
+    /// Full tier only (four boots over two daemons); ci/test boots through libvirt in
+    /// bootsUEFIDiskToReadyWithoutTouchingTheImage and the cancellation tests.
+    @Test(.nightly) func scaleOutOverTwoNamespacedDaemons() async throws {
         // The test hosts are machine-wide: the suite holds the machine-wide lock (LibvirtMachineLock).
         let upClock = Date()
         let up = try LibvirtFixture.sh("ci/libvirt-hosts up 2")

@@ -9,6 +9,7 @@
 import Foundation
 import IngotBoot
 import IngotSpec
+import IngotTestSupport
 import Testing
 
 @Suite(.serialized) struct BusBootTests {
@@ -61,7 +62,9 @@ import Testing
         #expect(try shellOutput("sha256sum \(image)") == before, "the image itself is never written")
     }
 
-    @Test func growsOnceAndANotLastPartitionBootsAnyway() async throws {
+    /// Full tier only (three boots): bootsOnTheBusAndGrowsTheData proves the first-boot grow in
+    /// ci/test on every board.
+    @Test(.nightly) func growsOnceAndANotLastPartitionBootsAnyway() async throws {
         let out = try E2E.tempDir("bus-grow")
         defer { try? FileManager.default.removeItem(atPath: out) }
         let image = try Self.build("x86_64-bios", into: out + "/o")

@@ -7,6 +7,7 @@
 // exits non-zero and leaves nothing in -o.
 
 import Foundation
+import IngotTestSupport
 import Testing
 
 @Suite(.serialized) struct ClosureBootTests {
@@ -56,7 +57,9 @@ import Testing
 
     static let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
 
-    @Test(arguments: ["x86_64-bios", "arm64-efi"])
+    /// ci/test runs the cross-built arm64 case (x86_64 Debian software boots in
+    /// nginxExampleBootsFromDisk); the full tier runs both.
+    @Test(arguments: TestEnvironment.tiered(["arm64-efi"], nightly: ["x86_64-bios"]))
     func debianProgramsRunAtBoot(board: String) throws {
         let dir = try E2E.tempDir("closures-\(board)")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -124,8 +127,9 @@ import Testing
         #expect(console.contains("name=web status=started") && !console.contains("name=web status=restarting"))
     }
 
-    /// examples/curl.yml builds and boots (arm64, cross-built, kernel+initrd).
-    @Test func curlExampleBoots() throws {
+    /// examples/curl.yml builds and boots (arm64, cross-built, kernel+initrd); full tier only:
+    /// debianProgramsRunAtBoot boots cross-built arm64 Debian software in ci/test.
+    @Test(.nightly) func curlExampleBoots() throws {
         let dir = try E2E.tempDir("curl-example")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let build = try E2E.ingot(["build", "examples/curl.yml", "--board", "arm64-efi", "--format", "kernel+initrd", "-o", dir])
