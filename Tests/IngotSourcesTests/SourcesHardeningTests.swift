@@ -85,12 +85,17 @@ import Testing
         let dead = p.processIdentifier
         let tmp = dir.path + "/cache/tmp"
         try FileManager.default.createDirectory(atPath: tmp + "/apt-\(dead)-123/partial", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: tmp + "/apt-\(dead)-123/x.deb", contents: Data(count: 1000))
-        FileManager.default.createFile(atPath: tmp + "/blob-\(dead)-AbC123", contents: Data(count: 1000))
-        FileManager.default.createFile(atPath: tmp + "/ref-\(dead)-99", contents: Data())
-        FileManager.default.createFile(atPath: tmp + "/blob-\(getpid())-live00", contents: Data())
-        FileManager.default.createFile(atPath: tmp + "/blob-1-init00", contents: Data())  // PID 1 runs
+        #expect(FileManager.default.createFile(atPath: tmp + "/apt-\(dead)-123/x.deb", contents: Data(count: 1000)))
+        #expect(FileManager.default.createFile(atPath: tmp + "/blob-\(dead)-AbC123", contents: Data(count: 1000)))
+        #expect(FileManager.default.createFile(atPath: tmp + "/ref-\(dead)-99", contents: Data()))
+        #expect(FileManager.default.createFile(atPath: tmp + "/blob-\(getpid())-live00", contents: Data()))
+        #expect(FileManager.default.createFile(atPath: tmp + "/blob-1-init00", contents: Data()))  // PID 1 runs
+        // A registry pull's resumable download lives in partial/, not tmp/: never touched here.
+        let partial = dir.path + "/cache/partial/" + String(repeating: "ab", count: 32)
+        try FileManager.default.createDirectory(atPath: dir.path + "/cache/partial", withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: partial, contents: Data(count: 100)))
         _ = try makeStore(dir)
+        #expect(FileManager.default.fileExists(atPath: partial))
         let left = Set((try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [])
         #expect(left == ["blob-\(getpid())-live00", "blob-1-init00"], "\(left)")
         // New temporary names carry the PID, so the next run can do the same for this one.
@@ -114,7 +119,7 @@ import Testing
         #expect(rc == 0, "\(log)")
         defer { _ = try? sh(["umount", mount]) }
         let store = try ContentStore(root: mount + "/cache")
-        FileManager.default.createFile(atPath: mount + "/filler", contents: nil)
+        #expect(FileManager.default.createFile(atPath: mount + "/filler", contents: nil))
         _ = try sh(["dd", "if=/dev/zero", "of=\(mount)/filler", "bs=64k", "count=100"])
         #expect(ContentStore.spaceError(mount + "/cache/tmp/apt-1-2") != nil)
         do {
