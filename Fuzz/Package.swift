@@ -12,10 +12,12 @@ let package = Package(
         .package(name: "Ingot", path: "..")
     ],
     targets: [
-        .executableTarget(name: "FuzzSpec", dependencies: [.product(name: "IngotFuzzable", package: "Ingot")]),
-        .executableTarget(name: "FuzzArchive", dependencies: [.product(name: "IngotFuzzable", package: "Ingot")]),
-        .executableTarget(name: "FuzzOCI", dependencies: [.product(name: "IngotFuzzable", package: "Ingot")]),
-        .executableTarget(name: "FuzzInspect", dependencies: [.product(name: "IngotFuzzable", package: "Ingot")]),
+        .executableTarget(name: "FuzzSpec", dependencies: [.product(name: "IngotFuzzableParsers", package: "Ingot")]),
+        .executableTarget(name: "FuzzArchive", dependencies: [.product(name: "IngotFuzzableParsers", package: "Ingot")]),
+        // FuzzOCI brings NIO/TLS (through IngotSources), FuzzInspect swift-crypto's BoringSSL (through
+        // IngotDisk): longer instrumented builds, so ci/test leaves them to ci/nightly (ci/fuzz --all).
+        .executableTarget(name: "FuzzOCI", dependencies: [.product(name: "IngotFuzzableSources", package: "Ingot")]),
+        .executableTarget(name: "FuzzInspect", dependencies: [.product(name: "IngotFuzzableDisk", package: "Ingot")]),
     ],
     swiftLanguageModes: [.v5]
 )
