@@ -103,6 +103,10 @@ struct ProcessTests {
                 plan: Self.shellPlan(script, directory: directory), watcher: try StageWatcher(rules: patient),
                 logPath: directory + "/console.log")
         }
+        // Cancel once the child runs (its pid file is written; bounded), so the group exists.
+        for _ in 0..<600 where !FileManager.default.fileExists(atPath: directory + "/pid") {
+            try await Task.sleep(nanoseconds: 50_000_000)
+        }
         try await Task.sleep(nanoseconds: 300_000_000)
         task.cancel()
         do {

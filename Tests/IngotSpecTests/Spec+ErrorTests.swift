@@ -32,7 +32,7 @@ import Testing
         let error = try #require(Fixture.specError(Fixture.header + "readiness:\n  zzzzzz: 1\n"))
         #expect(error.position == "4:3")
         #expect(error.message == "unknown key 'zzzzzz' in 'readiness'")
-        #expect(error.hint == "valid keys are: pattern, timeout")
+        #expect(error.hint == "valid keys are: pattern, timeout, http, tcp")
     }
 
     @Test func unknownServiceKeyNamesTheService() throws {
