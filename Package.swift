@@ -4,7 +4,7 @@ import PackageDescription
 
 let package = Package(
     name: "Ingot",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ingot", targets: ["ingot"])
     ],
@@ -38,8 +38,7 @@ let package = Package(
                 "CIngotSystem",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: [.swiftLanguageMode(.v6)]),
+            ]),
 
         // Leaf modules: no processes, network or CLI.
         // The typed build→boot contract (formats, buses, backend kinds, artifact layout) every layer shares.
@@ -147,5 +146,5 @@ let package = Package(
                 "IngotSystem", "IngotRegistry", "IngotTestSupport",
             ]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )
