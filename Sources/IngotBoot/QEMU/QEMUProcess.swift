@@ -83,6 +83,9 @@ public final class QEMUProcess: Sendable {
     ///   - logPath: where the full serial log is written (`.pipe` mode; `.stdio` uses the plan's).
     public func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult {
         try plan.prepareScratchFiles()
+        // nonisolated(unsafe): the caller awaits this run, so until it returns only the supervision
+        // thread uses the watcher (StageWatcher is a single-thread object handed over, not shared).
+        nonisolated(unsafe) let watcher = watcher
         return try await superviseOnThread(named: "ingot-qemu-\(plan.board)") { cancelled in
             try self.supervise(plan: plan, watcher: watcher, logPath: logPath, cancelled: cancelled)
         }
