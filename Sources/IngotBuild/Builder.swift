@@ -81,15 +81,26 @@ public struct Builder {
         }
     }
 
+    /// Why `board` cannot have `format` for `spec`, or nil when it can: the board's own limits,
+    /// and a root with its own init, which boots only through stage 1 (no kernel+initrd).
+    public static func unavailability(of format: OutputFormat, on board: BoardProfile, spec: ApplianceSpec) -> String? {
+        if format == .kernelInitrd, let boot = spec.boot {
+            return "boot.init \(boot.initPath) hands over from stage 1, which finds the root on a disk or ISO and mounts the data partition; "
+                + "the kernel+initrd format has no stage 1 — build raw, qcow2 or iso"
+        }
+        return unavailability(of: format, on: board)
+    }
+
     /// Checks every board × format before any work, so a build of several boards never commits
     /// one board and then refuses the next.
     /// - Throws: `Builder.Error.formatUnavailable` for the first pair that cannot exist, or
     ///   `.noFormats`.
-    public static func checkFormats(_ formats: [OutputFormat], boards: [BoardProfile]) throws {
+    public static func checkFormats(_ formats: [OutputFormat], boards: [BoardProfile], spec: ApplianceSpec? = nil) throws {
         for board in boards {
             guard !formats.isEmpty else { throw Error.noFormats(board: board.name) }
             for format in formats {
-                if let reason = unavailability(of: format, on: board) {
+                let why = spec.map { unavailability(of: format, on: board, spec: $0) } ?? unavailability(of: format, on: board)
+                if let reason = why {
                     throw Error.formatUnavailable(format: format, board: board.name, reason: reason)
                 }
             }
@@ -128,7 +139,7 @@ public struct Builder {
 
     /// Builds every requested format for `board`.
     public func build(board: BoardProfile) async throws -> BuildResult {
-        try Self.checkFormats(options.formats, boards: [board])
+        try Self.checkFormats(options.formats, boards: [board], spec: spec)
         let lock = try loadLock()
         let store = try ContentStore(root: options.storeRoot, logger: logger)
         var resolver = SourceResolver(store: store, lock: lock, arch: board.arch, logger: logger)
@@ -149,9 +160,14 @@ public struct Builder {
         let record = Composer.Record()
         record.inputs.append(kernel.package.input)
 
-        let (composed, _) = try await composer.composeRoot(record: record, modules: kernel.installModules(into:))
+        // NIC drivers when the appliance needs the network: readiness over it, or a root's own init.
+        let wantsNetwork = spec.readiness.needsNetwork || spec.boot != nil
+        let (composed, _) = try await composer.composeRoot(
+            record: record, modules: kernel.installModules(into:),
+            networkModules: { wantsNetwork ? try kernel.installNetworkModules(into: $0, board: board) : [] })
 
-        let cmdline = (board.cmdline + [spec.kernel?.cmdline ?? ""]).filter { !$0.isEmpty }.joined(separator: " ")
+        let ownInitArgs = spec.boot != nil && record.readyMarker ? OwnInitPlan.systemdCmdline : []
+        let cmdline = (board.cmdline + ownInitArgs + [spec.kernel?.cmdline ?? ""]).filter { !$0.isEmpty }.joined(separator: " ")
         var outputs: [BuildManifest.OutputRecord] = []
         var disk: DiskAssembly?
         func write(_ bytes: [UInt8], _ role: ArtifactRole, dtb: String? = nil) throws {
@@ -228,6 +244,7 @@ public struct Builder {
             diskID: disk?.layout.diskID, table: disk?.layout.table.rawValue)
         // The package inventory, also as an SPDX 2.3 SBOM next to the manifest.
         manifest.packages = resolver.ledger.packages
+        manifest.readiness = ReadinessRecord(spec: spec, marker: record.readyMarker)
         let sbom = SBOM(
             name: spec.name, board: board.name, arch: board.arch.rawValue, packages: manifest.packages ?? [], epoch: epoch)
         try sbom.encoded().write(to: URL(fileURLWithPath: staging.path(.sbom)))

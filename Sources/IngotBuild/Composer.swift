@@ -30,6 +30,8 @@ struct Composer {
     final class Record {
         var inputs: [InputRecord] = []
         var configs: [String: ImageConfig] = [:]
+        /// False when the root's own init prints no ready marker (not systemd).
+        var readyMarker = true
     }
 
     /// Resolves and applies one image to a fresh tree.
@@ -58,18 +60,29 @@ struct Composer {
     }
 
     /// The whole appliance root for `spec` on `board`.
-    /// - Parameter modules: installs the board's kernel modules into the root and returns the
-    ///   insmod paths in load order.
-    func composeRoot(record: Record, modules installModules: (FileTree) throws -> [String]) async throws
-        -> (FileTree, InitPlan)
-    {
+    /// - Parameters:
+    ///   - modules: installs the board's kernel modules into the root and returns the insmod
+    ///     paths in load order.
+    ///   - networkModules: installs the NIC drivers (when the appliance needs the network) and
+    ///     returns their insmod paths; the generated init loads them after `modules`.
+    /// - Returns: the root, and the generated init's plan (nil when the root brings its own init).
+    func composeRoot(
+        record: Record, modules installModules: (FileTree) throws -> [String],
+        networkModules installNetworkModules: (FileTree) throws -> [String] = { _ in [] }
+    ) async throws -> (FileTree, InitPlan?) {
         let root = try FileTree(spool: spool)
-        let modules = try installModules(root)
+        var modules = try installModules(root)
         for image in spec.initImages {
             let resolved = try await resolver.resolve(image)
             record.inputs += resolved.inputs
             try apply(resolved, to: root, image: image)
         }
+        let network = try installNetworkModules(root)
+        if let boot = spec.boot {
+            try composeOwnInit(root, boot: boot, record: record)
+            return (root, nil)
+        }
+        modules += network.filter { !modules.contains($0) }
         guard root.lookup("/bin/busybox")?.content != nil else {
             throw ComposeError(
                 location: spec.initImages.first?.location,
@@ -100,11 +113,33 @@ struct Composer {
         }
 
         try placeFiles(into: root)
-        let plan = InitPlan(
+        var plan = InitPlan(
             name: spec.name, hostname: spec.hostname, modules: modules, steps: steps, dataMount: spec.data?.mount)
+        if spec.readiness.needsNetwork { plan.network = InitPlan.Network() }
         try plan.install(into: root, mtime: epoch)
         root.clampTimes(to: epoch)
         return (root, plan)
+    }
+
+    /// A root with its own init (`boot.init`): the spec's files, /etc/hostname and (systemd) the
+    /// ready unit; nothing of Ingot's generated init. Stage 1 loads the modules and hands over.
+    func composeOwnInit(_ root: FileTree, boot: BootSpec, record: Record) throws {
+        try placeFiles(into: root)
+        let own: OwnInitPlan
+        do {
+            own = try OwnInitPlan(name: spec.name, hostname: spec.hostname, initPath: boot.initPath, tree: root)
+        } catch {
+            throw ComposeError(location: boot.location, message: "\(error)")
+        }
+        if !own.systemd, spec.readiness.pattern == nil, !spec.readiness.needsNetwork {
+            throw ComposeError(
+                location: boot.location,
+                message: "boot.init \(boot.initPath) is not systemd, so Ingot cannot add the unit that reports readiness; "
+                    + "add 'readiness.pattern' (a console line the root prints when it is up), 'readiness.http' or 'readiness.tcp'")
+        }
+        try own.install(into: root, mtime: epoch)
+        record.readyMarker = own.systemd
+        root.clampTimes(to: epoch)
     }
 
     func step(for svc: ServiceSpec, phase: InitPlan.Phase, root: String, config: ImageConfig?, tree: FileTree) throws

@@ -200,21 +200,40 @@ struct DiskAssembler {
 
     /// The stage-1 initramfs: busybox, the board's module closure (plus `extraModules`), and
     /// the script that finds the root on the disk or, for ISOs, on the ISO 9660 volume.
-    func stage1(extraModules: [String] = [], source: Stage1Plan.RootSource = .disk, growTools: Stage1Plan.GrowTools? = nil) throws -> Content {
-        let closure = extraModules.isEmpty
-            ? kernel.closure
-            : try ModuleClosure.resolve(names: board.initramfsModules + extraModules, in: kernel.tree, kernelVersion: kernel.release)
-        let modules = closure.ordered.map { "/lib/modules/\(kernel.release)/\($0)" }
-        guard let busybox = root.lookup("/bin/busybox")?.content else {
-            throw ComposeError(location: nil, message: "the root has no /bin/busybox for stage 1; add deb:busybox-static to the spec's init")
+    /// A root with its own init (`boot.init`) also gets the board's NIC drivers loaded here (the
+    /// root's own init has no way to load Ingot's kernel modules) and is handed over to that init.
+    func stage1(extraModules: [String] = [], source: Stage1Plan.RootSource = .disk, growTools: Stage1Plan.GrowTools? = nil) async throws -> Content {
+        var extra = extraModules
+        var handoff = Stage1Plan.Handoff.generated
+        if let boot = spec.boot {
+            extra += board.networkModules
+            handoff = .own(init: boot.initPath, appliance: spec.name)
         }
-        let tree = try Stage1Plan(modules: modules, source: source, growTools: growTools)
-            .tree(busybox: busybox, kernelTree: kernel.tree, spool: spool, mtime: epoch)
+        let closure = extra.isEmpty
+            ? kernel.closure
+            : try ModuleClosure.resolve(names: board.initramfsModules + extra, in: kernel.tree, kernelVersion: kernel.release)
+        let modules = closure.ordered.map { "/lib/modules/\(kernel.release)/\($0)" }
+        let busybox = try await stage1Busybox()
+        var plan = Stage1Plan(modules: modules, source: source, growTools: growTools)
+        plan.handoff = handoff
+        let tree = try plan.tree(busybox: busybox, kernelTree: kernel.tree, spool: spool, mtime: epoch)
         let tmp = NSTemporaryDirectory() + "ingot-stage1-\(getpid())-\(UUID().uuidString.prefix(6)).img"
         defer { unlink(tmp) }
         try InitramfsWriter.write(tree: tree, to: tmp, compression: .gzip)
         let size = (try FileManager.default.attributesOfItem(atPath: tmp)[.size] as? NSNumber)?.int64Value ?? 0
         return try root.spoolHostFile(tmp, size: size, layer: "stage-1 initramfs")
+    }
+
+    /// Stage 1's busybox: the root's static one, or (a root with its own init, whose busybox, if
+    /// any, is dynamically linked) the board's busybox-static package.
+    func stage1Busybox() async throws -> Content {
+        if spec.boot == nil {
+            guard let busybox = root.lookup("/bin/busybox")?.content else {
+                throw ComposeError(location: nil, message: "the root has no /bin/busybox for stage 1; add deb:busybox-static to the spec's init")
+            }
+            return busybox
+        }
+        return try await packageFiles("busybox-static", ["/bin/busybox"]).files[0]
     }
 
     /// systemd-boot's loader.conf and the appliance's loader entry (ESP and ISO EFI image alike).
@@ -233,7 +252,7 @@ struct DiskAssembler {
     func bootTree(cmdline: String, growTools: Stage1Plan.GrowTools? = nil) async throws -> FileTree {
         let t = try FileTree(spool: spool)
         let kernelContent = try bootKernel()
-        let initrd = try stage1(growTools: growTools)
+        let initrd = try await stage1(growTools: growTools)
         func add(_ path: String, _ c: Content) throws {
             try t.insert(Node(kind: .file(c), permissions: 0o755, mtime: epoch), at: path)
         }

@@ -119,7 +119,7 @@ struct ISOAssembler {
         try squashImage.sync()
 
         let kernelContent = try disk.bootKernel()
-        let initrd = try disk.stage1(extraModules: Self.extraModules(for: board.arch), source: .iso(rootFile: Self.rootFile))
+        let initrd = try await disk.stage1(extraModules: Self.extraModules(for: board.arch), source: .iso(rootFile: Self.rootFile))
 
         var inputs: [InputRecord] = []
         var args = [

@@ -65,6 +65,9 @@ public struct BuildManifest: Codable, Equatable, Sendable {
     /// Disk images: the GPT disk GUID or MBR signature, and the table kind.
     public var diskID: String?
     public var table: String?
+    /// The spec's readiness rules (pattern, network probes, whether the ready marker is printed),
+    /// read by `ingot test`. Absent in manifests written before network readiness existed.
+    public var readiness: ReadinessRecord? = nil
 
     public func encoded() throws -> Data {
         let enc = JSONEncoder()

@@ -38,7 +38,7 @@ struct BuildCommand: AsyncParsableCommand {
         let selected = try boards.selected()
         let catalog = try boards.catalog()
         // Every board × format before any work: nothing is built when one pair cannot exist.
-        try Builder.checkFormats(formats, boards: selected)
+        try Builder.checkFormats(formats, boards: selected, spec: appliance)
         var options = BuildOptions(
             outputDirectory: absolutePath(output.output), formats: formats, storeRoot: store.cache,
             lockPath: store.lockPath(boardsDirectory: catalog.directory), lockRequired: store.lock != nil)

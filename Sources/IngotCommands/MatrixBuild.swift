@@ -22,10 +22,11 @@ struct MatrixBoardBuild {
 
 enum MatrixBuild {
     /// The formats `board` cannot have at all, with the reason (decided before any build).
-    static func unavailable(_ formats: [OutputFormat], board: BoardProfile) -> [OutputFormat: MatrixJob.NotRunnable] {
+    static func unavailable(_ formats: [OutputFormat], board: BoardProfile, spec: ApplianceSpec? = nil) -> [OutputFormat: MatrixJob.NotRunnable] {
         var out: [OutputFormat: MatrixJob.NotRunnable] = [:]
         for format in formats {
-            if let reason = Builder.unavailability(of: format, on: board) {
+            let why = spec.map { Builder.unavailability(of: format, on: board, spec: $0) } ?? Builder.unavailability(of: format, on: board)
+            if let reason = why {
                 out[format] = .init(
                     status: .skipped, reason: "\(board.name) cannot have the \(format) format: \(reason)")
             }
@@ -40,7 +41,7 @@ enum MatrixBuild {
         lockRequired: Bool, logger: Logger?
     ) async -> MatrixBoardBuild {
         let started = Date()
-        var outputs = unavailable(formats, board: board).mapValues {
+        var outputs = unavailable(formats, board: board, spec: spec).mapValues {
             Result<BuildOutputs, MatrixJob.NotRunnable>.failure($0)
         }
         let buildable = formats.filter { outputs[$0] == nil }
@@ -76,17 +77,15 @@ enum MatrixBuild {
     static func plan(
         board: BoardProfile, artifacts: BootArtifacts, runDirectory: String, accelerator: AcceleratorChoice,
         bus: DiskBus?,
-        host: BootHost
+        host: BootHost, forwardPorts: [Int] = []
     ) -> Result<MachinePlan, MatrixJob.NotRunnable> {
         do {
             // Raspberry Pi cells load the image's own u-boot.bin and DTB, as `ingot test` does.
             let artifacts = try BootTarget.preparedArtifacts(
                 board: board, artifacts: artifacts, runDirectory: runDirectory)
-            return .success(
-                try MachinePlan(
-                    board: board, artifacts: artifacts,
-                    options: PlanOptions(runDirectory: runDirectory, serial: .pipe, accelerator: accelerator, bus: bus),
-                    host: host))
+            var options = PlanOptions(runDirectory: runDirectory, serial: .pipe, accelerator: accelerator, bus: bus)
+            options.forwardPorts = forwardPorts
+            return .success(try MachinePlan(board: board, artifacts: artifacts, options: options, host: host))
         } catch let error as MachinePlan.Error {
             return .failure(.init(status: planStatus(error), reason: "\(error)"))
         } catch {
@@ -99,7 +98,7 @@ enum MatrixBuild {
     /// files) or broken.
     static func planStatus(_ error: MachinePlan.Error) -> CellStatus {
         switch error {
-        case .qemuTooOld, .unsupported: return .skipped
+        case .qemuTooOld, .unsupported, .noNetwork: return .skipped
         default: return .error  // qemuMissing, missing files or firmware, KVM asked for but unusable, ...
         }
     }

@@ -167,7 +167,7 @@ struct MatrixCommand: AsyncParsableCommand {
             let built: MatrixBoardBuild
             if dryRun {
                 let layout = ArtifactLayout(directory: directory, name: appliance.name, board: board.name)
-                var outputs = MatrixBuild.unavailable(boardFormats, board: board).mapValues {
+                var outputs = MatrixBuild.unavailable(boardFormats, board: board, spec: appliance).mapValues {
                     Result<BuildOutputs, MatrixJob.NotRunnable>.failure($0)
                 }
                 let buildable = boardFormats.filter { outputs[$0] == nil }
@@ -188,7 +188,8 @@ struct MatrixCommand: AsyncParsableCommand {
                 jobs.append(
                     job(
                         cell, board: board, built: built, missingBus: missing, directory: directory, host: planHost,
-                        accelerator: accelerator, patterns: readinessPatterns, readyTimeout: readyTimeout))
+                        accelerator: accelerator, patterns: readinessPatterns, readyTimeout: readyTimeout,
+                        appliance: appliance))
             }
         }
         if !excluded.isEmpty && !logs.quiet {
@@ -239,7 +240,7 @@ struct MatrixCommand: AsyncParsableCommand {
     func job(
         _ cell: MatrixCell, board: BoardProfile, built: MatrixBoardBuild, missingBus: String?, directory: String,
         host: BootHost,
-        accelerator: AcceleratorChoice, patterns: [String], readyTimeout: Double?
+        accelerator: AcceleratorChoice, patterns: [String], readyTimeout: Double?, appliance: ApplianceSpec
     ) -> MatrixJob {
         func notRunnable(_ why: MatrixJob.NotRunnable) -> MatrixJob {
             MatrixJob(cell: cell, notRunnable: why.status, reason: why.reason, buildSeconds: built.seconds)
@@ -258,17 +259,20 @@ struct MatrixCommand: AsyncParsableCommand {
         } catch {
             return notRunnable(.init(status: .error, reason: "\(error)"))
         }
+        // The build's readiness record (the spec's, before a dry run has built anything).
+        let record = outputs.manifest?.readiness ?? ReadinessRecord(spec: appliance, marker: appliance.boot == nil)
         switch MatrixBuild.plan(
             board: board, artifacts: artifacts, runDirectory: cellDirectory + "/run", accelerator: accelerator,
-            bus: cell.bus, host: host)
+            bus: cell.bus, host: host, forwardPorts: record.guestPorts)
         {
         case .failure(let why):
             return notRunnable(why)
         case .success(let plan):
-            let rules = WatchRules(
+            var rules = WatchRules(
                 board: board, readiness: patterns, directKernelBoot: artifacts.isDirectKernelBoot,
                 readinessTimeout: readyTimeout,
                 settle: readiness.settle)
+            record.apply(to: &rules, withPattern: false)
             return MatrixJob(
                 cell: cell,
                 runnable: .init(

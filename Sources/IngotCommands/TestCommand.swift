@@ -42,19 +42,22 @@ struct TestCommand: AsyncParsableCommand {
         let runDir = NSTemporaryDirectory() + "ingot-test-\(getpid())-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: runDir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: runDir) }
+        // The build's readiness rules: its console pattern and network probes (forwarded ports).
+        let record = t.outputs?.manifest?.readiness
+        var options = PlanOptions(runDirectory: runDir, serial: .pipe, bus: diskBus, diskSize: machine.diskSizeBytes)
+        options.forwardPorts = record?.guestPorts ?? []
         let plan = try machine.plan(target: t) {
-            try MachinePlan(
-                board: t.board, artifacts: try t.preparedArtifacts(runDirectory: runDir),
-                options: PlanOptions(runDirectory: runDir, serial: .pipe, bus: diskBus, diskSize: machine.diskSizeBytes))
+            try MachinePlan(board: t.board, artifacts: try t.preparedArtifacts(runDirectory: runDir), options: options)
         }
         if dryRun {
             print(plan)
             return
         }
-        let watcher = try StageWatcher(
-            rules: WatchRules(
-                board: t.board, readiness: ready.map { [$0] } ?? [], directKernelBoot: t.artifacts.isDirectKernelBoot,
-                readinessTimeout: readiness.readyTimeout, settle: readiness.settle))
+        var rules = WatchRules(
+            board: t.board, readiness: ready.map { [$0] } ?? [], directKernelBoot: t.artifacts.isDirectKernelBoot,
+            readinessTimeout: readiness.readyTimeout, settle: readiness.settle)
+        record?.apply(to: &rules, withPattern: true)
+        let watcher = try StageWatcher(rules: rules)
         let logPath = log.map(absolutePath) ?? runDir + "/console.log"
         let result = try await machine.infrastructure {
             try await machine.backend(target: t, logger: logger).run(plan: plan, watcher: watcher, logPath: logPath)
@@ -72,10 +75,12 @@ struct TestCommand: AsyncParsableCommand {
             print(
                 "PASS \(t.label) on \(t.board.name): ready in \(String(format: "%.1f", result.wallSeconds)) s (\(result.accelerator)); \(times.joined(separator: ", "))"
             )
+            for probe in v.probes ?? [] { print("  probe: \(probe.summary)") }
         } else {
             print(
                 "FAIL \(t.label) on \(t.board.name): \(v.failedStage.map { "stage \($0.rawValue)" } ?? "boot") — \(v.reason)"
             )
+            for probe in v.probes ?? [] { print("  probe: \(probe.summary)") }
             for line in v.lastLines.suffix(15) { print("  | \(line)") }
             throw ExitCode(1)
         }

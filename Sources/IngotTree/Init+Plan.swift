@@ -65,6 +65,8 @@ public struct InitPlan: Sendable, Equatable {
     public var dataDevice: String?
     /// Extra text printed with the ready line (so a spec's readiness pattern can match it).
     public var readyMessage: String
+    /// Bring the network up before the onboot steps (see Init+Network.swift); nil: loopback only.
+    public var network: Network? = nil
 
     public init(
         name: String, hostname: String, modules: [String] = [], steps: [Step] = [], dataMount: String? = nil,
@@ -191,6 +193,7 @@ extension InitPlan {
             }
             s += Self.dataReport(mount: dataMount)
         }
+        if let network { s += renderNetwork(network) }
         s += "\n"
 
         // One shell function per step.
@@ -338,5 +341,8 @@ extension InitPlan {
             try tree.insert(Node(kind: .characterDevice(major: 1, minor: 3), permissions: 0o666, mtime: mtime), at: "/dev/null")
         }
         try tree.addFile("/etc/hostname", text: hostname + "\n", mtime: mtime)
+        if network != nil {
+            try tree.addFile(Self.udhcpcScriptPath, text: Self.udhcpcScript, permissions: 0o755, mtime: mtime)
+        }
     }
 }

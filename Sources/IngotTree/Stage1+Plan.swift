@@ -73,6 +73,18 @@ public struct Stage1Plan: Sendable, Equatable {
         case iso(rootFile: String)
     }
 
+    /// What runs as PID 1 of the new root.
+    public var handoff: Handoff = .generated
+
+    /// The init stage 1 switches to.
+    public enum Handoff: Sendable, Equatable {
+        /// Ingot's generated init (`/sbin/init`), which prints its own markers.
+        case generated
+        /// The root's own init (`boot.init` of the spec, e.g. systemd): stage 1 prints the
+        /// `stage=init` marker for it (with the appliance name and the init's path) and execs it.
+        case own(init: String, appliance: String)
+    }
+
     public init(modules: [String], diskWaitSeconds: Int = 30, source: RootSource = .disk, growTools: GrowTools? = nil) {
         self.modules = modules
         self.diskWaitSeconds = diskWaitSeconds
@@ -201,7 +213,7 @@ public struct Stage1Plan: Sendable, Equatable {
             $bb mkdir -p /newroot/dev
             $bb mount --move /dev /newroot/dev
             $bb umount /proc /sys
-            exec $bb switch_root /newroot /sbin/init
+            \(renderHandoff())
 
             """
         return s
@@ -302,6 +314,21 @@ public struct Stage1Plan: Sendable, Equatable {
 }
 
 extension Stage1Plan {
+    /// The last step: switch to the generated init, or announce and switch to the root's own.
+    func renderHandoff() -> String {
+        switch handoff {
+        case .generated:
+            return "exec $bb switch_root /newroot /sbin/init"
+        case .own(let initPath, let appliance):
+            let payload = "v1 stage=init seq=0 name=\(InitPlan.token(appliance)) init=\(InitPlan.token(initPath))"
+            return """
+                say \(InitPlan.quote("ingot-stage1: handing over to the root's own init \(initPath)"))
+                say "\(MarkerText.line(payload: payload))"
+                exec $bb switch_root /newroot \(InitPlan.quote(initPath))
+                """
+        }
+    }
+
     /// The ISO part of the script: find the volume by its ISO 9660 volume id on any whole block
     /// device (sr*, sd*, vd*: a hybrid ISO written to a stick has the same descriptor at 32 KiB),
     /// mount it, loop-mount the squashfs file from it, overlay, switch root.
@@ -345,7 +372,7 @@ extension Stage1Plan {
             $bb mkdir -p /newroot/dev
             $bb mount --move /dev /newroot/dev
             $bb umount /proc /sys
-            exec $bb switch_root /newroot /sbin/init
+            \(renderHandoff())
 
             """
     }

@@ -103,6 +103,18 @@ enum Fault {
         let kernel = "\(out)/minimal-x86_64-efi-kernel"
         let bytes = kind == "empty" ? Data() : Data((0..<4096).map { UInt8(truncatingIfNeeded: $0 &* 37 &+ 11) })
         try bytes.write(to: URL(fileURLWithPath: kernel))
+        // The manifest vouches for the broken kernel (as if the kernel package itself were
+        // broken); otherwise `ingot test` refuses a file changed after the build, before QEMU.
+        let manifestPath = "\(out)/minimal-x86_64-efi.manifest.json"
+        var manifest = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: manifestPath))) as? [String: Any])
+        var outputs = try #require(manifest["outputs"] as? [[String: Any]])
+        let index = try #require(outputs.firstIndex { $0["role"] as? String == "kernel" })
+        outputs[index]["size"] = bytes.count
+        outputs[index]["sha256"] = try shellOutput("sha256sum \(kernel)").split(separator: " ").first.map(String.init)
+        manifest["outputs"] = outputs
+        try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys])
+            .write(to: URL(fileURLWithPath: manifestPath))
         let r = try Fault.boot("\(out)/minimal-x86_64-efi", args: ["--ready-timeout", "15"])
         #expect(r.status == 1)
         #expect(r.reached == nil)

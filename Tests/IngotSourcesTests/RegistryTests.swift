@@ -172,10 +172,12 @@ struct RegistryTests {
         let layerHex = String((layerDesc["digest"] as! String).dropFirst(7))
         let partial = s.store.root + "/partial/" + layerHex
         var seen: Int64 = 0
-        for _ in 0..<200 {
+        // Sleeping with Task.sleep (not usleep) leaves this thread to the pull task: on a 2-core
+        // machine the pool has two threads, and blocking tests beside this one may hold the other.
+        for _ in 0..<2400 {
             seen = ((try? FileManager.default.attributesOfItem(atPath: partial))?[.size] as? NSNumber)?.int64Value ?? 0
             if seen > 2 << 20 { break }
-            usleep(50_000)
+            try await Task.sleep(for: .milliseconds(50))
         }
         #expect(seen > 2 << 20, "the layer never started arriving")
         s.registry.kill()

@@ -60,6 +60,8 @@ public final class LibvirtBackend: BootBackend, Sendable {
     /// - Throws: `LibvirtConnection.Error` for infrastructure failures (unreachable daemon,
     ///   domain creation or console failure, cancellation); guest failures are verdicts.
     public func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult {
+        let freed = plan.withFreeForwards()
+        let plan = freed.network == nil ? freed : freed.withForwardAddress(try Self.forwardAddress(uri: uri, board: freed.board))
         try plan.prepareScratchFiles()
         // nonisolated(unsafe): the caller awaits this run, so until it returns only the supervision
         // thread uses the watcher (StageWatcher is a single-thread object handed over, not shared).
@@ -140,6 +142,7 @@ public final class LibvirtBackend: BootBackend, Sendable {
 
         var verdict: BootVerdict?
         var ended: String?
+        let probes = watcher.rules.probes.isEmpty ? nil : ProbeLoop(network: plan.network, start: start)
         var stop: Swift.Error?
         while verdict == nil {
             let chunks = consoleReader.take(waiting: 0.1)
@@ -161,6 +164,8 @@ public final class LibvirtBackend: BootBackend, Sendable {
             }
             if verdict != nil { break }
             verdict = watcher.check(at: elapsed())
+            if verdict != nil { break }
+            if let probes { verdict = probes.poll(watcher, at: elapsed()) }
             if verdict != nil { break }
             if let ended {
                 verdict = watcher.finish(at: elapsed(), cause: ended)

@@ -24,6 +24,10 @@ public enum LibvirtDomainXML {
         var cdroms: [String] = []
         /// First device of `-boot order=`: `c` disk, `d` CD-ROM.
         var bootFirst: Character?
+        /// The user-mode network (`-netdev user,...,hostfwd=...`) and its NIC, passed to QEMU as
+        /// they are: libvirt 9.0 keeps `<portForward>` only for the passt backend, which it does
+        /// not accept yet, and drops it silently from a SLIRP `<interface type='user'>`.
+        var network: [String] = []
     }
 
     /// A unique domain name, `ingot-<board>-<uuid8>`.
@@ -112,9 +116,10 @@ public enum LibvirtDomainXML {
         xml += "    <controller type='usb' model='none'/>\n"
         xml += "    <memballoon model='none'/>\n"
         xml += "  </devices>\n"
-        if architecture == .amd64 {
-            // As in the QEMU plan: x86 firmware (SeaBIOS, OVMF) prints on the serial line.
-            xml += "  <qemu:commandline><qemu:arg value='-machine'/><qemu:arg value='graphics=off'/></qemu:commandline>\n"
+        // As in the QEMU plan: x86 firmware (SeaBIOS, OVMF) prints on the serial line.
+        let passthrough = (architecture == .amd64 ? ["-machine", "graphics=off"] : []) + machine.network
+        if !passthrough.isEmpty {
+            xml += "  <qemu:commandline>" + passthrough.map { "<qemu:arg value='\(escape($0))'/>" }.joined() + "</qemu:commandline>\n"
         }
         xml += "</domain>\n"
         return xml
@@ -161,6 +166,10 @@ public enum LibvirtDomainXML {
                 break  // on_reboot destroy
             case "-drive":
                 try addDrive(splitOptions(value()), to: &machine, unsupported: unsupported)
+            case "-netdev":
+                machine.network += ["-netdev", try value()]
+            case "-device" where index + 1 < plan.arguments.count && plan.arguments[index + 1].contains("netdev=\(GuestNetwork.netdevID)"):
+                machine.network += ["-device", try value()]
             case "-device":
                 let device = try value()
                 // The ISO's virtio-scsi controller and CD device: libvirt adds its own.

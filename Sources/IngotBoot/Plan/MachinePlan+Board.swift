@@ -68,12 +68,15 @@ extension MachinePlan {
                 ]
             }
         }
+        let network = options.forwardPorts.isEmpty ? nil : try planner.network(guestPorts: options.forwardPorts)
+        args += network?.arguments ?? []
         args += emulation.extraArgs
 
         self.init(
             board: board.name, executable: executable, arguments: args, firmware: planner.firmware, accelerator: accelerator,
             scratchFiles: planner.scratch, serial: options.serial, directKernelBoot: artifacts.isDirectKernelBoot,
             endsOnlyWhenKilled: !emulation.powersOff, consoleLogPath: options.consoleLogPath, notes: planner.notes)
+        self.network = network
     }
 }
 

@@ -29,6 +29,9 @@ extension MachinePlan {
         case busNotEmulated(board: String, machine: String, bus: DiskBus, available: [DiskBus])
         /// `--disk-size` asks for a disk smaller than the image.
         case diskSmallerThanImage(path: String, imageSize: UInt64, diskSize: UInt64)
+        /// The spec checks readiness over the network, but the emulated machine has no NIC the
+        /// guest's kernel drives.
+        case noNetwork(board: String, machine: String, reason: String)
 
         public var description: String {
             switch self {
@@ -59,6 +62,9 @@ extension MachinePlan {
             case .diskSmallerThanImage(let path, let imageSize, let diskSize):
                 return "--disk-size \(diskSize) bytes is smaller than the image \(path) (\(imageSize) bytes); "
                     + "give at least \(imageSize) bytes (e.g. \((imageSize + (1 << 30) - 1) >> 30)G)"
+            case .noNetwork(let board, let machine, let reason):
+                return "board \(board) (QEMU \(machine)) has no network device the guest can use, so readiness.http/readiness.tcp cannot be checked: \(reason); "
+                    + "test this appliance over the network on another board, or check readiness with readiness.pattern on this one"
             case .scratchFailed(let path, let reason):
                 return "cannot create per-run file \(path): \(reason); check free space and permissions of the run directory"
             }

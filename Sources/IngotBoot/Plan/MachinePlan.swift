@@ -122,6 +122,9 @@ public struct PlanOptions: Sendable {
     /// Boot the image inside a disk of this many bytes (a per-run overlay; the image is never
     /// written). Nil: the disk is the image's own size.
     public var diskSize: UInt64?
+    /// Guest TCP ports to forward from 127.0.0.1 (readiness probes): the machine gets a NIC on a
+    /// user-mode network. Empty: no network device.
+    public var forwardPorts: [Int] = []
 
     /// Creates options.
     public init(
@@ -165,6 +168,8 @@ public struct MachinePlan: Codable, Equatable, Sendable, CustomStringConvertible
     public var consoleLogPath: String
     /// Human notes on choices made (firmware picked, padding, accelerator probe).
     public var notes: [String]
+    /// The user-mode network and its forwarded ports (nil: the machine has no NIC).
+    public var network: GuestNetwork? = nil
 
     /// Creates a plan directly (tests and custom machines).
     public init(

@@ -82,6 +82,7 @@ public final class QEMUProcess: Sendable {
     ///   - watcher: the stage watcher for this boot.
     ///   - logPath: where the full serial log is written (`.pipe` mode; `.stdio` uses the plan's).
     public func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult {
+        let plan = plan.withFreeForwards()
         try plan.prepareScratchFiles()
         // nonisolated(unsafe): the caller awaits this run, so until it returns only the supervision
         // thread uses the watcher (StageWatcher is a single-thread object handed over, not shared).
@@ -118,6 +119,8 @@ public final class QEMUProcess: Sendable {
         var verdict: BootVerdict?
         var stop: CancelFlag.Reason?
         let elapsed = { Date().timeIntervalSince(start) }
+        // Readiness over the network: probe rounds through the plan's forwarded ports.
+        let probes = watcher.rules.probes.isEmpty ? nil : ProbeLoop(network: plan.network, start: start)
 
         while true {
             if let output = child.standardOutputStream {
@@ -139,6 +142,7 @@ public final class QEMUProcess: Sendable {
                 break
             }
             if verdict == nil, !interactive { verdict = watcher.check(at: elapsed()) }
+            if verdict == nil, !interactive, let probes { verdict = probes.poll(watcher, at: elapsed()) }
             if verdict != nil && !interactive { break }
             if !interactive && elapsed() > maximumSeconds {
                 verdict = watcher.finish(at: elapsed(), cause: "run exceeded the harness limit of \(Int(maximumSeconds)) s")

@@ -48,6 +48,8 @@ public struct BootVerdict: Codable, Equatable, Sendable {
     public var events: [BootEvent]
     /// The last console lines (ANSI escapes removed), at most ~30.
     public var lastLines: [String]
+    /// The network probes (readiness.http / readiness.tcp) and what each got; nil when the run had none.
+    public var probes: [ProbeReport]? = nil
 
     /// Creates a verdict.
     public init(
@@ -79,7 +81,7 @@ public struct BootVerdict: Codable, Equatable, Sendable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case passed, reached, failedStage, reason, stageTimes, stageLines, skipped, events, lastLines
+        case passed, reached, failedStage, reason, stageTimes, stageLines, skipped, events, lastLines, probes
     }
 
     // Stages are written by name (IngotSpec's BootStage is not Codable); stage-keyed dictionaries
@@ -95,6 +97,7 @@ public struct BootVerdict: Codable, Equatable, Sendable {
         skipped = (try container.decodeIfPresent([String].self, forKey: .skipped) ?? []).compactMap(BootStage.init(rawValue:))
         events = try container.decodeIfPresent([BootEvent].self, forKey: .events) ?? []
         lastLines = try container.decodeIfPresent([String].self, forKey: .lastLines) ?? []
+        probes = try container.decodeIfPresent([ProbeReport].self, forKey: .probes)
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -108,6 +111,7 @@ public struct BootVerdict: Codable, Equatable, Sendable {
         try container.encode(skipped.map(\.rawValue), forKey: .skipped)
         try container.encode(events, forKey: .events)
         try container.encode(lastLines, forKey: .lastLines)
+        try container.encodeIfPresent(probes, forKey: .probes)
     }
 
     private static func keyed<Value>(_ named: [String: Value]) -> [BootStage: Value] {

@@ -28,6 +28,15 @@ public struct WatchRules: Sendable {
     /// A service that restarts this many times before readiness (including the settle period)
     /// fails the run in the init stage.
     public var maximumServiceRestarts: Int
+    /// Network probes that must answer after the ready marker (or pattern) before the run passes:
+    /// ready = marker AND every probe answers (see ReadinessProbe.swift).
+    public var probes: [ReadinessProbe] = []
+    /// Probing starts when the init stage is reached instead of at a ready marker: for images
+    /// that print none (a root's own init other than systemd, readiness by probe alone).
+    public var probesStartAtInit = false
+    /// The probes get at least this many seconds after the ready marker, even when the ready
+    /// stage's own timeout ends sooner.
+    public var minimumProbeSeconds: Double = 30
 
     /// Failure patterns every board gets in addition to its own.
     public static let standardFailurePatterns = [
@@ -94,17 +103,20 @@ public final class StageWatcher {
     private var lineNumber = 0
     private var recent: [String] = []
     private var reached: BootStage?
-    private var enteredAt = 0.0
+    var enteredAt = 0.0
     private var stageTimes: [BootStage: Double] = [:]
     private var stageLines: [BootStage: Int] = [:]
     private var skipped: [BootStage] = []
     private var events: [BootEvent] = []
     // A replayed marker (same payload) counts once; seq numbers restart in subshells, so they are not unique.
     private var seenPayloads: Set<String> = []
-    private var finalVerdict: BootVerdict?
+    var finalVerdict: BootVerdict?
     private var restarts: [String: Int] = [:]
     // The ready marker (or pattern) seen, waiting out the settle period before passing.
-    private var pendingReady: (time: Double, line: Int, reason: String)?
+    var pendingReady: (time: Double, line: Int, reason: String)?
+    // The ready marker (or pattern) seen, waiting for the network probes to answer.
+    var awaitingProbes: (time: Double, line: Int, reason: String)?
+    var probeReports: [ProbeReport] = []
 
     /// Creates a watcher; throws when a pattern does not compile.
     public init(rules: WatchRules) throws {
@@ -121,6 +133,7 @@ public final class StageWatcher {
         stagePatterns = compiled
         let failures = WatchRules.standardFailurePatterns + rules.failurePatterns
         failurePatterns = try failures.map { ($0, try Self.compile($0, stage: "failure")) }
+        probeReports = rules.probes.map { ProbeReport(probe: $0) }
     }
 
     /// The verdict, once known.
@@ -159,6 +172,18 @@ public final class StageWatcher {
         if let pending = pendingReady {
             guard time >= pending.time + rules.serviceSettleSeconds else { return nil }
             return passReady(pending)
+        }
+        if let awaiting = awaitingProbes {
+            if let limit = rules.readinessTimeoutSeconds, time > limit {
+                return conclude(
+                    passed: false, failedStage: .ready,
+                    reason: "not ready within \(Self.format(limit)) s of power-on (readiness.timeout): \(awaiting.reason), but \(probeFailure)")
+            }
+            let deadline = probeDeadline(awaiting)
+            guard time > deadline else { return nil }
+            return conclude(
+                passed: false, failedStage: .ready,
+                reason: "\(awaiting.reason), but within \(Self.format(deadline - awaiting.time)) s \(probeFailure)")
         }
         if let limit = rules.readinessTimeoutSeconds, time > limit {
             let awaited = nextDeadline()?.stage ?? .ready
@@ -202,6 +227,9 @@ public final class StageWatcher {
         }
         if let pending = pendingReady {
             return passReady((pending.time, pending.line, pending.reason + " (the machine ended during the settle period)"))
+        }
+        if let awaiting = awaitingProbes {
+            return conclude(passed: false, failedStage: .ready, reason: "\(cause) after \(awaiting.reason), before \(probeFailure)")
         }
         if let expired = check(at: time) { return expired }
         let awaited = nextDeadline()?.stage ?? .ready
@@ -273,13 +301,17 @@ public final class StageWatcher {
 
     // Ready passes at once, or after the settle period when one is set (see `check`).
     private func reachReady(line: Int, at time: Double, reason: String) -> BootVerdict? {
-        if pendingReady != nil { return nil }
+        if pendingReady != nil || awaitingProbes != nil { return nil }
+        if !rules.probes.isEmpty {
+            awaitingProbes = (time, line, reason)
+            return nil
+        }
         guard rules.serviceSettleSeconds > 0 else { return passReady((time, line, reason)) }
         pendingReady = (time, line, reason)
         return nil
     }
 
-    private func passReady(_ pending: (time: Double, line: Int, reason: String)) -> BootVerdict {
+    func passReady(_ pending: (time: Double, line: Int, reason: String)) -> BootVerdict {
         pendingReady = nil
         enter(.ready, line: pending.line, at: pending.time)
         return conclude(passed: true, failedStage: nil, reason: pending.reason)
@@ -299,6 +331,9 @@ public final class StageWatcher {
         stageLines[stage] = line
         reached = stage
         enteredAt = time
+        if stage == .`init`, rules.probesStartAtInit, !rules.probes.isEmpty, awaitingProbes == nil, pendingReady == nil {
+            awaitingProbes = (time, line, "init stage reached on console line \(line) at \(Self.format(time)) s (the image prints no ready marker)")
+        }
     }
 
     private func remember(_ line: String) {
@@ -311,9 +346,10 @@ public final class StageWatcher {
         let tail = splitter.partialLine
         if !tail.isEmpty { lines.append(tail) }
         if lines.count > keepLines { lines.removeFirst(lines.count - keepLines) }
-        let verdict = BootVerdict(
+        var verdict = BootVerdict(
             passed: passed, reached: reached, failedStage: failedStage, reason: reason, stageTimes: stageTimes,
             stageLines: stageLines, skipped: skipped, events: events, lastLines: lines)
+        if !probeReports.isEmpty { verdict.probes = probeReports }
         finalVerdict = verdict
         return verdict
     }
@@ -331,5 +367,60 @@ public final class StageWatcher {
     private static func excerpt(_ line: String) -> String {
         let trimmed = line.trimmingCharacters(in: .whitespaces)
         return trimmed.count > 160 ? String(trimmed.prefix(160)) + "…" : trimmed
+    }
+}
+
+// MARK: - Network probes
+
+extension StageWatcher {
+    /// The probes still to answer, by index into `rules.probes`, while the watcher waits for them
+    /// (after the ready marker); empty otherwise. The backend runs an attempt of each and reports
+    /// with `probeAttempted`.
+    public var probesDue: [Int] {
+        guard finalVerdict == nil, awaitingProbes != nil else { return [] }
+        return probeReports.indices.filter { !probeReports[$0].passed }
+    }
+
+    /// The probe reports so far.
+    public var probes: [ProbeReport] { probeReports }
+
+    /// Records one attempt of probe `index`, made through `endpoint` (`127.0.0.1:41234`). When
+    /// every probe has answered, the run passes (after the settle period, if any).
+    @discardableResult
+    public func probeAttempted(_ index: Int, endpoint: String, outcome: ProbeOutcome, at time: Double) -> BootVerdict? {
+        if let finalVerdict { return finalVerdict }
+        guard probeReports.indices.contains(index), let awaiting = awaitingProbes else { return nil }
+        probeReports[index].endpoint = endpoint
+        probeReports[index].attempts += 1
+        if probeReports[index].answeredAt == nil {
+            probeReports[index].last = outcome
+            if outcome.answered { probeReports[index].answeredAt = time }
+        }
+        guard probeReports.allSatisfy(\.passed) else { return check(at: time) }
+        awaitingProbes = nil
+        let answers = probeReports.map(\.summary).joined(separator: "; ")
+        let reason = "\(awaiting.reason); \(answers)"
+        guard rules.serviceSettleSeconds > 0 else { return passReady((time, awaiting.line, reason)) }
+        pendingReady = (time, awaiting.line, reason)
+        return nil
+    }
+
+    /// When the probes run out of time: the ready stage's deadline, but never sooner than
+    /// `minimumProbeSeconds` after they started.
+    func probeDeadline(_ awaiting: (time: Double, line: Int, reason: String)) -> Double {
+        let stage = enteredAt + (rules.stages[.ready]?.timeoutSeconds ?? rules.defaultTimeoutSeconds)
+        return max(stage, awaiting.time + rules.minimumProbeSeconds)
+    }
+
+    /// What the unanswered probes got: `http GET / on guest port 80 (want 200) via
+    /// 127.0.0.1:41234 got status 500 ... (12 attempts)`.
+    var probeFailure: String {
+        let pending = probeReports.filter { !$0.passed }
+        guard !pending.isEmpty else { return "every probe answered" }
+        return pending.map { report in
+            let via = report.endpoint.map { " via \($0)" } ?? ""
+            guard let last = report.last else { return "\(report.probe)\(via) was never attempted" }
+            return "\(report.probe)\(via) did not answer: \(last.detail) (\(report.attempts) attempt\(report.attempts == 1 ? "" : "s"))"
+        }.joined(separator: "; ")
     }
 }

@@ -84,6 +84,12 @@ public struct Emulation: Sendable, Hashable {
     /// Changes made to a per-run copy of the DTB QEMU loads with `-dtb` (never to the image's own
     /// DTB): devices the emulated machine lacks are disabled so the kernel does not probe them.
     public var dtbEdits: DeviceTreeEdits = DeviceTreeEdits()
+    /// The QEMU network device the guest's kernel drives (`virtio-net-pci`), used when a spec asks
+    /// for readiness over the network; `none` or nil: this emulated machine has no NIC Linux
+    /// drives (the reason is in `nicMissing`).
+    public var nic: String? = nil
+    /// Why the emulated machine has no usable NIC (shown when a network probe is refused).
+    public var nicMissing: String? = nil
 
     /// The bus used when none is asked for.
     public var diskInterface: DiskBus { buses.first ?? .virtio }
@@ -164,6 +170,9 @@ public struct BoardProfile: Sendable, Hashable {
     public var failurePatterns: [String]
     /// Where the profile starts.
     public var location: SourceLocation
+    /// NIC drivers loaded when the appliance needs the network (readiness over http/tcp, or a
+    /// root's own init): the emulated NIC's and the board's real ones (dependencies by closure).
+    public var networkModules: [String] = []
 
     /// The total of all stage timeouts: an upper bound for one boot.
     public var totalTimeoutSeconds: Double { stages.values.reduce(0) { $0 + $1.timeoutSeconds } }

@@ -8,11 +8,11 @@ import IngotContract
 enum BoardReader {
     static let topKeys = [
         "name", "summary", "arch", "kernelPackage", "console", "cmdline", "initramfsModules", "dtbs", "packages",
-        "bootloader", "partitionTable", "layout", "emulation", "stages", "failurePatterns",
+        "bootloader", "partitionTable", "layout", "emulation", "stages", "failurePatterns", "networkModules",
     ]
     static let emulationKeys = [
         "binary", "machine", "cpu", "memoryMiB", "smp", "firmware", "buses", "extraArgs", "minimumQEMU",
-        "ubootPath", "dtb", "powersOff", "diskSizePowerOfTwo", "dtbEdits",
+        "ubootPath", "dtb", "powersOff", "diskSizePowerOfTwo", "dtbEdits", "nic", "nicMissing",
     ]
     static let layoutKeys = ["firstPartitionOffsetMiB", "bootPartitionMiB", "rootB"]
 
@@ -64,7 +64,8 @@ enum BoardReader {
             bootloader: try choice(top, "bootloader", required: true) ?? .syslinux,
             partitionTable: try choice(top, "partitionTable", required: true) ?? .mbr,
             layout: try readLayout(top), emulation: emulation, stages: try readStages(top, document: document),
-            failurePatterns: failurePatterns, location: document.location(root))
+            failurePatterns: failurePatterns, location: document.location(root),
+            networkModules: try top.stringList("networkModules") ?? [])
     }
 
     /// An enum value with a "did you mean" for typos.
@@ -136,7 +137,8 @@ enum BoardReader {
             ubootPath: try section.string("ubootPath"), dtb: try section.string("dtb"),
             powersOff: try section.bool("powersOff") ?? true,
             diskSizePowerOfTwo: try section.bool("diskSizePowerOfTwo") ?? false,
-            dtbEdits: try readDeviceTreeEdits(section, document: document))
+            dtbEdits: try readDeviceTreeEdits(section, document: document),
+            nic: try section.string("nic").flatMap { $0 == "none" ? nil : $0 }, nicMissing: try section.string("nicMissing"))
         if let version = emulation.minimumQEMU,
             version.split(separator: ".").isEmpty || !version.split(separator: ".").allSatisfy({ Int($0) != nil })
         {

@@ -117,6 +117,10 @@ public struct Readiness: Sendable, Hashable {
     public var pattern: String?
     /// Seconds from power-on until readiness must be reached.
     public var timeoutSeconds: Double
+    /// `readiness.http`: the service must answer this request over the network (see Readiness+Network.swift).
+    public var http: HTTPProbeSpec? = nil
+    /// `readiness.tcp`: the service must accept a connection on this port.
+    public var tcp: TCPProbeSpec? = nil
 
     /// The default used when the spec has no `readiness:` section.
     public static let defaultTimeoutSeconds: Double = 120
@@ -156,6 +160,8 @@ public struct ApplianceSpec: Sendable, Hashable {
     public var files: [FileSpec]
     public var readiness: Readiness
     public var data: DataSpec?
+    /// `boot:`: the root's own init instead of Ingot's generated one (nil: Ingot's init).
+    public var boot: BootSpec? = nil
     /// Absolute path of the YAML file (as given for `parse`).
     public var sourcePath: String
     /// Relative paths resolve against this.

@@ -9,6 +9,7 @@ import Yams
 public enum SpecLoader {
     static let topLevelKeys = [
         "name", "hostname", "kernel", "init", "onboot", "onshutdown", "services", "files", "readiness", "data",
+        "boot",
     ]
     static let unsupportedTopLevel = [
         "trust": "image signature trust is not implemented; Ingot pins Debian packages by sha256 in the firmware/ lock instead — remove 'trust'",
@@ -96,13 +97,14 @@ public enum SpecLoader {
         let services = try reader.services(top.list("services") ?? [], section: "services")
         try checkUniqueNames(onboot: onboot, onshutdown: onshutdown, services: services)
         let files = try reader.files(top.list("files") ?? [])
+        let boot = try boot(top.mapping("boot", context: "'boot'"), services: onboot + services + onshutdown)
 
         return ApplianceSpec(
             name: name, hostname: hostname, kernel: kernel, initImages: initImages,
             onboot: onboot, onshutdown: onshutdown, services: services, files: files,
             readiness: try readiness(top.mapping("readiness", context: "'readiness'")),
             data: try data(top.mapping("data", context: "'data'")),
-            sourcePath: PathRules.resolve(file, against: FileManager.default.currentDirectoryPath),
+            boot: boot, sourcePath: PathRules.resolve(file, against: FileManager.default.currentDirectoryPath),
             baseDirectory: base)
     }
 
@@ -131,8 +133,10 @@ public enum SpecLoader {
 
     static func readiness(_ section: MappingReader?) throws -> Readiness {
         guard let section else { return Readiness() }
-        try section.checkKeys(allowed: ["pattern", "timeout"])
+        try section.checkKeys(allowed: readinessKeys)
         var result = Readiness()
+        result.http = try httpProbe(section)
+        result.tcp = try tcpProbe(section)
         if let pattern = try section.string("pattern") {
             try checkRegex(pattern, at: section.location("pattern"))
             result.pattern = pattern
