@@ -6,7 +6,13 @@ let package = Package(
     name: "Ingot",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "ingot", targets: ["ingot"])
+        .executable(name: "ingot", targets: ["ingot"]),
+        // For the fuzz package in Fuzz/ (ci/fuzz builds it with -sanitize=fuzzer); the CLI does not use them.
+        // One product per cost: the parsers build alone in ci/test's time budget; IngotDisk brings
+        // swift-crypto's BoringSSL and IngotSources NIO and TLS, so those targets fuzz in ci/nightly.
+        .library(name: "IngotFuzzableParsers", targets: ["IngotSpec", "IngotTree"]),
+        .library(name: "IngotFuzzableDisk", targets: ["IngotDisk"]),
+        .library(name: "IngotFuzzableSources", targets: ["IngotSpec", "IngotSources"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,7 +52,7 @@ let package = Package(
         .target(name: "IngotSpec", dependencies: ["IngotContract", .product(name: "Yams", package: "Yams")]),
         .target(
             name: "IngotTree",
-            dependencies: ["CArchive"]),
+            dependencies: ["CArchive", "CZlib"]),
         .target(
             name: "IngotFilesystems",
             dependencies: ["IngotTree", "CZlib", "CZstd"]),

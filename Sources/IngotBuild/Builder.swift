@@ -150,6 +150,10 @@ public struct Builder {
         let base = layout.base
         let logger = self.logger
         let staging = try await OutputStaging.open(layout: layout) { logger?.notice("\(base): \($0)") }
+        if options.formats.contains(where: { $0 == .raw || $0 == .qcow2 }) {
+            // Board × disk size × host limits, before anything is resolved (issue 12 #14).
+            try DiskAssembler.preflight(spec: spec, board: board, imagePath: staging.path(.diskRaw))
+        }
 
         logger?.info("\(base): resolving kernel and images for \(board.arch.rawValue)")
         let kernelPackage = spec.kernel?.package ?? board.kernelPackage
@@ -204,9 +208,11 @@ public struct Builder {
                     disk = try await assembler.assemble(into: staging.path(.diskRaw))
                     record.inputs += disk?.inputs ?? []
                 }
-                if format == .raw {
-                    _ = try BmapWriter.write(image: staging.path(.diskRaw), to: staging.path(.bmap))
-                    outputs += [try staging.record(.diskRaw), try staging.record(.bmap)]
+                if format == .raw, let disk {
+                    // The bmap from the blocks Ingot wrote, not the host's extents (issue 12 #7); the
+                    // image's digest was taken while its partitions were hashed.
+                    _ = try BmapWriter.write(image: staging.path(.diskRaw), mapped: disk.written, to: staging.path(.bmap))
+                    outputs += [try staging.record(.diskRaw, sha256: disk.imageSHA256), try staging.record(.bmap)]
                 } else {
                     let r = try BuildTools.run(
                         "qemu-img",
@@ -241,7 +247,8 @@ public struct Builder {
                 package: kernel.package.name, version: kernel.package.version, release: kernel.release,
                 modules: kernel.closure.ordered, dtbs: kernel.dtbs.map(\.name)),
             cmdline: disk?.cmdline ?? cmdline, inputs: inputs, outputs: outputs, partitions: disk?.partitions,
-            diskID: disk?.layout.diskID, table: disk?.layout.table.rawValue)
+            diskID: disk?.layout.diskID, table: disk?.layout.table.rawValue,
+            hostFiles: record.hostFiles.isEmpty ? nil : record.hostFiles)
         // The package inventory, also as an SPDX 2.3 SBOM next to the manifest.
         manifest.packages = resolver.ledger.packages
         manifest.readiness = ReadinessRecord(spec: spec, marker: record.readyMarker)

@@ -32,6 +32,8 @@ struct Composer {
         var configs: [String: ImageConfig] = [:]
         /// False when the root's own init prints no ready marker (not systemd).
         var readyMarker = true
+        /// Host files `files: source` copied in, with their digests (the manifest's `hostFiles`).
+        var hostFiles: [BuildManifest.HostFileRecord] = []
     }
 
     /// Resolves and applies one image to a fresh tree.
@@ -72,10 +74,22 @@ struct Composer {
     ) async throws -> (FileTree, InitPlan?) {
         let root = try FileTree(spool: spool)
         var modules = try installModules(root)
+        // Which init image last removed /bin/busybox (a whiteout, or a file or link over it).
+        var remover: ImageSpec?
+        // Which init image made a top-level name (etc, bin...) something other than a directory.
+        var culprits: [String: ImageSpec] = [:]
         for image in spec.initImages {
             let resolved = try await resolver.resolve(image)
             record.inputs += resolved.inputs
+            let had = root.lookup("/bin/busybox")?.content != nil
+            let before = root.root.children.mapValues { ObjectIdentifier($0) }
             try apply(resolved, to: root, image: image)
+            let has = root.lookup("/bin/busybox")?.content != nil
+            if had, !has { remover = image }
+            if has { remover = nil }
+            for (name, node) in root.root.children where before[name] != ObjectIdentifier(node) {
+                if case .symlink = node.kind { culprits[name] = nil } else if node.isDirectory { culprits[name] = nil } else { culprits[name] = image }
+            }
         }
         let network = try installNetworkModules(root)
         if let boot = spec.boot {
@@ -84,6 +98,18 @@ struct Composer {
         }
         modules += network.filter { !modules.contains($0) }
         guard root.lookup("/bin/busybox")?.content != nil else {
+            if let remover {
+                throw ComposeError(
+                    location: remover.location,
+                    message: "image '\(remover.raw)' removes /bin/busybox (a whiteout, or a link or directory in its place), "
+                        + "which Ingot's generated init runs on; drop that entry from the image, or list deb:busybox-static after it in 'init:'")
+            }
+            if let busybox = spec.initImages.first(where: { if case .deb(let name, _, _) = $0.ref { name == "busybox-static" } else { false } }) {
+                throw ComposeError(
+                    location: busybox.location,
+                    message: "image '\(busybox.raw)' provided no regular /bin/busybox, which Ingot's generated init runs on; "
+                        + "check that the package is busybox-static for the board's architecture")
+            }
             throw ComposeError(
                 location: spec.initImages.first?.location,
                 message: "the init images provide no /bin/busybox, which Ingot's generated init runs on; "
@@ -112,11 +138,15 @@ struct Composer {
             }
         }
 
-        try placeFiles(into: root)
+        try placeFiles(into: root, record: record, culprits: culprits)
         var plan = InitPlan(
             name: spec.name, hostname: spec.hostname, modules: modules, steps: steps, dataMount: spec.data?.mount)
         if spec.readiness.needsNetwork { plan.network = InitPlan.Network() }
-        try plan.install(into: root, mtime: epoch)
+        do {
+            try plan.install(into: root, mtime: epoch)
+        } catch let error as FileTree.Error {
+            throw Self.blame(error, culprits: culprits, what: "Ingot's init files") ?? error
+        }
         root.clampTimes(to: epoch)
         return (root, plan)
     }
@@ -124,7 +154,7 @@ struct Composer {
     /// A root with its own init (`boot.init`): the spec's files, /etc/hostname and (systemd) the
     /// ready unit; nothing of Ingot's generated init. Stage 1 loads the modules and hands over.
     func composeOwnInit(_ root: FileTree, boot: BootSpec, record: Record) throws {
-        try placeFiles(into: root)
+        try placeFiles(into: root, record: record)
         let own: OwnInitPlan
         do {
             own = try OwnInitPlan(name: spec.name, hostname: spec.hostname, initPath: boot.initPath, tree: root)
@@ -190,8 +220,45 @@ struct Composer {
         return step
     }
 
+    /// Logs a host file taken from outside the spec's directory and records every host file
+    /// with its digest, so a reviewer sees what went in (`/etc/shadow` through a symlink, say).
+    func recordHostFile(_ source: String, target: String, content: Content, tree: FileTree, record: Record?) throws {
+        let base = spec.baseDirectory.hasSuffix("/") ? spec.baseDirectory : spec.baseDirectory + "/"
+        func realPath(_ path: String) -> String {
+            guard let resolved = realpath(path, nil) else { return path }
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        let real = realPath(source)
+        let realBase = realPath(spec.baseDirectory) + "/"
+        let outside = !source.hasPrefix(base) || !real.hasPrefix(realBase)
+        var hasher = BuildManifest.Hasher()
+        try tree.readChunks(of: content) { hasher.update(Array($0)) }
+        let digest = hasher.hex
+        if outside {
+            let via = real == source ? "" : " (→ \(real))"
+            logger?.notice("files: \(target) is copied from \(source)\(via), outside the spec's directory (sha256 \(digest.prefix(16))…)")
+        }
+        record?.hostFiles.append(
+            .init(
+                path: source, resolvedPath: real == source ? nil : real, target: target, sha256: digest,
+                size: content.size, outsideSpecDirectory: outside))
+    }
+
     /// The spec's `files:` entries.
-    func placeFiles(into root: FileTree) throws {
+    /// A `notADirectory` error turned into one that names the init image (and its spec line)
+    /// that made the top-level directory a file; nil when no image is to blame.
+    static func blame(_ error: Swift.Error, culprits: [String: ImageSpec], what: String) -> ComposeError? {
+        guard case FileTree.Error.notADirectory(let path) = error, let top = FileTree.components(path).first,
+            let image = culprits[top]
+        else { return nil }
+        return ComposeError(
+            location: image.location,
+            message: "image '\(image.raw)' makes /\(top) a file, not a directory, so \(what) cannot be placed under it; "
+                + "fix the image so /\(top) stays a directory (or drop it from 'init:')")
+    }
+
+    func placeFiles(into root: FileTree, record: Record? = nil, culprits: [String: ImageSpec] = [:]) throws {
         for f in spec.files {
             let path = FileTree.normalize(f.path)
             do {
@@ -210,8 +277,8 @@ struct Composer {
                     if isDir.boolValue {
                         try root.applyDirectory(source, under: path, owner: OwnerOverride(uid: f.uid, gid: f.gid))
                     } else {
-                        let size = (try FileManager.default.attributesOfItem(atPath: source)[.size] as? NSNumber)?.int64Value ?? 0
-                        let content = try root.spoolHostFile(source, size: size, layer: source)
+                        let content = try root.spoolHostFile(source, layer: source)
+                        try recordHostFile(source, target: path, content: content, tree: root, record: record)
                         let perms: UInt32
                         if let m = f.mode {
                             perms = m
@@ -225,6 +292,9 @@ struct Composer {
             } catch let e as ComposeError {
                 throw e
             } catch {
+                if let blamed = Self.blame(error, culprits: culprits, what: "'files:' entry '\(f.path)' (\(f.location))") {
+                    throw blamed
+                }
                 throw ComposeError(location: f.location, message: "file '\(f.path)': \(error)")
             }
         }

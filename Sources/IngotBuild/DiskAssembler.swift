@@ -15,6 +15,10 @@ struct DiskAssembly {
     var layout: DiskLayout
     var partitions: [BuildManifest.PartitionRecord]
     var cmdline: String
+    /// Every block Ingot (or a tool it ran) wrote: the bmap is made from this, not the host's extents.
+    var written: BlockMap
+    /// SHA-256 of the whole image, taken in the same pass as the partitions'.
+    var imageSHA256: String
     /// Packages stage 1 took tools from (sfdisk, resize2fs and their libraries).
     var inputs: [InputRecord] = []
 }
@@ -35,6 +39,10 @@ struct DiskAssembler {
 
     /// Partition plans for the board's default layout (boot, root-a, optional root-b, data).
     func partitionPlans() -> (TableKind, [PartitionPlan], LayoutConstraints) {
+        Self.partitionPlans(spec: spec, board: board)
+    }
+
+    static func partitionPlans(spec: ApplianceSpec, board: BoardProfile) -> (TableKind, [PartitionPlan], LayoutConstraints) {
         let efi = board.bootloader == .systemdBoot
         let rpi = board.bootloader == .ubootExtlinux
         let table: TableKind = board.partitionTable == .gpt ? .gpt : .mbr
@@ -50,7 +58,7 @@ struct DiskAssembler {
         if board.layout.rootB {
             plans.append(PartitionPlan(name: "root-b", role: .rootB, type: rootType, size: .content(minimum: 16 * Self.mib, headroomPercent: 10), bootable: false, label: "root-b"))
         }
-        let dataSize = Int64(spec.data?.size ?? 64 << 20)
+        let dataSize = Int64(clamping: spec.data?.size ?? 64 << 20)
         plans.append(PartitionPlan(name: "data", role: .data, type: table == .gpt ? "linux-data" : "linux", size: .fixed(dataSize), bootable: false, label: "data"))
         let constraints = LayoutConstraints(
             requireTable: rpi || board.bootloader == .syslinux ? .mbr : nil,
@@ -82,9 +90,31 @@ struct DiskAssembler {
         }
     }
 
+    /// Checks, before anything is resolved or written, that the disk this spec asks for can be
+    /// laid out on the board (MBR's 2 TiB) and written where `imagePath` is: within the shell's
+    /// file size limit (`ulimit -f`) and the maximum file size of that filesystem (probed with a
+    /// sparse truncate, which costs nothing). Without this a 16T data partition failed after the
+    /// whole root was composed and written, with "File too large".
+    static func preflight(spec: ApplianceSpec, board: BoardProfile, imagePath: String) throws {
+        let (table, plans, constraints) = partitionPlans(spec: spec, board: board)
+        let bootSize = Int64(board.layout.bootPartitionMiB) * Self.mib
+        let layout: DiskLayout
+        do {
+            layout = try LayoutPlanner.plan(
+                table: table, partitions: plans,
+                contentSizes: ["root-a": 16 * Self.mib, "root-b": 16 * Self.mib, "esp": bootSize, "boot": bootSize],
+                firstOffset: Int64(board.layout.firstPartitionOffsetMiB) * Self.mib, seed: "preflight",
+                constraints: constraints, roundDiskToPowerOfTwo: board.emulation.diskSizePowerOfTwo)
+        } catch {
+            throw ComposeError(location: spec.data?.location ?? board.location, message: "\(error)")
+        }
+        try HostLimits.checkWritable(bytes: layout.diskSize, at: imagePath, what: "the \(board.name) disk image")
+    }
+
     /// Writes the whole disk into `image` and returns its layout.
     func assemble(into path: String) async throws -> DiskAssembly {
         try validate()
+        let scratch = (path as NSString).deletingLastPathComponent
         let (table, plans, constraints) = partitionPlans()
         let firstOffset = Int64(board.layout.firstPartitionOffsetMiB) * Self.mib
         let bootSize = Int64(board.layout.bootPartitionMiB) * Self.mib
@@ -107,6 +137,7 @@ struct DiskAssembler {
         else {
             throw ComposeError(location: board.location, message: "internal: the planned root partition does not start at \(rootOffset)")
         }
+        try HostLimits.checkWritable(bytes: layout.diskSize, at: path, what: "the \(board.name) disk image")
         try image.truncate(to: layout.diskSize)
         try PartitionTableWriter.write(layout, to: image)
 
@@ -122,10 +153,11 @@ struct DiskAssembler {
             grow = try await Stage1Tools.load(board: board, resolver: resolver, spool: spool)
         }
         let cmdline = args.filter { !$0.isEmpty }.joined(separator: " ")
+        try Self.checkCommandLine(cmdline, board: board, spec: spec)
 
         // Boot partition.
         logger?.info("\(board.name): writing the \(board.bootloader.rawValue) boot partition")
-        let bootTree = try await bootTree(cmdline: cmdline, growTools: grow?.tools)
+        let bootTree = try await bootTree(cmdline: cmdline, growTools: grow?.tools, scratch: scratch)
         let label = String((bootPart.label ?? "BOOT").uppercased().prefix(11))
         try FATWriter.write(
             tree: bootTree, to: image, range: bootPart.range,
@@ -138,11 +170,24 @@ struct DiskAssembler {
         }
 
         // Data partition: an empty ext4, reproducible (fixed UUID, hash seed and time).
+        logger?.info("\(board.name): writing the \(DiskLayout.human(dataPart.range.size)) ext4 data partition")
         try makeData(path: path, range: dataPart.range, uuid: SeededID.uuid(seed: seed, for: "data-filesystem"))
+        try image.recordContent(in: dataPart.range)
         try image.sync()
 
+        let size = layout.diskSize
+        logger?.info("\(board.name): hashing the \(DiskLayout.human(size)) image and its partitions")
+        let started = Date()
+        let logger = self.logger
+        let digests = try ImageDigest.sha256(
+            path: path, ranges: [ByteRange(offset: 0, size: size)] + layout.partitions.map(\.range)
+        ) { done, total in
+            logger?.info("hashing: \(DiskLayout.human(done)) of \(DiskLayout.human(total)) (\(done * 100 / max(1, total)) %)")
+        }
+        logger?.debug("hashed in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
+
         var records: [BuildManifest.PartitionRecord] = []
-        for p in layout.partitions {
+        for (i, p) in layout.partitions.enumerated() {
             let fs: String? = switch p.role {
             case .esp, .boot: "vfat"
             case .rootA: "squashfs"
@@ -152,13 +197,22 @@ struct DiskAssembler {
             records.append(.init(
                 number: p.number, name: p.name, role: p.role, offset: p.range.offset, size: p.range.size,
                 type: p.gptType ?? p.mbrType.map { String(format: "0x%02x", $0) } ?? p.typeName, uuid: p.uuid,
-                filesystem: fs, sha256: try sha256(image: image, range: p.range)))
+                filesystem: fs, sha256: digests[i + 1]))
         }
-        return DiskAssembly(layout: layout, partitions: records, cmdline: cmdline, inputs: grow?.packages.map(\.input) ?? [])
+        return DiskAssembly(
+            layout: layout, partitions: records, cmdline: cmdline, written: image.written, imageSHA256: digests[0],
+            inputs: grow?.packages.map(\.input) ?? [])
     }
 
-    private func sha256(image: ImageFile, range: ByteRange) throws -> String {
-        try SHA256Stream.hex(descriptor: image.fd, offset: range.offset, length: range.size, path: image.path)
+    /// The assembled command line goes into syslinux.cfg, extlinux.conf or a loader entry as one
+    /// line; a board profile's arguments are checked here (the spec's were checked at load).
+    static func checkCommandLine(_ cmdline: String, board: BoardProfile, spec: ApplianceSpec) throws {
+        if let problem = TextRules.commandLineProblem(cmdline, allowReserved: true) {
+            throw ComposeError(
+                location: spec.kernel?.location ?? board.location,
+                message: "the kernel command line for \(board.name) '\(TextRules.display(cmdline))' \(problem); "
+                    + "fix 'kernel.cmdline' in the spec or 'cmdline' in \(board.location.file)")
+        }
     }
 
     // MARK: Boot chains
@@ -185,10 +239,11 @@ struct DiskAssembler {
 
     /// The kernel as the bootloader loads it: arm64 Debian kernels are gzip-compressed Images,
     /// which neither systemd-boot (needs the PE/EFI stub) nor U-Boot's booti take, so inflate them.
-    func bootKernel() throws -> Content {
+    func bootKernel(scratch: String = NSTemporaryDirectory()) throws -> Content {
         let head = try root.bytes(of: kernel.kernel, offset: 0, count: 2)
         guard head == [0x1F, 0x8B] else { return kernel.kernel }
-        let tmp = NSTemporaryDirectory() + "ingot-vmlinuz-\(getpid())-\(UUID().uuidString.prefix(6)).gz"
+        // Temporary files live in the build's staging directory, which a dead build's successor removes.
+        let tmp = scratch + "/.ingot-vmlinuz-\(getpid()).gz"
         defer { unlink(tmp) }
         try Data(try root.bytes(of: kernel.kernel)).write(to: URL(fileURLWithPath: tmp))
         let reader = try ArchiveReader(path: tmp, formats: .raw)
@@ -202,7 +257,10 @@ struct DiskAssembler {
     /// the script that finds the root on the disk or, for ISOs, on the ISO 9660 volume.
     /// A root with its own init (`boot.init`) also gets the board's NIC drivers loaded here (the
     /// root's own init has no way to load Ingot's kernel modules) and is handed over to that init.
-    func stage1(extraModules: [String] = [], source: Stage1Plan.RootSource = .disk, growTools: Stage1Plan.GrowTools? = nil) async throws -> Content {
+    func stage1(
+        extraModules: [String] = [], source: Stage1Plan.RootSource = .disk, growTools: Stage1Plan.GrowTools? = nil,
+        scratch: String = NSTemporaryDirectory()
+    ) async throws -> Content {
         var extra = extraModules
         var handoff = Stage1Plan.Handoff.generated
         if let boot = spec.boot {
@@ -217,7 +275,7 @@ struct DiskAssembler {
         var plan = Stage1Plan(modules: modules, source: source, growTools: growTools)
         plan.handoff = handoff
         let tree = try plan.tree(busybox: busybox, kernelTree: kernel.tree, spool: spool, mtime: epoch)
-        let tmp = NSTemporaryDirectory() + "ingot-stage1-\(getpid())-\(UUID().uuidString.prefix(6)).img"
+        let tmp = scratch + "/.ingot-stage1-\(getpid())-\(UUID().uuidString.prefix(6)).img"
         defer { unlink(tmp) }
         try InitramfsWriter.write(tree: tree, to: tmp, compression: .gzip)
         let size = (try FileManager.default.attributesOfItem(atPath: tmp)[.size] as? NSNumber)?.int64Value ?? 0
@@ -229,7 +287,10 @@ struct DiskAssembler {
     func stage1Busybox() async throws -> Content {
         if spec.boot == nil {
             guard let busybox = root.lookup("/bin/busybox")?.content else {
-                throw ComposeError(location: nil, message: "the root has no /bin/busybox for stage 1; add deb:busybox-static to the spec's init")
+                throw ComposeError(
+                    location: spec.initImages.first?.location,
+                    message: "the composed root has no /bin/busybox for stage 1; a later layer or a 'files:' entry removed or "
+                        + "replaced it — keep /bin/busybox a regular file from deb:busybox-static")
             }
             return busybox
         }
@@ -249,10 +310,12 @@ struct DiskAssembler {
         """
     }
 
-    func bootTree(cmdline: String, growTools: Stage1Plan.GrowTools? = nil) async throws -> FileTree {
+    func bootTree(
+        cmdline: String, growTools: Stage1Plan.GrowTools? = nil, scratch: String = NSTemporaryDirectory()
+    ) async throws -> FileTree {
         let t = try FileTree(spool: spool)
-        let kernelContent = try bootKernel()
-        let initrd = try await stage1(growTools: growTools)
+        let kernelContent = try bootKernel(scratch: scratch)
+        let initrd = try await stage1(growTools: growTools, scratch: scratch)
         func add(_ path: String, _ c: Content) throws {
             try t.insert(Node(kind: .file(c), permissions: 0o755, mtime: epoch), at: path)
         }
@@ -334,6 +397,8 @@ struct DiskAssembler {
             throw ComposeError(location: board.location, message: "syslinux --install failed on \(path): \(r.output)")
         }
         try FATWriter.syncBackupBootSector(image: image, range: boot.range)
+        // syslinux wrote through its own descriptor (ldlinux.sys, the boot sector, FAT entries).
+        try image.recordContent(in: boot.range)
     }
 
     func makeData(path: String, range: ByteRange, uuid: String) throws {
@@ -341,7 +406,11 @@ struct DiskAssembler {
         let r = try BuildTools.run(
             "mke2fs",
             ["-q", "-F", "-t", "ext4", "-b", "4096", "-L", "data", "-U", uuid.lowercased(),
-             "-E", "offset=\(range.offset),nodiscard,hash_seed=\(uuid.lowercased()),root_owner=0:0",
+             // Lazy table and journal init: mke2fs writes only metadata (the kernel zeroes inode
+             // tables itself on first mount), so a 20G partition costs milliseconds, the bytes do not
+             // depend on the host kernel's lazy-init support, and every block it writes is non-zero
+             // (so `recordContent` finds them all for the bmap).
+             "-E", "offset=\(range.offset),nodiscard,lazy_itable_init=1,lazy_journal_init=1,hash_seed=\(uuid.lowercased()),root_owner=0:0",
              path, "\(blocks)"],
             environment: ["E2FSPROGS_FAKE_TIME": "\(epoch)"])
         guard r.status == 0 else {

@@ -98,6 +98,7 @@ struct ISOAssembler {
         try Self.checkBootable(board)
         let volumeID = Self.volumeID(name: spec.name, seed: seed)
         let cmdline = [baseCmdline, "ingot.iso=\(volumeID)"].filter { !$0.isEmpty }.joined(separator: " ")
+        try DiskAssembler.checkCommandLine(cmdline, board: board, spec: spec)
         let work = (path as NSString).deletingLastPathComponent + "/.iso-work-\(getpid())"
         let tree = work + "/tree"
         let fm = FileManager.default
@@ -118,8 +119,9 @@ struct ISOAssembler {
         try squashImage.truncate(to: squash.bytesUsed)
         try squashImage.sync()
 
-        let kernelContent = try disk.bootKernel()
-        let initrd = try await disk.stage1(extraModules: Self.extraModules(for: board.arch), source: .iso(rootFile: Self.rootFile))
+        let kernelContent = try disk.bootKernel(scratch: work)
+        let initrd = try await disk.stage1(
+            extraModules: Self.extraModules(for: board.arch), source: .iso(rootFile: Self.rootFile), scratch: work)
 
         var inputs: [InputRecord] = []
         var args = [

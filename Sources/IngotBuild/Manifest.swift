@@ -69,6 +69,24 @@ public struct BuildManifest: Codable, Equatable, Sendable {
     /// read by `ingot test`. Absent in manifests written before network readiness existed.
     public var readiness: ReadinessRecord? = nil
 
+    /// Every host file a `files: source` copied into the image, with its sha256, so a reviewer
+    /// sees what went in from outside the image sources (nil when there were none).
+    public var hostFiles: [HostFileRecord]? = nil
+
+    /// One `files: source` host file.
+    public struct HostFileRecord: Codable, Equatable, Sendable {
+        /// The host path, absolute, as the spec names it.
+        public var path: String
+        /// Where `path` leads once symlinks are followed, when that is elsewhere.
+        public var resolvedPath: String?
+        /// Where it went in the image.
+        public var target: String
+        public var sha256: String
+        public var size: Int64
+        /// True when the source lies outside the spec's directory.
+        public var outsideSpecDirectory: Bool
+    }
+
     public func encoded() throws -> Data {
         let enc = JSONEncoder()
         enc.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

@@ -39,6 +39,10 @@ public final class ImageFile {
     public let path: String
     public let fd: Int32
     private let ownsDescriptor: Bool
+    /// Every block this image was written through (zero blocks included: a zero FAT sector is
+    /// content even though it stays a hole here), plus what `recordContent(in:)` found after
+    /// outside tools wrote. The bmap comes from this map, never from the host's extents.
+    public private(set) var written = BlockMap()
 
     /// Opens (and with `create`, creates/truncates) an image file of `size` bytes (sparse).
     public init(path: String, create: Bool = false, size: Int64? = nil) throws {
@@ -69,6 +73,7 @@ public final class ImageFile {
     /// Writes bytes at an absolute offset. Blocks of 4 KiB that are all zero are skipped (left as
     /// holes), so callers must only write into regions that are still holes or pass `dense: true`.
     public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64, dense: Bool = false) throws {
+        written.insert(ByteRange(offset: offset, size: Int64(bytes.count)))
         if dense {
             try writeAll(bytes, at: offset)
             return
@@ -115,6 +120,69 @@ public final class ImageFile {
         return buf
     }
 
+    /// Marks bytes another writer (libfdisk, through its own descriptor) put into the image.
+    public func markWritten(_ range: ByteRange) {
+        written.insert(range)
+    }
+
+    /// After an outside tool (mke2fs, syslinux) wrote into `range`, marks its non-zero blocks as
+    /// written. Holes are skipped with SEEK_DATA as a shortcut only: they read as zeros anyway, so
+    /// the result depends on the bytes, not on how the host filesystem allocated them.
+    /// - Returns: the number of blocks marked.
+    @discardableResult
+    public func recordContent(in range: ByteRange) throws -> Int64 {
+        let block = BlockMap.blockSize
+        var marked: Int64 = 0
+        var position = range.offset / block * block
+        let end = range.end
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while position < end {
+            let data = lseek(fd, off_t(position), ImageFile.seekData)
+            if data < 0 {
+                if errno == ENXIO { break }
+                throw Error.io(path, "SEEK_DATA: \(String(cString: strerror(errno)))")
+            }
+            var hole = Int64(lseek(fd, off_t(data), ImageFile.seekHole))
+            if hole < 0 { hole = end }
+            var at = max(position, Int64(data) / block * block)
+            let stop = min(end, hole)
+            while at < stop {
+                let want = Int(min(Int64(buffer.count), stop - at))
+                let got = try buffer.withUnsafeMutableBytes { raw -> Int in
+                    var done = 0
+                    while done < want {
+                        let n = pread(fd, raw.baseAddress! + done, want - done, off_t(at + Int64(done)))
+                        if n < 0 {
+                            if errno == EINTR { continue }
+                            throw Error.io(path, String(cString: strerror(errno)))
+                        }
+                        if n == 0 { break }
+                        done += n
+                    }
+                    return done
+                }
+                if got == 0 { break }
+                var offset = 0
+                while offset < got {
+                    let n = min(Int(block), got - offset)
+                    let nonZero = buffer.withUnsafeBytes { !Self.isZero(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + n)])) }
+                    if nonZero {
+                        written.insert(ByteRange(offset: at + Int64(offset), size: Int64(n)))
+                        marked += 1
+                    }
+                    offset += n
+                }
+                at += Int64(got)
+            }
+            position = max(stop, position + block)
+        }
+        return marked
+    }
+
+    // glibc hides these behind _GNU_SOURCE; the values are fixed by the Linux ABI.
+    static let seekData: Int32 = 3
+    static let seekHole: Int32 = 4
+
     public func sync() throws {
         guard fsync(fd) == 0 else { throw Error.io(path, String(cString: strerror(errno))) }
     }
@@ -143,5 +211,86 @@ public final class ImageFile {
             i += 1
         }
         return true
+    }
+}
+
+/// A set of written 4 KiB blocks kept as sorted, merged runs `[first, last]` (block numbers).
+public struct BlockMap: Sendable, Equatable {
+    /// The granularity: bmap blocks, and the unit holes are skipped in.
+    public static let blockSize: Int64 = 4096
+
+    /// Sorted, non-touching runs of block numbers.
+    public private(set) var runs: [ClosedRange<Int64>] = []
+
+    public init() {}
+
+    /// Adds every block `range` touches.
+    public mutating func insert(_ range: ByteRange) {
+        guard range.size > 0, range.offset >= 0 else { return }
+        let first = range.offset / Self.blockSize
+        let last = (range.end - 1) / Self.blockSize
+        insert(first...last)
+    }
+
+    /// Adds a run of blocks, merging with runs it overlaps or touches.
+    public mutating func insert(_ run: ClosedRange<Int64>) {
+        // Writers mostly append: extend the last run cheaply.
+        if let tail = runs.last {
+            if run.lowerBound > tail.upperBound + 1 {
+                runs.append(run)
+                return
+            }
+            if run.lowerBound >= tail.lowerBound {
+                runs[runs.count - 1] = tail.lowerBound...max(tail.upperBound, run.upperBound)
+                return
+            }
+        } else {
+            runs.append(run)
+            return
+        }
+        // First run whose end reaches the new run's start (minus one, to merge touching runs).
+        var low = 0
+        var high = runs.count
+        while low < high {
+            let mid = (low + high) / 2
+            if runs[mid].upperBound + 1 < run.lowerBound { low = mid + 1 } else { high = mid }
+        }
+        var lower = run.lowerBound
+        var upper = run.upperBound
+        var end = low
+        while end < runs.count, runs[end].lowerBound <= upper + 1 {
+            lower = min(lower, runs[end].lowerBound)
+            upper = max(upper, runs[end].upperBound)
+            end += 1
+        }
+        runs.replaceSubrange(low..<end, with: [lower...upper])
+    }
+
+    /// Adds every run of `other`.
+    public mutating func formUnion(_ other: BlockMap) {
+        for run in other.runs { insert(run) }
+    }
+
+    /// Whether `block` is in the set.
+    public func contains(block: Int64) -> Bool {
+        var low = 0
+        var high = runs.count
+        while low < high {
+            let mid = (low + high) / 2
+            if runs[mid].upperBound < block { low = mid + 1 } else { high = mid }
+        }
+        return low < runs.count && runs[low].contains(block)
+    }
+
+    /// Number of blocks in the set.
+    public var count: Int64 { runs.reduce(0) { $0 + Int64($1.count) } }
+
+    /// The runs clipped to an image of `size` bytes.
+    public func clipped(toImageSize size: Int64) -> [ClosedRange<Int64>] {
+        guard size > 0 else { return [] }
+        let lastBlock = (size - 1) / Self.blockSize
+        return runs.compactMap { run in
+            run.lowerBound > lastBlock ? nil : run.lowerBound...min(run.upperBound, lastBlock)
+        }
     }
 }

@@ -20,6 +20,8 @@ public final class ContentSpool: Sendable {
     public static let inlineLimit = 4096
 
     private let fd: Int32
+    /// The directory the (unlinked) spool file lives in, for messages about space there.
+    public let directory: String
 
     /// Spool offsets from here on address attached source files, not the spool file.
     public static let sourceBase: Int64 = 1 << 62
@@ -46,15 +48,19 @@ public final class ContentSpool: Sendable {
 
     /// Creates an unlinked spool file in `directory` (default: `$TMPDIR` or /tmp).
     public init(directory: String? = nil) throws {
-        let dir = directory ?? ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        let env = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 }
+        let dir = directory ?? env ?? "/tmp"
         var template = Array((dir + "/ingot-spool-XXXXXX").utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
         guard fd >= 0 else {
-            throw FileTree.Error.spool("cannot create a spool file in \(dir): \(String(cString: strerror(errno)))")
+            throw FileTree.Error.spool(
+                "cannot create a spool file in \(dir)\(directory == nil ? " (TMPDIR)" : ""): \(String(cString: strerror(errno))); "
+                    + "point TMPDIR at a writable directory")
         }
         let path = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         unlink(path)
         self.fd = fd
+        self.directory = dir
     }
 
     deinit {
@@ -150,17 +156,36 @@ public final class ContentSpool: Sendable {
                 let n = pwrite(spool.fd, bytes.baseAddress! + off, bytes.count - off, off_t(start + written))
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw FileTree.Error.spool("write failed: \(String(cString: strerror(errno)))")
+                    let why = String(cString: strerror(errno))
+                    throw FileTree.Error.spool(
+                        "write to the spool file in \(spool.directory) failed: \(why); file contents of the image are "
+                            + "staged there — free space in \(spool.directory) or point TMPDIR at a larger filesystem")
                 }
                 off += n
                 written += Int64(n)
             }
         }
 
-        public func finish() -> Content {
-            let end = start + written
+        /// Writes bytes at `offset` from the file's start (for sparse entries: the gaps stay holes
+        /// in the spool and read as zeros). Later `write(_:)` calls continue after the furthest byte.
+        public func write(_ bytes: UnsafeRawBufferPointer, at offset: Int64) throws {
+            let saved = written
+            written = offset
+            defer { written = max(saved, offset + Int64(bytes.count)) }
+            try write(bytes)
+        }
+
+        /// Ends the file; `size` (≥ the bytes written) keeps a trailing hole as zeros.
+        public func finish(size: Int64? = nil) -> Content {
+            let total = max(written, size ?? written)
+            if total > written {
+                // A trailing hole: extend the file so reads find zeros, not the end of the file.
+                var st = stat()
+                if fstat(spool.fd, &st) == 0, Int64(st.st_size) < start + total { _ = ftruncate(spool.fd, off_t(start + total)) }
+            }
+            let end = start + total
             spool.state.withLock { $0.end = max($0.end, end) }
-            return Content(spoolOffset: start, size: written)
+            return Content(spoolOffset: start, size: total)
         }
     }
 

@@ -13,6 +13,8 @@ public enum LayerError: Swift.Error, CustomStringConvertible {
     case escapesRoot(layer: String, entry: String, what: String)
     case danglingHardlink(layer: String, entry: String, target: String)
     case unreadable(layer: String, path: String, why: String)
+    case replacesDirectory(layer: String, entry: String, path: String, kind: String, children: Int)
+    case tree(layer: String, why: String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,11 @@ public enum LayerError: Swift.Error, CustomStringConvertible {
                 + "created; the layer is truncated or was built incorrectly."
         case .unreadable(let layer, let path, let why):
             return "\(layer): cannot read '\(path)': \(why)"
+        case .tree(let layer, let why):
+            return "\(layer): \(why)"
+        case .replacesDirectory(let layer, let entry, let path, let kind, let children):
+            return "\(layer): entry '\(entry)' replaces the directory \(path), which holds \(children) entries from earlier "
+                + "layers, with \(kind); \(path) must stay a directory (Ingot's init and the system rely on it) — fix the layer"
         }
     }
 }
@@ -83,7 +90,13 @@ extension FileTree {
         archive path: String, label: String? = nil, under prefix: String = "/", include: ((String) -> Bool)? = nil
     ) throws -> Int {
         let name = label ?? path
-        let reader = try ArchiveReader(path: path, formats: .all)
+        let reader: ArchiveReader
+        do {
+            reader = try ArchiveReader(path: path, formats: .all)
+        } catch var error as ArchiveError {
+            error.archive = name
+            throw error
+        }
         var base: Int64?
         // An uncompressed tar's file data is referenced in place rather than copied to the spool.
         let attach = { [spool] () throws -> Int64 in
@@ -93,13 +106,21 @@ extension FileTree {
             return b
         }
         var count = 0
-        while let entry = try reader.next() {
-            if let include, let clean = Self.sanitize(entry.path), !include(clean) {
-                try reader.skipData()
-                continue
+        do {
+            while let entry = try reader.next() {
+                if let include, let clean = Self.sanitize(entry.path), !include(clean) {
+                    try reader.skipData()
+                    continue
+                }
+                try applyEntry(entry, reader: reader, layer: name, prefix: prefix, attach: attach)
+                count += 1
             }
-            try applyEntry(entry, reader: reader, layer: name, prefix: prefix, attach: attach)
-            count += 1
+        } catch var error as ArchiveError {
+            // Name the layer as the user knows it, not the store blob it was read from.
+            error.archive = name
+            throw error
+        } catch let error as FileTree.Error {
+            throw LayerError.tree(layer: name, why: "\(error)")
         }
         return count
     }
@@ -125,7 +146,7 @@ extension FileTree {
             return
         }
         let comps = Self.components(clean)
-        let base = comps.last!
+        guard let base = comps.last else { return }
         let dir = "/" + comps.dropLast().joined(separator: "/")
 
         // OCI whiteouts.
@@ -140,6 +161,21 @@ extension FileTree {
         }
 
         let dest = join(prefix, clean)
+        // A top-level system directory (/etc, /bin, /usr...) turned into a file breaks everything
+        // after it; OCI allows it, but no appliance layer means it. (A symlink is allowed: merged
+        // /usr layers turn /bin into `usr/bin`.)
+        if entry.kind != .directory, entry.kind != .symlink, comps.count == 1, let existing = lookup(dest),
+            existing.isDirectory, !existing.children.isEmpty
+        {
+            let kind: String
+            switch entry.kind {
+            case .hardlink: kind = "a hard link"
+            case .file: kind = "a regular file"
+            default: kind = "a special file"
+            }
+            throw LayerError.replacesDirectory(
+                layer: layer, entry: entry.path, path: dest, kind: kind, children: existing.children.count)
+        }
         switch entry.kind {
         case .directory:
             try insert(
@@ -147,7 +183,13 @@ extension FileTree {
                      mtime: entry.mtime, xattrs: entry.xattrs), at: dest)
         case .file:
             let content: Content
-            if entry.size <= Int64(ContentSpool.inlineLimit) {
+            if reader.currentEntryIsSparse {
+                // Holes stay holes in the spool (zeros when read), and the apparent size is kept:
+                // squashfs stores all-zero blocks as sparse, other outputs write the zeros.
+                let w = spool.beginFile()
+                let end = try reader.readBlocks { offset, bytes in try w.write(bytes, at: offset) }
+                content = w.finish(size: max(end, entry.size))
+            } else if entry.size <= Int64(ContentSpool.inlineLimit) {
                 content = Content(bytes: try reader.readAll())
             } else if let stored = reader.storedDataRange(), stored.size == entry.size {
                 content = Content(spoolOffset: try attach() + stored.offset, size: stored.size)
@@ -205,8 +247,16 @@ extension FileTree {
         var count = 0
         func visit(_ host: String, _ treePath: String) throws {
             var st = stat()
-            guard lstat(host, &st) == 0 else {
-                throw LayerError.unreadable(layer: layer, path: host, why: String(cString: strerror(errno)))
+            // The top is followed when it is a symlink (`dir: ./overlay` may be a link to the real
+            // tree); links inside it are copied as links.
+            let top = treePath == "/"
+            guard (top ? stat(host, &st) : lstat(host, &st)) == 0 else {
+                let why = errno == ELOOP ? "it is a symlink loop (a link that leads back to itself)" : String(cString: strerror(errno))
+                throw LayerError.unreadable(layer: layer, path: host, why: why)
+            }
+            if top, st.st_mode & S_IFMT != S_IFDIR {
+                throw LayerError.unreadable(
+                    layer: layer, path: host, why: "it is \(FileKind.describe(st.st_mode)), not a directory; use tar: for archives")
             }
             let perms = UInt32(st.st_mode) & 0o7777
             let mtime = Int64(st.st_mtim.tv_sec)
@@ -253,29 +303,62 @@ extension FileTree {
         return count
     }
 
-    /// Reads a host file into the spool (or inline when small).
-    public func spoolHostFile(_ host: String, size: Int64, layer: String) throws -> Content {
-        let fd = open(host, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw LayerError.unreadable(layer: layer, path: host, why: String(cString: strerror(errno))) }
+    /// Reads a host file into the spool (or inline when small). Only a regular file is read
+    /// (symlinks followed): a FIFO would block, a device such as /dev/zero would never end. It
+    /// is read to exactly the size it had when opened; a file that grows or shrinks meanwhile
+    /// is an error rather than a silently different image.
+    /// - Parameter size: ignored (the size is taken from the open file); kept for callers.
+    public func spoolHostFile(_ host: String, size: Int64 = 0, layer: String) throws -> Content {
+        func fail(_ why: String) -> LayerError { .unreadable(layer: layer, path: host, why: why) }
+        var st = stat()
+        guard stat(host, &st) == 0 else {
+            throw fail(errno == ELOOP ? "it is a symlink loop (a link that leads back to itself)" : String(cString: strerror(errno)))
+        }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw fail("it is \(FileKind.describe(st.st_mode)); only regular files are copied into an image")
+        }
+        let fd = open(host, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+        guard fd >= 0 else { throw fail(String(cString: strerror(errno))) }
         defer { close(fd) }
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            throw fail("it changed into \(FileKind.describe(st.st_mode)) while being opened; only regular files are copied")
+        }
+        let expected = Int64(st.st_size)
         var buf = [UInt8](repeating: 0, count: 1 << 18)
-        if size <= Int64(ContentSpool.inlineLimit) {
-            var out: [UInt8] = []
+        var total: Int64 = 0
+        func next(_ limit: Int) throws -> Int {
             while true {
-                let n = read(fd, &buf, buf.count)
-                if n < 0 { throw LayerError.unreadable(layer: layer, path: host, why: String(cString: strerror(errno))) }
+                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, min($0.count, limit)) }
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw fail(String(cString: strerror(errno)))
+                }
+                return n
+            }
+        }
+        func checkEnd() throws {
+            guard total == expected else { throw fail("it shrank from \(expected) to \(total) bytes while being read") }
+            if try next(1) > 0 { throw fail("it grew past its \(expected) bytes while being read") }
+        }
+        if expected <= Int64(ContentSpool.inlineLimit) {
+            var out: [UInt8] = []
+            while total < expected {
+                let n = try next(Int(expected - total))
                 if n == 0 { break }
                 out.append(contentsOf: buf[0..<n])
+                total += Int64(n)
             }
+            try checkEnd()
             return Content(bytes: out)
         }
         let w = spool.beginFile()
-        while true {
-            let n = read(fd, &buf, buf.count)
-            if n < 0 { throw LayerError.unreadable(layer: layer, path: host, why: String(cString: strerror(errno))) }
+        while total < expected {
+            let n = try next(Int(min(Int64(buf.count), expected - total)))
             if n == 0 { break }
             try buf.withUnsafeBytes { try w.write(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            total += Int64(n)
         }
+        try checkEnd()
         return w.finish()
     }
 

@@ -107,16 +107,26 @@ public final class FileTree {
         case notFound(String)
         case invalidPath(String)
         case spool(String)
+        case symlinkLoop(String)
+        case badName(path: String, problem: String)
 
         public var description: String {
             switch self {
-            case .notADirectory(let p): return "\(p): a parent of this path is not a directory in the tree"
+            case .notADirectory(let p):
+                return "\(p) is not a directory in the image (an earlier layer or 'files:' entry made it a file or a link), "
+                    + "so nothing can be placed under it"
             case .notFound(let p): return "\(p): no such path in the tree"
             case .invalidPath(let p): return "\(p): path is empty or not representable in the tree"
             case .spool(let m): return "content spool: \(m)"
+            case .symlinkLoop(let p):
+                return "\(p): resolving this path follows symlinks in a loop (or more than 40 deep) inside the image"
+            case .badName(let p, let problem): return "'\(p)': the name \(problem)"
             }
         }
     }
+
+    /// The longest file name (path component) squashfs, ext4 and Linux accept, in bytes.
+    public static let maxNameBytes = 255
 
     /// - Parameters:
     ///   - spool: the content spool; a fresh one in the temporary directory when nil.
@@ -171,7 +181,7 @@ public final class FileTree {
                     dir = next
                     walked.append(comp)
                 case .symlink(let target):
-                    guard depth < 40 else { throw Error.invalidPath("/" + comps.joined(separator: "/")) }
+                    guard depth < 40 else { throw Error.symlinkLoop("/" + comps.joined(separator: "/")) }
                     let base = target.hasPrefix("/") ? [] : walked
                     let resolved = Self.components((base + [target]).joined(separator: "/"))
                     let (p, n) = try resolveParent(
@@ -183,6 +193,7 @@ public final class FileTree {
                     throw Error.notADirectory("/" + (walked + [comp]).joined(separator: "/"))
                 }
             } else if create {
+                try Self.checkName(comp, in: comps)
                 let d = Node(kind: .directory, permissions: parentPermissions)
                 dir.children[comp] = d
                 dir = d
@@ -209,7 +220,8 @@ public final class FileTree {
             return root
         }
         let (parent, name) = try resolveParent(comps, create: true)
-        let name_ = name!
+        guard let name_ = name else { throw Error.invalidPath(path) }
+        try Self.checkName(name_, in: comps)
         if let existing = parent.children[name_], existing.isDirectory, node.isDirectory {
             existing.permissions = node.permissions
             existing.uid = node.uid
@@ -220,6 +232,18 @@ public final class FileTree {
         }
         parent.children[name_] = node
         return node
+    }
+
+    /// Refuses names no image format can hold: NUL (C strings cut there) and over 255 bytes.
+    static func checkName(_ name: String, in comps: [String]) throws {
+        if name.utf8.contains(0) {
+            throw Error.badName(path: "/" + comps.joined(separator: "/"), problem: "contains a NUL character")
+        }
+        if name.utf8.count > maxNameBytes {
+            throw Error.badName(
+                path: "/" + comps.joined(separator: "/"),
+                problem: "has a component of \(name.utf8.count) bytes; file names are limited to \(maxNameBytes) bytes")
+        }
     }
 
     /// Removes the entry at `path` (and everything below it). Returns whether anything was there.

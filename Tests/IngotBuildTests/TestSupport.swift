@@ -160,7 +160,7 @@ struct AssemblerFixture {
     /// Every regular file path of a tree, sorted.
     static func files(_ tree: FileTree) throws -> [String] {
         var out: [String] = []
-        try tree.walk { path, node in if node.content != nil { out.append(path) } }
+        tree.walk { path, node in if node.content != nil { out.append(path) } }
         return out.sorted()
     }
 }

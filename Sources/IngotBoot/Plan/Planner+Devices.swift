@@ -135,6 +135,8 @@ extension Planner {
     }
 
     static func nextPowerOfTwo(_ value: UInt64) -> UInt64 {
+        // Past 2^63 no power of two fits; shifting on would wrap to 0 and loop forever.
+        guard value <= 1 << 63 else { return value }
         var result: UInt64 = 1
         while result < value { result <<= 1 }
         return result

@@ -5,6 +5,7 @@
 
 import Crypto
 import Foundation
+import IngotFilesystems
 import IngotSystem
 
 #if canImport(Glibc)
@@ -67,9 +68,38 @@ public struct BmapWriter {
         let size = Int64(st.st_size)
         guard size > 0 else { throw Error.emptyImage(path) }
         let bs = Int64(blockSize)
-        let blocks = (size + bs - 1) / bs
+        return try write(fd: fd, path: path, size: size, blockSize: blockSize,
+                         ranges: try mappedBlockRanges(fd: fd, size: size, blockSize: bs), to: bmapPath)
+    }
 
-        var ranges = try mappedBlockRanges(fd: fd, size: size, blockSize: bs)
+    /// Writes the bmap of `path` from the blocks its writer recorded (`ImageFile.written`), not
+    /// from the host filesystem's extents: the same image gives the same bmap on tmpfs, ext4 or
+    /// xfs, and blocks written as zeros (free FAT clusters, a cleared sector) are still mapped so
+    /// a flash overwrites what was on the device there.
+    /// - Parameters:
+    ///   - path: the image.
+    ///   - mapped: the written 4 KiB blocks.
+    ///   - bmapPath: where to write the XML.
+    /// - Returns: what was written.
+    @discardableResult
+    public static func write(image path: String, mapped: BlockMap, to bmapPath: String) throws -> BmapSummary {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Error.open(path, String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw Error.io(path, String(cString: strerror(errno))) }
+        let size = Int64(st.st_size)
+        guard size > 0 else { throw Error.emptyImage(path) }
+        let ranges = mapped.clipped(toImageSize: size).map { BmapRange(first: $0.lowerBound, last: $0.upperBound, sha256: nil) }
+        return try write(fd: fd, path: path, size: size, blockSize: Int(BlockMap.blockSize), ranges: ranges, to: bmapPath)
+    }
+
+    private static func write(
+        fd: Int32, path: String, size: Int64, blockSize: Int, ranges initial: [BmapRange], to bmapPath: String
+    ) throws -> BmapSummary {
+        let bs = Int64(blockSize)
+        let blocks = (size + bs - 1) / bs
+        var ranges = initial
         for i in ranges.indices {
             ranges[i].sha256 = try sha256(fd: fd, path: path, from: ranges[i].first * bs, to: min((ranges[i].last + 1) * bs, size))
         }

@@ -114,25 +114,56 @@ public struct InspectReport: Codable, Sendable, Equatable {
 
 /// Reads partition tables and filesystems of images.
 public struct ImageInspector {
-    public enum Error: Swift.Error, CustomStringConvertible {
+    public enum Error: Swift.Error, CustomStringConvertible, Equatable {
         case open(String, String)
+        case notAnImage(String, String)
+        case partitionOutOfRange(path: String, partition: Int, start: UInt64, sectors: UInt64, imageSize: Int64)
 
         public var description: String {
             switch self {
             case .open(let p, let why): return "\(p): cannot open the image for inspection: \(why)"
+            case .notAnImage(let p, let why): return "\(p): \(why); give a disk image file (.img) or a block device"
+            case .partitionOutOfRange(let p, let n, let start, let sectors, let size):
+                return "\(p): partition \(n) starts at sector \(start) and is \(sectors) sectors long, which lies outside "
+                    + "the \(size)-byte image (or any possible disk); the partition table is damaged or forged — "
+                    + "rewrite it (e.g. rebuild the image) before using it"
             }
         }
     }
 
-    /// Size (works for block devices too) and first sector, opened read-only.
+    /// Size (works for block devices too) and first sector, opened read-only. Only regular files
+    /// and block devices are opened, without blocking: a FIFO would otherwise hang forever.
     static func readHead(_ path: String) throws -> (Int64, [UInt8]) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw Error.open(path, String(cString: strerror(errno))) }
+        let type = st.st_mode & S_IFMT
+        guard type == S_IFREG || type == S_IFBLK else {
+            let what = type == S_IFDIR ? "a directory" : type == S_IFIFO ? "a FIFO" : type == S_IFCHR ? "a character device"
+                : type == S_IFSOCK ? "a socket" : "not a regular file"
+            throw Error.notAnImage(path, "it is \(what), not a disk image")
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw Error.open(path, String(cString: strerror(errno))) }
         defer { close(fd) }
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == type else {
+            throw Error.notAnImage(path, "it changed while being opened")
+        }
         let size = Int64(lseek(fd, 0, SEEK_END))
+        guard size > 0 else { throw Error.notAnImage(path, "the file is empty (0 bytes)") }
+        guard size >= 512 else { throw Error.notAnImage(path, "the file is \(size) bytes, too small to hold a partition table") }
         var sector = [UInt8](repeating: 0, count: 512)
         let n = sector.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 512, 0) }
         return (max(0, size), n == 512 ? sector : [])
+    }
+
+    /// Byte offset and size of a table entry, checked: a forged GPT can hold any 64-bit LBA.
+    static func byteRange(of e: FdiskEntry, sectorSize ss: Int64, path: String, imageSize: Int64) throws -> (Int64, Int64) {
+        let fail = Error.partitionOutOfRange(path: path, partition: e.number, start: e.start, sectors: e.sectors, imageSize: imageSize)
+        guard let start = Int64(exactly: e.start), let sectors = Int64(exactly: e.sectors) else { throw fail }
+        let (offset, o1) = start.multipliedReportingOverflow(by: ss)
+        let (bytes, o2) = sectors.multipliedReportingOverflow(by: ss)
+        guard !o1, !o2, !offset.addingReportingOverflow(bytes).overflow else { throw fail }
+        return (offset, bytes)
     }
 
     /// Inspects the image (or block device) at `path`.
@@ -151,8 +182,7 @@ public struct ImageInspector {
         let ss = Int64(fd.sectorSize)
         var parts: [InspectedPartition] = []
         for e in try fd.partitions() {
-            let offset = Int64(e.start) * ss
-            let bytes = Int64(e.sectors) * ss
+            let (offset, bytes) = try byteRange(of: e, sectorSize: ss, path: path, imageSize: size)
             // A probe failure (e.g. two stale signatures) is part of the report, not a reason to stop.
             let values: [String: String]
             do { values = try BlkidProbe(path: path, offset: offset, size: bytes).probe() } catch {

@@ -185,7 +185,8 @@ public struct DiskLayout: Sendable, Equatable, CustomStringConvertible {
         s.count >= n ? s : s + String(repeating: " ", count: n - s.count)
     }
 
-    static func human(_ bytes: Int64) -> String {
+    /// A size in binary units for messages ("1.5 GiB").
+    public static func human(_ bytes: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var v = Double(bytes)
         var i = 0

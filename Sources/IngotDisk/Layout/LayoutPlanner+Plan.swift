@@ -18,6 +18,8 @@ public struct LayoutPlanner {
         case diskTooSmall(requested: Int64, needed: Int64)
         case constraint(String)
         case unknownType(String)
+        case tooLarge(partition: String, bytes: Int64, limit: Int64)
+        case beyondMBR(partition: String, end: Int64, board: String)
 
         public var description: String {
             switch self {
@@ -45,11 +47,22 @@ public struct LayoutPlanner {
                 return why
             case .unknownType(let why):
                 return why
+            case .tooLarge(let p, let bytes, let limit):
+                return "partition '\(p)' would be \(bytes) bytes (\(DiskLayout.human(bytes))), beyond the "
+                    + "\(DiskLayout.human(limit)) a disk image can be laid out to; shrink it (data.size in the spec)"
+            case .beyondMBR(let p, let end, let board):
+                return "partition '\(p)' would end at \(DiskLayout.human(end)), beyond the 2 TiB an MBR partition table "
+                    + "can address (\(board) uses MBR); reduce data.size in the spec so the disk stays under 2 TiB"
             }
         }
     }
 
     static let sector: Int64 = 512
+    /// The largest disk the planner lays out (1 PiB): far beyond any spec's data partition, and
+    /// far enough below Int64.max that no offset, alignment or power-of-two rounding overflows.
+    public static let maximumDiskSize: Int64 = 1 << 50
+    /// An MBR entry holds 32-bit sector numbers: nothing may end past 2 TiB.
+    public static let mbrLimit: Int64 = (1 << 32) * 512
     /// Backup GPT: 32 sectors of entries + the header sector (+ the last-usable gap of one).
     static let gptTail: Int64 = 33 * 512
     /// Primary GPT: protective MBR + header + 32 sectors of entries.
@@ -113,13 +126,23 @@ public struct LayoutPlanner {
         var sizes: [Int64] = []
         for (i, p) in partitions.enumerated() {
             let content = max(0, contentSizes[p.name] ?? 0)
+            let requested: Int64
+            switch p.size {
+            case .fixed(let n): requested = n
+            case .content(let minimum, _): requested = max(minimum, content)
+            case .fill: requested = content
+            }
+            // Checked first, so the arithmetic below cannot overflow on absurd sizes.
+            if requested > maximumDiskSize || content > maximumDiskSize {
+                throw Error.tooLarge(partition: p.name, bytes: max(requested, content), limit: maximumDiskSize)
+            }
             switch p.size {
             case .fixed(let n):
                 guard n > 0 else { throw Error.badGeometry("partition '\(p.name)' has a fixed size of \(n) bytes") }
                 if content > n { throw Error.contentTooLarge(partition: p.name, content: content, fixed: n) }
                 sizes.append(alignUp(n, alignment))
             case .content(let minimum, let headroom):
-                let need = content + content * Int64(max(0, headroom)) / 100
+                let need = content + content * Int64(min(max(0, headroom), 1000)) / 100
                 sizes.append(alignUp(max(max(minimum, need), 1), alignment))
             case .fill:
                 guard i == partitions.count - 1 else { throw Error.fillNotLast(partition: p.name) }
@@ -134,6 +157,9 @@ public struct LayoutPlanner {
             cursor = start + size
         }
         let tail = table == .mbr ? 0 : gptTail
+        if cursor + tail > maximumDiskSize {
+            throw Error.tooLarge(partition: partitions[partitions.count - 1].name, bytes: cursor + tail, limit: maximumDiskSize)
+        }
         let needed = alignUp(cursor + tail, alignment)
         var disk = needed
         if let requested = diskSize {
@@ -141,9 +167,20 @@ public struct LayoutPlanner {
                 throw Error.badGeometry("disk size \(requested) is not a multiple of 512 bytes")
             }
             guard requested >= needed else { throw Error.diskTooSmall(requested: requested, needed: needed) }
+            guard requested <= maximumDiskSize else {
+                throw Error.tooLarge(partition: partitions[partitions.count - 1].name, bytes: requested, limit: maximumDiskSize)
+            }
             disk = requested
         }
+        if disk > maximumDiskSize {
+            throw Error.tooLarge(partition: partitions[partitions.count - 1].name, bytes: disk, limit: maximumDiskSize)
+        }
         if roundDiskToPowerOfTwo { disk = nextPowerOfTwo(disk) }
+        if table == .mbr {
+            for (i, p) in partitions.enumerated() where starts[i] + sizes[i] > mbrLimit {
+                throw Error.beyondMBR(partition: p.name, end: starts[i] + sizes[i], board: constraints.boardName)
+            }
+        }
         if case .fill = partitions[partitions.count - 1].size {
             let last = partitions.count - 1
             let end = alignDown(disk - tail, 4096)
@@ -172,9 +209,10 @@ public struct LayoutPlanner {
 
     static func alignUp(_ v: Int64, _ a: Int64) -> Int64 { (v + a - 1) / a * a }
     static func alignDown(_ v: Int64, _ a: Int64) -> Int64 { v / a * a }
+    /// The smallest power of two ≥ `v`; `v` must be at most 2^62 (the planner bounds disks far below).
     static func nextPowerOfTwo(_ v: Int64) -> Int64 {
-        var p: Int64 = 1
-        while p < v { p <<= 1 }
-        return p
+        guard v > 1 else { return 1 }
+        guard v <= 1 << 62 else { return v }
+        return 1 << (64 - (v - 1).leadingZeroBitCount)
     }
 }

@@ -71,6 +71,12 @@ public struct PartitionTableWriter {
         }
         try fd.write()
         try fd.close()
+        // libfdisk wrote through its own descriptor: record its sectors in the image's map.
+        image.markWritten(ByteRange(offset: 0, size: sector))
+        if layout.table != .mbr {
+            image.markWritten(ByteRange(offset: 0, size: LayoutPlanner.gptHead))
+            image.markWritten(ByteRange(offset: layout.diskSize - LayoutPlanner.gptTail, size: LayoutPlanner.gptTail))
+        }
 
         if layout.table == .hybrid { try writeHybridMBR(layout, image: image) }
         if bootCode.contains(where: { $0 != 0 }) { try image.write(bootCode, at: 0, dense: true) }

@@ -14,8 +14,12 @@ extension OCIResolver {
     /// `oci-layout:PATH[:TAG]`.
     func layout(at path: String, tag: String?) throws -> ResolvedImage {
         let source = "oci-layout \(path)"
-        guard let data = FileManager.default.contents(atPath: path + "/index.json") else {
-            throw Error.missing(source: source, what: "index.json")
+        let data: Data
+        do {
+            data = try RegularFile.contents(path + "/index.json", limit: 16 << 20)
+        } catch let error as RegularFile.Error {
+            if access(path + "/index.json", F_OK) != 0 { throw Error.missing(source: source, what: "index.json") }
+            throw Error.notRegular(source: source, what: "index.json", reason: error.reason)
         }
         let index = try decode(OCI.Index.self, data, source: source, what: "index.json")
         let fetch: Fetch = { desc in
@@ -23,6 +27,9 @@ extension OCIResolver {
             let file = "\(path)/blobs/sha256/\(digest.hex)"
             var st = stat()
             guard stat(file, &st) == 0 else { throw Error.missing(source: source, what: "blob \(desc.digest)") }
+            guard st.st_mode & S_IFMT == S_IFREG else {
+                throw Error.notRegular(source: source, what: "blob \(desc.digest)", reason: RegularFile.kind(st.st_mode))
+            }
             guard Int64(st.st_size) == desc.size else {
                 throw Error.sizeMismatch(
                     source: source, digest: desc.digest, expected: desc.size, actual: Int64(st.st_size))
@@ -152,6 +159,11 @@ extension OCIResolver {
     private func readArchive(_ path: String, _ body: (ArchiveReader, ArchiveEntry, String) throws -> Void) throws {
         guard FileManager.default.fileExists(atPath: path) else {
             throw SourceResolver.SourceError.notFound(kind: "archive", path: path)
+        }
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            throw SourceResolver.SourceError.unreadableArchive(
+                path: path, detail: "it is \(RegularFile.kind(st.st_mode)), not a regular file; name the archive file itself")
         }
         try ArchiveProbe.check(path, as: .tar)
         let reader = try ArchiveReader(path: path, formats: .tar)

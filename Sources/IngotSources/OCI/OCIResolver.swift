@@ -16,6 +16,8 @@ struct OCIResolver {
         case unsupportedLayer(source: String, mediaType: String)
         case sizeMismatch(source: String, digest: String, expected: Int64, actual: Int64)
         case wrongArchitecture(source: String, wanted: String, found: String)
+        case nestedTooDeep(source: String, limit: Int, digest: String)
+        case notRegular(source: String, what: String, reason: String)
 
         var description: String {
             switch self {
@@ -34,6 +36,12 @@ struct OCIResolver {
             case .sizeMismatch(let source, let digest, let expected, let actual):
                 return "\(source): blob \(digest) is \(actual) bytes but its descriptor says \(expected); "
                     + "the image is corrupt. Re-export it."
+            case .nestedTooDeep(let source, let limit, let digest):
+                return "\(source): image indexes are nested more than \(limit) deep (index \(digest) is at depth \(limit + 1)); "
+                    + "Ingot stops there rather than follow a chain without end. Re-export the image with `skopeo copy` "
+                    + "(which writes one index level), or pick the inner image by digest."
+            case .notRegular(let source, let what, let reason):
+                return "\(source): \(what) is \(reason); an image layout holds regular files only. Re-export the image."
             case .wrongArchitecture(let source, let wanted, let found):
                 return "\(source): the image is for \(found) but the board needs \(wanted). "
                     + "Export the \(wanted) variant of the image."
@@ -44,6 +52,9 @@ struct OCIResolver {
     let store: ContentStore
     let arch: Architecture
     let logger: Logger?
+
+    /// How many index levels below the top-level index are followed (skopeo writes one).
+    static let maxIndexDepth = 4
 
     /// Stores the blob a descriptor names and returns its verified digest.
     typealias Fetch = (OCI.Descriptor) throws -> Digest
@@ -90,10 +101,12 @@ struct OCIResolver {
     private func find(
         in descriptors: [OCI.Descriptor], fetch: Fetch, source: String, depth: Int, available: inout [String]
     ) throws -> (OCI.Descriptor, OCI.Manifest, OCI.ImageConfigFile)? {
-        guard depth < 4 else { return nil }
         for desc in descriptors {
             let type = desc.mediaType ?? "application/vnd.oci.image.manifest.v1+json"
             if OCI.indexTypes.contains(type) {
+                guard depth < Self.maxIndexDepth else {
+                    throw Error.nestedTooDeep(source: source, limit: Self.maxIndexDepth, digest: desc.digest)
+                }
                 let nested = try json(OCI.Index.self, desc, fetch: fetch, source: source, what: "index")
                 if let hit = try find(
                     in: nested.manifests, fetch: fetch, source: source, depth: depth + 1, available: &available)

@@ -90,12 +90,23 @@ extension SourceResolver {
 
     private func download(_ candidate: Apt.Candidate) async throws -> Digest {
         if registry.offline { throw RegistryError.offlinePackage(name: candidate.spec) }
+        // The PID in the name lets the next run remove the directory if this process dies.
         let dir = "\(store.root)/tmp/apt-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw ContentStore.spaceError(dir) ?? ContentStore.Error.io(path: dir, reason: error.localizedDescription)
+        }
         defer { try? FileManager.default.removeItem(atPath: dir) }
         logger?.info("downloading \(candidate.spec)")
-        let file = try await apt.download(candidate, into: dir)
-        return try store.put(fileAt: file)
+        do {
+            let file = try await apt.download(candidate, into: dir)
+            return try store.put(fileAt: file)
+        } catch {
+            // apt's own message blames the network; a full cache is the store's problem.
+            if let full = ContentStore.spaceError(dir) { throw full }
+            throw error
+        }
     }
 
     /// The package as a layer: its .deb unpacked once into an uncompressed tar in the store.

@@ -11,6 +11,12 @@ enum ArchiveProbe {
     /// Throws `SourceResolver.SourceError.unreadableArchive` naming `path` when libarchive cannot
     /// open it or read its first entry as `kind`.
     static func check(_ path: String, as kind: Kind) throws {
+        // libarchive would block forever opening a FIFO: regular files only.
+        var st = stat()
+        guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            throw SourceResolver.SourceError.unreadableArchive(
+                path: path, detail: "it is \(RegularFile.kind(st.st_mode)), not a regular file; name the archive file itself")
+        }
         guard let a = archive_read_new() else {
             throw SourceResolver.SourceError.unreadableArchive(path: path, detail: "out of memory")
         }

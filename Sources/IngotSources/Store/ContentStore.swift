@@ -21,6 +21,7 @@ public actor ContentStore {
         case corrupt(path: String, expected: Digest, actual: Digest)
         case mismatch(source: String, expected: Digest, actual: Digest)
         case io(path: String, reason: String)
+        case noSpace(path: String)
 
         public var description: String {
             switch self {
@@ -37,6 +38,9 @@ public actor ContentStore {
                     + "The source is corrupt or was modified; re-download or re-create it."
             case .io(let path, let reason):
                 return "cache I/O failed on \(path): \(reason)"
+            case .noSpace(let path):
+                return "the cache is full: no space left on the filesystem holding \(path). Free space there, or point "
+                    + "INGOT_CACHE (or --cache) at a filesystem with room; nothing was wrong with the download itself."
             }
         }
     }
@@ -59,6 +63,49 @@ public actor ContentStore {
             try ContentStore.makeDirectory(dir + "/" + sub)
         }
         self.lease = try StoreLease.take(root: dir, exclusive: false)
+        // After the lease: a prune (exclusive) is over by now, and what remains in tmp/ with a dead
+        // writer's PID is ours to clean.
+        ContentStore.removeLeftovers(in: dir + "/tmp", logger: logger)
+    }
+
+    /// Removes what dead builds left in `tmp/`: every temporary name carries its writer's PID
+    /// (`blob-PID-…`, `apt-PID-…`, `ref-PID-…`); an entry whose PID no longer runs is garbage. A
+    /// name without a PID (older Ingot) is removed once it is a day old.
+    static func removeLeftovers(in tmp: String, logger: Logger?) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: tmp) else { return }
+        for name in names {
+            let parts = name.split(separator: "-")
+            let path = tmp + "/" + name
+            if parts.count >= 3, let pid = Int32(parts[1]) {
+                guard pid > 0, pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            } else {
+                var st = stat()
+                guard lstat(path, &st) == 0, time(nil) - st.st_mtim.tv_sec > 86_400 else { continue }
+            }
+            if (try? FileManager.default.removeItem(atPath: path)) != nil {
+                logger?.debug("removed \(path), left by a build that no longer runs")
+            }
+        }
+    }
+
+    /// `.noSpace` when the filesystem holding `path` (or its parent) has less than 1 MiB free:
+    /// how a failed download into the cache is told apart from a network failure.
+    nonisolated static func spaceError(_ path: String) -> Error? {
+        var fs = statvfs()
+        var probe = path
+        while statvfs(probe, &fs) != 0 {
+            let parent = (probe as NSString).deletingLastPathComponent
+            guard parent != probe, !parent.isEmpty else { return nil }
+            probe = parent
+        }
+        let free = UInt64(fs.f_bavail) * UInt64(fs.f_frsize)
+        return free < 1 << 20 ? .noSpace(path: path) : nil
+    }
+
+    /// An I/O error on `path`, or `.noSpace` when the filesystem is full (errno ENOSPC/EDQUOT).
+    nonisolated static func ioError(_ path: String, errno code: Int32) -> Error {
+        if code == ENOSPC || code == EDQUOT { return .noSpace(path: path) }
+        return .io(path: path, reason: String(cString: strerror(code)))
     }
 
     /// `$INGOT_CACHE`, else `$XDG_CACHE_HOME/ingot`, else `~/.cache/ingot`; when that cannot be
@@ -119,8 +166,8 @@ public actor ContentStore {
     /// - Returns: the content's digest.
     @discardableResult
     public nonisolated func put(fileAt path: String, expected: Digest? = nil) throws -> Digest {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Error.io(path: path, reason: String(cString: strerror(errno))) }
+        // Regular files only, opened without blocking: a FIFO would hang, a device never end.
+        let fd = try RegularFile.open(path)
         defer { close(fd) }
         return try put(source: path, expected: expected) { sink in
             var buf = [UInt8](repeating: 0, count: 1 << 18)
@@ -153,9 +200,10 @@ public actor ContentStore {
     public nonisolated func put(
         source: String, expected: Digest? = nil, _ body: (BlobSink) throws -> Void
     ) throws -> Digest {
-        var template = Array("\(root)/tmp/blob-XXXXXX".utf8CString)
+        // The PID in the name lets the next run remove this file if the process dies first.
+        var template = Array("\(root)/tmp/blob-\(getpid())-XXXXXX".utf8CString)
         let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-        guard fd >= 0 else { throw Error.io(path: root + "/tmp", reason: String(cString: strerror(errno))) }
+        guard fd >= 0 else { throw ContentStore.ioError(root + "/tmp", errno: errno) }
         let tmp = template.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
         var renamed = false
         defer {
@@ -164,7 +212,7 @@ public actor ContentStore {
         let sink = BlobSink(fd: fd, path: tmp)
         do {
             try body(sink)
-            guard fsync(fd) == 0 else { throw Error.io(path: tmp, reason: String(cString: strerror(errno))) }
+            guard fsync(fd) == 0 else { throw ContentStore.ioError(tmp, errno: errno) }
         } catch {
             close(fd)
             throw error
@@ -202,7 +250,7 @@ public final class BlobSink {
             let n = Glibc.write(fd, bytes.baseAddress! + off, bytes.count - off)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw ContentStore.Error.io(path: path, reason: String(cString: strerror(errno)))
+                throw ContentStore.ioError(path, errno: errno)
             }
             off += n
         }

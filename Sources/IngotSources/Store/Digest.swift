@@ -67,8 +67,14 @@ public struct Digest: Hashable, Codable, CustomStringConvertible, Sendable {
 
     /// The digest of a file, read in blocks (IngotSystem's streaming sha256).
     public static func of(fileAt path: String) throws -> Digest {
+        // Regular files only, opened without blocking: a FIFO would hang, a device never end.
+        let fd: Int32
+        do { fd = try RegularFile.open(path) } catch let error as RegularFile.Error {
+            throw Error.unreadable(path: path, reason: error.reason)
+        }
+        defer { close(fd) }
         do {
-            return Digest(sha256Bytes: try SHA256Stream.digest(ofFile: path))
+            return try Digest(parsing: SHA256Stream.hex(descriptor: fd, offset: 0, length: .max, path: path))
         } catch let error as SystemCallError {
             throw Error.unreadable(path: path, reason: "\(error.errno)")
         }

@@ -142,6 +142,23 @@ public struct DataSpec: Sendable, Hashable {
     public var filesystem: String
     /// Grow the partition and its filesystem to the end of the medium on first boot (default true).
     public var grow: Bool = true
+    /// Where `size` was written (for errors about the disk it leads to); not part of equality.
+    public var location: SourceLocation? = nil
+
+    public static func == (lhs: DataSpec, rhs: DataSpec) -> Bool {
+        lhs.mount == rhs.mount && lhs.size == rhs.size && lhs.filesystem == rhs.filesystem && lhs.grow == rhs.grow
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(mount)
+        hasher.combine(size)
+        hasher.combine(filesystem)
+        hasher.combine(grow)
+    }
+
+    /// The largest data partition a spec may ask for (64 TiB): ext4 and GPT go further, but the
+    /// disk arithmetic stays far from overflow and no host writes a bigger sparse file anyway.
+    public static let maximumSize: UInt64 = 64 << 40
 }
 
 /// A whole appliance spec, validated.

@@ -43,17 +43,23 @@ struct EntryReader {
             case .ociLayout, .directory: wantsDirectory = true
             default: wantsDirectory = false
             }
-            var isDirectory: ObjCBool = false
-            let exists = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-            if !exists {
+            switch HostFile.kind(of: path) {
+            case .missing(let why):
                 throw SpecError(
-                    location, "image path '\(path)' does not exist",
-                    hint: "create it or fix the path (relative paths resolve against \(baseDirectory))")
-            }
-            if isDirectory.boolValue != wantsDirectory {
+                    location, "image path '\(path)' \(why)",
+                    hint: why.contains("symlink loop")
+                        ? "point the link at a real \(wantsDirectory ? "directory" : "file")"
+                        : "create it or fix the path (relative paths resolve against \(baseDirectory))")
+            case .special(let what):
                 throw SpecError(
-                    location, "image path '\(path)' is \(isDirectory.boolValue ? "a directory" : "a file")",
-                    hint: wantsDirectory ? "this scheme needs a directory" : "this scheme needs a file")
+                    location, "image path '\(path)' is \(what)",
+                    hint: wantsDirectory ? "this scheme needs a directory" : "this scheme needs a regular file")
+            case .directory where !wantsDirectory:
+                throw SpecError(location, "image path '\(path)' is a directory", hint: "this scheme needs a file")
+            case .regular where wantsDirectory:
+                throw SpecError(location, "image path '\(path)' is a file", hint: "this scheme needs a directory")
+            case .directory, .regular:
+                break
             }
         }
         return ImageSpec(ref: ref, raw: raw, location: location)
@@ -138,14 +144,24 @@ struct EntryReader {
             node, context: "'files' entry \(index + 1)", name: "each 'files' entry", document: document)
         try entry.checkKeys(allowed: Self.fileKeys, unsupported: Self.unsupportedFile)
         let rawPath = try entry.requiredString("path", hint: "add 'path: etc/NAME' (a path inside the image)")
+        if let problem = TextRules.pathProblem(rawPath) {
+            throw SpecError(
+                entry.location("path"), "file path '\(TextRules.display(rawPath))' \(problem)",
+                hint: "write a path of plain file names of at most \(TextRules.maxNameBytes) bytes each, such as etc/motd")
+        }
         guard let path = PathRules.imagePath(rawPath) else {
             throw SpecError(
-                entry.location("path"), "file path '\(rawPath)' escapes the image root or is empty",
+                entry.location("path"), "file path '\(TextRules.display(rawPath))' escapes the image root or is empty",
                 hint: "write a path inside the image without '..', such as etc/motd")
         }
-        let context = "file '\(rawPath)'"
+        let context = "file '\(TextRules.display(rawPath))'"
         let directory = try entry.bool("directory") ?? false
         let symlink = try entry.string("symlink")
+        if let symlink, symlink.isEmpty || symlink.utf8.contains(0) || symlink.utf8.count > TextRules.maxPathBytes {
+            throw SpecError(
+                entry.location("symlink"), "symlink target '\(TextRules.display(symlink))' of \(context) is empty, holds a NUL or is too long",
+                hint: "write a target path of at most \(TextRules.maxPathBytes) bytes without NUL characters")
+        }
         let contents = try entry.string("contents")
         let sourceText = try entry.string("source")
         let optional = try entry.bool("optional") ?? false
@@ -159,18 +175,31 @@ struct EntryReader {
         }
         var source: String?
         if let sourceText {
+            guard !sourceText.isEmpty, !sourceText.utf8.contains(0) else {
+                throw SpecError(
+                    entry.location("source"), "source '\(TextRules.display(sourceText))' of \(context) is empty or holds a NUL",
+                    hint: "name a host file, relative to \(baseDirectory) or absolute")
+            }
             let resolved = PathRules.resolve(Self.expandingTilde(sourceText), against: baseDirectory)
-            var isDirectory: ObjCBool = false
-            if checkSources, !optional {
-                guard FileManager.default.fileExists(atPath: resolved, isDirectory: &isDirectory) else {
-                    throw SpecError(
-                        entry.location("source"), "source '\(resolved)' of \(context) does not exist",
-                        hint: "create it, fix the path (relative to \(baseDirectory)) or add 'optional: true'")
-                }
-                guard !isDirectory.boolValue else {
+            if checkSources {
+                switch HostFile.kind(of: resolved) {
+                case .regular:
+                    break
+                case .missing(let why):
+                    if !optional {
+                        throw SpecError(
+                            entry.location("source"), "source '\(resolved)' of \(context) \(why)",
+                            hint: "create it, fix the path (relative to \(baseDirectory)) or add 'optional: true'")
+                    }
+                case .directory:
                     throw SpecError(
                         entry.location("source"), "source '\(resolved)' of \(context) is a directory",
                         hint: "name a file; to add a directory tree use an image 'dir:' in 'init'")
+                case .special(let what):
+                    throw SpecError(
+                        entry.location("source"), "source '\(resolved)' of \(context) is \(what), not a regular file",
+                        hint: "name a regular file (devices, FIFOs and sockets have no fixed contents to copy); "
+                            + "to create a device node in the image, add it to an image layer")
                 }
             }
             source = resolved

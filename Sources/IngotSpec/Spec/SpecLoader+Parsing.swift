@@ -86,9 +86,15 @@ public enum SpecLoader {
                     section.location("image"), "'kernel' has both 'package' and 'image'",
                     hint: "keep one: 'package' for a Debian kernel, 'image' for a kernel from an image")
             }
+            let cmdline = try section.string("cmdline") ?? ""
+            if let problem = TextRules.commandLineProblem(cmdline) {
+                throw SpecError(
+                    section.location("cmdline"), "'cmdline' '\(TextRules.display(cmdline))' \(problem)",
+                    hint: "write kernel arguments on one line, separated by spaces, with balanced double quotes "
+                        + "(e.g. cmdline: \"quiet loglevel=3\")")
+            }
             kernel = KernelSpec(
-                package: package, image: image, cmdline: try section.string("cmdline") ?? "",
-                location: document.location(section.node))
+                package: package, image: image, cmdline: cmdline, location: document.location(section.node))
         }
 
         let initImages = try (top.list("init") ?? []).map { try reader.image($0, name: "each 'init' entry") }
@@ -111,7 +117,7 @@ public enum SpecLoader {
     static func checkLabel(_ value: String, field: String, at location: SourceLocation) throws {
         guard PathRules.isHostnameLabel(value) else {
             throw SpecError(
-                location, "\(field) '\(value)' is not a valid hostname label",
+                location, "\(field) '\(TextRules.display(value))' is not a valid hostname label",
                 hint: "use 1-63 ASCII letters, digits and '-', not starting or ending with '-' (e.g. 'hello-1')")
         }
     }
@@ -184,6 +190,11 @@ public enum SpecLoader {
         guard let section else { return nil }
         try section.checkKeys(allowed: ["mount", "size", "filesystem", "grow"])
         let mount = try section.requiredString("mount", hint: "add 'mount: /var/lib/NAME'")
+        if let problem = TextRules.mountPointProblem(mount) {
+            throw SpecError(
+                section.location("mount"), "'mount' '\(TextRules.display(mount))' \(problem)",
+                hint: "write an absolute directory such as /var/lib/myapp")
+        }
         guard mount.hasPrefix("/"), let normalised = PathRules.imagePath(mount) else {
             throw SpecError(
                 section.location("mount"), "'mount' must be an absolute path other than '/', found '\(mount)'",
@@ -192,8 +203,15 @@ public enum SpecLoader {
         let sizeText = try section.requiredString("size", hint: "add 'size: 64M'")
         guard let size = parseByteSize(sizeText), size >= 1 << 20 else {
             throw SpecError(
-                section.location("size"), "'size' must be a size of at least 1M, found '\(sizeText)'",
+                section.location("size"), "'size' must be a size of at least 1M, found '\(TextRules.display(sizeText))'",
                 hint: "write a number with a binary unit: 64M, 512M, 1G")
+        }
+        guard size <= DataSpec.maximumSize else {
+            throw SpecError(
+                section.location("size"),
+                "'size' \(sizeText) is \(size) bytes, more than the \(DataSpec.maximumSize >> 40)T Ingot can lay out",
+                hint: "write a size of at most \(DataSpec.maximumSize >> 40)T; images are sparse, so a size well "
+                    + "below the target device's is usually what you want (the data partition can be grown on the device)")
         }
         let filesystem = try section.string("filesystem") ?? "ext4"
         guard filesystem == "ext4" else {
@@ -201,6 +219,8 @@ public enum SpecLoader {
                 section.location("filesystem"), "data filesystem '\(filesystem)' is not supported",
                 hint: "only 'ext4' is supported; remove 'filesystem' or write ext4")
         }
-        return DataSpec(mount: "/" + normalised, size: size, filesystem: filesystem, grow: try section.bool("grow") ?? true)
+        return DataSpec(
+            mount: "/" + normalised, size: size, filesystem: filesystem, grow: try section.bool("grow") ?? true,
+            location: section.location("size"))
     }
 }

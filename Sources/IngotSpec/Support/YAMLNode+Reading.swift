@@ -208,7 +208,17 @@ extension YAMLDocument {
                 location(node), "\(name) must be a string, found \(YAMLDocument.kind(of: node))",
                 hint: "write a single value on the same line")
         }
+        try checkNoNUL(scalar.string, name: name, at: node)
         return scalar.string
+    }
+
+    /// NUL cannot be part of a file name, an argument or a config line; it would be cut silently.
+    func checkNoNUL(_ text: String, name: String, at node: Node) throws {
+        guard !text.utf8.contains(0) else {
+            throw SpecError(
+                location(node), "\(name) '\(TextRules.display(text))' contains a NUL character (\\0)",
+                hint: "remove the \\0; spec text cannot hold NUL characters (put binary content in a file and use 'source:')")
+        }
     }
 
     func stringList(_ node: Node, name: String) throws -> [String] {
@@ -223,6 +233,7 @@ extension YAMLDocument {
                     location(item), "\(name) must be a list of strings, found \(YAMLDocument.kind(of: item)) in it",
                     hint: "quote each entry as a string")
             }
+            try checkNoNUL(scalar.string, name: name, at: item)
             return scalar.string
         }
     }
