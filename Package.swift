@@ -4,7 +4,7 @@ import PackageDescription
 
 let package = Package(
     name: "Ingot",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ingot", targets: ["ingot"]),
         // For the fuzz package in Fuzz/ (ci/fuzz builds it with -sanitize=fuzzer); the CLI does not use them.
@@ -44,8 +44,7 @@ let package = Package(
                 "CIngotSystem",
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ],
-            swiftSettings: [.swiftLanguageMode(.v6)]),
+            ]),
 
         // Leaf modules: no processes, network or CLI.
         // The typed build→boot contract (formats, buses, backend kinds, artifact layout) every layer shares.
@@ -153,5 +152,5 @@ let package = Package(
                 "IngotSystem", "IngotRegistry", "IngotTestSupport",
             ]),
     ],
-    swiftLanguageModes: [.v5]
+    swiftLanguageModes: [.v6]
 )

@@ -4,23 +4,22 @@
 // before unlocking, and a waiter that locked a file someone unlinked meanwhile starts over.
 
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// An exclusive lock on one output prefix.
-public final class OutputLock: @unchecked Sendable {
-    // @unchecked: `fd` changes only in `release()`, under `lock` (the build and the interrupt
-    // cleanup may both call it).
+public final class OutputLock: Sendable {
     /// The lock file.
     public let path: String
-    private var fd: Int32
-    private let lock = NSLock()
+    /// The open lock file; -1 once released (the build and the interrupt cleanup may both release).
+    private let fd: Mutex<Int32>
 
     private init(path: String, fd: Int32) {
         self.path = path
-        self.fd = fd
+        self.fd = Mutex(fd)
     }
 
     /// The lock file of `base` (`NAME-BOARD`) in `directory`.
@@ -119,17 +118,17 @@ public final class OutputLock: @unchecked Sendable {
 
     /// Unlinks the lock file (when the path still names it), then unlocks it. Idempotent.
     public func release() {
-        lock.lock()
-        defer { lock.unlock() }
-        guard fd >= 0 else { return }
-        var mine = stat()
-        var named = stat()
-        if fstat(fd, &mine) == 0, stat(path, &named) == 0, mine.st_ino == named.st_ino, mine.st_dev == named.st_dev {
-            unlink(path)
+        fd.withLock { fd in
+            guard fd >= 0 else { return }
+            var mine = stat()
+            var named = stat()
+            if fstat(fd, &mine) == 0, stat(path, &named) == 0, mine.st_ino == named.st_ino, mine.st_dev == named.st_dev {
+                unlink(path)
+            }
+            flock(fd, LOCK_UN)
+            close(fd)
+            fd = -1
         }
-        flock(fd, LOCK_UN)
-        close(fd)
-        fd = -1
     }
 
     deinit { release() }

@@ -16,6 +16,7 @@
 import Dispatch
 import Foundation
 import IngotContract
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -23,32 +24,33 @@ import IngotContract
 
 /// What an unfinished build has made so far, for the interrupt handler and `abort()`: the
 /// directories it created for `-o`, its prefix lock, its staging directory.
-final class StagingCleanup: @unchecked Sendable {
-    // @unchecked: every field is read and written under `mutex`.
-    private let mutex = NSLock()
-    private var created: [String] = []
-    private var lock: OutputLock?
-    private var directory: String?
+final class StagingCleanup: Sendable {
+    private struct State {
+        var created: [String] = []
+        var lock: OutputLock?
+        var directory: String?
+    }
+    private let state = Mutex(State())
 
-    func add(created directories: [String]) { mutex.withLock { created += directories } }
-    func set(lock: OutputLock) { mutex.withLock { self.lock = lock } }
-    func set(directory: String) { mutex.withLock { self.directory = directory } }
+    func add(created directories: [String]) { state.withLock { $0.created += directories } }
+    func set(lock: OutputLock) { state.withLock { $0.lock = lock } }
+    func set(directory: String) { state.withLock { $0.directory = directory } }
 
     /// Removes the staging directory, releases the lock (removing its file) and removes the
     /// directories the build created (when empty). Idempotent.
     func run() {
-        mutex.withLock {
-            if let directory { try? FileManager.default.removeItem(atPath: directory) }
-            directory = nil
-            lock?.release()
-            OutputStaging.removeCreated(created)
-            created = []
+        state.withLock { state in
+            if let directory = state.directory { try? FileManager.default.removeItem(atPath: directory) }
+            state.directory = nil
+            state.lock?.release()
+            OutputStaging.removeCreated(state.created)
+            state.created = []
         }
     }
 }
 
 /// One build's staging directory, its prefix lock, and the commit of its outputs.
-public final class OutputStaging {
+public final class OutputStaging: Sendable {
     /// Where the committed outputs go and what they are called.
     public let layout: ArtifactLayout
     /// The staging directory (`DIR/.ingot-staging-NAME-BOARD-PID`).
@@ -56,7 +58,8 @@ public final class OutputStaging {
     private let lock: OutputLock
     private let cleanup: StagingCleanup
     private let token: Int
-    private var committed = false
+    /// Set by `commit` or `abort`, whichever comes first; the other then does nothing.
+    private let committed = Mutex(false)
 
     /// The output directory.
     public var outputDirectory: String { layout.directory }
@@ -232,7 +235,7 @@ public final class OutputStaging {
             fsync(dirFD)
             close(dirFD)
         }
-        committed = true
+        committed.withLock { $0 = true }
         InterruptCleanup.shared.remove(token)
         try? FileManager.default.removeItem(atPath: directory)
         lock.release()
@@ -240,8 +243,11 @@ public final class OutputStaging {
 
     /// Removes everything staged, the lock file and the directories this build created.
     public func abort() {
-        guard !committed else { return }
-        committed = true
+        let first = committed.withLock { committed in
+            defer { committed = true }
+            return !committed
+        }
+        guard first else { return }
         InterruptCleanup.shared.remove(token)
         cleanup.run()
     }

@@ -7,6 +7,7 @@ import Foundation
 import IngotContract
 import IngotSpec
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -166,16 +167,19 @@ public enum Flags {
 }
 
 extension Ingot {
-    nonisolated(unsafe) private static var loggingReady = false
+    /// Whether swift-log is bootstrapped (it may be only once per process; commands run in parallel in tests).
+    private static let loggingReady = Mutex(false)
 
     /// Logs go to stderr; user-facing output goes to stdout.
     static func bootstrapLogging() {
-        guard !loggingReady else { return }
-        loggingReady = true
-        LoggingSystem.bootstrap { label in
-            var h = StreamLogHandler.standardError(label: label)
-            h.logLevel = .info
-            return h
+        loggingReady.withLock { ready in
+            guard !ready else { return }
+            ready = true
+            LoggingSystem.bootstrap { label in
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = .info
+                return h
+            }
         }
     }
 }

@@ -5,6 +5,7 @@
 
 import Foundation
 import IngotTree
+import Synchronization
 
 /// Where one regular file's content ended up.
 struct SquashfsFileLayout {
@@ -116,17 +117,18 @@ final class SquashfsDataWriter {
         pending.removeAll(keepingCapacity: true)
         var results = [[UInt8]?](repeating: nil, count: jobs.count)
         let workers = min(compressors.count, jobs.count)
-        let lock = NSLock()
-        var next = 0
+        // The next job to take; each index is handed to exactly one worker.
+        let next = Atomic<Int>(0)
+        // nonisolated(unsafe): worker k uses only compressors[k], so no compressor is shared.
+        nonisolated(unsafe) let compressors = self.compressors
         results.withUnsafeMutableBufferPointer { out in
-            let outPointer = out
+            // nonisolated(unsafe): each worker writes only the indices it took from `next`, and
+            // concurrentPerform returns only after every worker has finished.
+            nonisolated(unsafe) let outPointer = out
             DispatchQueue.concurrentPerform(iterations: workers) { worker in
                 let compressor = compressors[worker]
                 while true {
-                    lock.lock()
-                    let i = next
-                    next += 1
-                    lock.unlock()
+                    let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
                     guard i < jobs.count else { return }
                     if !jobs[i].data.isEmpty { outPointer[i] = compressor.compress(jobs[i].data) }
                 }

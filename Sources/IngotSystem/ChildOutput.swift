@@ -6,9 +6,7 @@
 import Foundation
 
 /// A streamed standard output (or error) of a `ChildProcess`. Single consumer.
-///
-/// `@unchecked Sendable`: every field is guarded by `condition`, which the blocking `take` needs
-/// as a condition variable (a `Mutex` has none).
+// @unchecked: every `var` is read and written only under `condition` (the blocking `take` needs a condition variable, which Mutex lacks).
 public final class ChildOutput: @unchecked Sendable, AsyncSequence {
     public typealias Element = [UInt8]
 

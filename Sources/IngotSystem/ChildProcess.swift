@@ -14,9 +14,7 @@ import SystemPackage
 #endif
 
 /// A spawned child that leads its own process group.
-///
-/// `@unchecked Sendable`: the mutable state (termination request, result, waiters) is guarded by
-/// `condition`, which `waitBlocking()` also needs as a condition variable.
+// @unchecked: each `var` is used only under `condition` (`interruptToken`: set before the reader thread starts); `waitBlocking()` needs a condition variable, which Mutex lacks.
 public final class ChildProcess: @unchecked Sendable {
     /// Errors starting or waiting for a child.
     public enum Error: Swift.Error, CustomStringConvertible, Equatable {

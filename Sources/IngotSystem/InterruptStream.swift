@@ -12,6 +12,7 @@
 
 import CIngotSystem
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -20,28 +21,28 @@ import Foundation
 #endif
 
 /// The process-wide interrupt signal stream with its registrations.
-///
-/// `@unchecked Sendable`: all mutable state is guarded by `lock`; signals are read on one thread.
-public final class InterruptStream: @unchecked Sendable {
+public final class InterruptStream: Sendable {
     /// The shared stream (signals are process-wide).
     public static let shared = InterruptStream()
     /// The signals treated as interrupts.
     public static let signals: [Int32] = [SIGINT, SIGTERM, SIGHUP]
 
-    private enum Registration {
+    private enum Registration: Sendable {
         case cleanup(@Sendable () -> Void)
         case handler(@Sendable (Int32) -> Void)
         case subscriber(AsyncStream<Int32>.Continuation)
         case child(ChildProcess)
     }
 
-    private let lock = NSLock()
-    private var registrations: [Int: Registration] = [:]
-    private var next = 0
-    private var installed = false
-    private var received: Int32?
-    private var handling = false
-    private var pipeEnds: (read: Int32, write: Int32)?
+    private struct State {
+        var registrations: [Int: Registration] = [:]
+        var next = 0
+        var installed = false
+        var received: Int32?
+        var handling = false
+        var pipeEnds: (read: Int32, write: Int32)?
+    }
+    private let state = Mutex(State())
 
     init() {}
 
@@ -76,52 +77,50 @@ public final class InterruptStream: @unchecked Sendable {
 
     /// Removes a registration; with the last one, the signals get their default action back.
     public func remove(_ token: Int) {
-        lock.lock()
-        defer { lock.unlock() }
-        guard registrations.removeValue(forKey: token) != nil else { return }
-        if registrations.isEmpty && !handling { uninstall() }
+        state.withLock { state in
+            guard state.registrations.removeValue(forKey: token) != nil else { return }
+            if state.registrations.isEmpty && !state.handling { Self.uninstall(&state) }
+        }
     }
 
     /// The interrupt ingot received, if any. It stays set: once interrupted, ingot is stopping,
     /// and work started afterwards (a retry, the next matrix cell) must stop at once too.
     public var receivedSignal: Int32? {
-        lock.lock()
-        defer { lock.unlock() }
-        return received
+        state.withLock { $0.received }
     }
 
     private func add(_ registration: Registration) -> Int {
-        lock.lock()
-        defer { lock.unlock() }
-        next += 1
-        registrations[next] = registration
-        if !installed { install() }
-        return next
+        state.withLock { state in
+            state.next += 1
+            state.registrations[state.next] = registration
+            if !state.installed { install(&state) }
+            return state.next
+        }
     }
 
     // MARK: Delivering
 
-    private func install() {
-        if pipeEnds == nil {
+    private func install(_ state: inout State) {
+        if state.pipeEnds == nil {
             var fds: [Int32] = [-1, -1]
             guard pipe(&fds) == 0 else { return }  // no pipe: signals keep their default action
             for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
             // The handler must never block on a full pipe.
             _ = fcntl(fds[1], F_SETFL, fcntl(fds[1], F_GETFL) | O_NONBLOCK)
-            pipeEnds = (fds[0], fds[1])
+            state.pipeEnds = (fds[0], fds[1])
             let readEnd = fds[0]
             let thread = Thread { [self] in readSignals(from: readEnd) }
             thread.name = "ingot-interrupts"
             thread.start()
         }
-        guard let pipeEnds else { return }
+        guard let pipeEnds = state.pipeEnds else { return }
         for signalNumber in Self.signals { _ = ingot_signal_catch(signalNumber, pipeEnds.write) }
-        installed = true
+        state.installed = true
     }
 
-    private func uninstall() {
+    private static func uninstall(_ state: inout State) {
         for signalNumber in Self.signals { _ = ingot_signal_default(signalNumber) }
-        installed = false
+        state.installed = false
     }
 
     private func readSignals(from fd: Int32) {
@@ -139,12 +138,12 @@ public final class InterruptStream: @unchecked Sendable {
     }
 
     private func deliver(_ signalNumber: Int32) {
-        lock.lock()
-        let repeated = handling
-        handling = true
-        received = signalNumber
-        let current = registrations
-        lock.unlock()
+        let (repeated, current) = state.withLock { state in
+            let repeated = state.handling
+            state.handling = true
+            state.received = signalNumber
+            return (repeated, state.registrations)
+        }
 
         if repeated {
             // A second interrupt: no more patience.
@@ -185,35 +184,36 @@ public final class InterruptStream: @unchecked Sendable {
         let cleanups = runCleanups(remove: true)
         if !claimed {
             // Children started after the interrupt are not left behind either.
-            lock.lock()
-            let late = registrations.values.compactMap { registration -> ChildProcess? in
-                if case .child(let child) = registration { return child }
-                return nil
+            let late = state.withLock { state in
+                state.registrations.values.compactMap { registration -> ChildProcess? in
+                    if case .child(let child) = registration { return child }
+                    return nil
+                }
             }
-            lock.unlock()
             for child in late { child.kill() }
             for child in late { _ = child.waitBlocking(seconds: 2) }
             for cleanup in cleanups { cleanup() }
             endProcess(signalNumber)
         }
-        lock.lock()
-        handling = false
-        if registrations.isEmpty { uninstall() }
-        lock.unlock()
+        state.withLock { state in
+            state.handling = false
+            if state.registrations.isEmpty { Self.uninstall(&state) }
+        }
     }
 
     /// Runs the registered cleanups (removing them when `remove`); returns them.
     @discardableResult
     private func runCleanups(remove: Bool) -> [@Sendable () -> Void] {
-        lock.lock()
-        var cleanups: [@Sendable () -> Void] = []
-        for (token, registration) in registrations.sorted(by: { $0.key < $1.key }) {
-            if case .cleanup(let cleanup) = registration {
-                cleanups.append(cleanup)
-                if remove { registrations.removeValue(forKey: token) }
+        let cleanups: [@Sendable () -> Void] = state.withLock { state in
+            var cleanups: [@Sendable () -> Void] = []
+            for (token, registration) in state.registrations.sorted(by: { $0.key < $1.key }) {
+                if case .cleanup(let cleanup) = registration {
+                    cleanups.append(cleanup)
+                    if remove { state.registrations.removeValue(forKey: token) }
+                }
             }
+            return cleanups
         }
-        lock.unlock()
         for cleanup in cleanups { cleanup() }
         return cleanups
     }

@@ -9,20 +9,19 @@
 // was attached is refused on read.
 
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
-public final class ContentSpool: @unchecked Sendable {
+public final class ContentSpool: Sendable {
     /// Files up to this size stay inline in the tree.
     public static let inlineLimit = 4096
 
     private let fd: Int32
-    private var end: Int64 = 0
     /// The directory the (unlinked) spool file lives in, for messages about space there.
     public let directory: String
-    private let lock = NSLock()
 
     /// Spool offsets from here on address attached source files, not the spool file.
     public static let sourceBase: Int64 = 1 << 62
@@ -37,8 +36,15 @@ public final class ContentSpool: @unchecked Sendable {
         var inode: UInt64
         var mtime: timespec
     }
-    private var sources: [Source] = []
-    private var nextSourceBase = ContentSpool.sourceBase
+
+    /// What changes as content is spooled and sources are attached.
+    private struct State {
+        /// Bytes spooled so far.
+        var end: Int64 = 0
+        var sources: [Source] = []
+        var nextSourceBase = ContentSpool.sourceBase
+    }
+    private let state = Mutex(State())
 
     /// Creates an unlinked spool file in `directory` (default: `$TMPDIR` or /tmp).
     public init(directory: String? = nil) throws {
@@ -59,7 +65,7 @@ public final class ContentSpool: @unchecked Sendable {
 
     deinit {
         close(fd)
-        for source in sources { close(source.fd) }
+        for source in state.withLock({ $0.sources }) { close(source.fd) }
     }
 
     /// Attaches an immutable file (a store object) whose bytes tree content may reference in
@@ -77,30 +83,28 @@ public final class ContentSpool: @unchecked Sendable {
             close(sfd)
             throw FileTree.Error.spool("cannot stat source \(path): \(why)")
         }
-        lock.lock()
-        defer { lock.unlock() }
-        if let known = sources.first(where: {
-            $0.device == UInt64(st.st_dev) && $0.inode == UInt64(st.st_ino) && $0.size == Int64(st.st_size)
-                && $0.mtime.tv_sec == st.st_mtim.tv_sec && $0.mtime.tv_nsec == st.st_mtim.tv_nsec
-        }) {
-            close(sfd)
-            return known.base
+        return state.withLock { state in
+            if let known = state.sources.first(where: {
+                $0.device == UInt64(st.st_dev) && $0.inode == UInt64(st.st_ino) && $0.size == Int64(st.st_size)
+                    && $0.mtime.tv_sec == st.st_mtim.tv_sec && $0.mtime.tv_nsec == st.st_mtim.tv_nsec
+            }) {
+                close(sfd)
+                return known.base
+            }
+            let base = state.nextSourceBase
+            state.sources.append(
+                Source(
+                    base: base, size: Int64(st.st_size), fd: sfd, path: path, device: UInt64(st.st_dev),
+                    inode: UInt64(st.st_ino), mtime: st.st_mtim))
+            // Keep a gap so no content can run from one source into the next.
+            state.nextSourceBase = base + Int64(st.st_size) + 4096
+            return base
         }
-        let base = nextSourceBase
-        sources.append(
-            Source(
-                base: base, size: Int64(st.st_size), fd: sfd, path: path, device: UInt64(st.st_dev),
-                inode: UInt64(st.st_ino), mtime: st.st_mtim))
-        // Keep a gap so no content can run from one source into the next.
-        nextSourceBase = base + Int64(st.st_size) + 4096
-        return base
     }
 
     /// The attached source holding `[offset, offset + count)`, checked to be unchanged.
     private func source(at offset: Int64, count: Int) throws -> (fd: Int32, offset: Int64) {
-        lock.lock()
-        let found = sources.last { $0.base <= offset }
-        lock.unlock()
+        let found = state.withLock { $0.sources.last { $0.base <= offset } }
         guard let s = found, offset + Int64(count) <= s.base + s.size else {
             throw FileTree.Error.spool("offset \(offset) (+\(count)) lies in no attached source")
         }
@@ -116,9 +120,7 @@ public final class ContentSpool: @unchecked Sendable {
 
     /// Total bytes spooled so far.
     public var size: Int64 {
-        lock.lock()
-        defer { lock.unlock() }
-        return end
+        state.withLock { $0.end }
     }
 
     /// Appends bytes and returns their `Content`.
@@ -134,9 +136,7 @@ public final class ContentSpool: @unchecked Sendable {
 
     /// Starts a streamed file at the end of the spool. Only one writer may be open at a time.
     public func beginFile() -> Writer {
-        lock.lock()
-        let start = end
-        lock.unlock()
+        let start = state.withLock { $0.end }
         return Writer(spool: self, start: start)
     }
 
@@ -183,9 +183,8 @@ public final class ContentSpool: @unchecked Sendable {
                 var st = stat()
                 if fstat(spool.fd, &st) == 0, Int64(st.st_size) < start + total { _ = ftruncate(spool.fd, off_t(start + total)) }
             }
-            spool.lock.lock()
-            spool.end = max(spool.end, start + total)
-            spool.lock.unlock()
+            let end = start + total
+            spool.state.withLock { $0.end = max($0.end, end) }
             return Content(spoolOffset: start, size: total)
         }
     }

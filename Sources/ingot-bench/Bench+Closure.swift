@@ -210,16 +210,8 @@ struct ClosurePhaseCommand: ParsableCommand {
 
     /// Runs the async resolution on a task and waits for it (the bench's root command is synchronous).
     func run() throws {
-        final class Outcome: @unchecked Sendable { var error: Swift.Error? }
-        let outcome = Outcome()
-        let done = DispatchSemaphore(value: 0)
         let command = self
-        Task {
-            do { try await command.measure() } catch { outcome.error = error }
-            done.signal()
-        }
-        done.wait()
-        if let e = outcome.error { throw e }
+        try runBlocking { try await command.measure() }
     }
 
     func measure() async throws {

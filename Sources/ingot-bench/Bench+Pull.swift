@@ -170,20 +170,10 @@ struct PullPhaseCommand: ParsableCommand {
         let ref = try RegistryReference.parse(reference)
         let options = RegistryOptions(plainHTTP: Set(http), parallelDownloads: jobs)
         let contentStore = try ContentStore(root: store)
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var failure: Swift.Error?
-        nonisolated(unsafe) var outcome: RegistryPuller.Outcome?
-        Task {
-            do {
-                outcome = try await RegistryPuller(store: contentStore, options: options).pull(ref, arch: "amd64")
-            } catch {
-                failure = error
-            }
-            done.signal()
+        let outcome = try runBlocking {
+            try await RegistryPuller(store: contentStore, options: options).pull(ref, arch: "amd64")
         }
-        done.wait()
-        if let failure { throw failure }
-        if let outcome { print("pulled \(outcome.bytesReceived) bytes, manifest \(outcome.manifestDigest)") }
+        print("pulled \(outcome.bytesReceived) bytes, manifest \(outcome.manifestDigest)")
     }
 }
 

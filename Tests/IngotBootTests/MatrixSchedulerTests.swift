@@ -3,6 +3,7 @@
 // job order, and the exit code. The fakes record concurrency instead of timing anything.
 
 import Foundation
+import Synchronization
 import IngotSpec
 import IngotContract
 import Testing
@@ -10,7 +11,7 @@ import Testing
 @testable import IngotBoot
 
 /// A backend that answers from a script per board and records how many runs overlap.
-final class FakeBackend: BootBackend, @unchecked Sendable {
+final class FakeBackend: BootBackend, Sendable {
     enum Behaviour: Sendable {
         case pass
         case guestFailure(BootStage)
@@ -20,19 +21,28 @@ final class FakeBackend: BootBackend, @unchecked Sendable {
 
     let kind: BootBackendKind
     let host: String
-    private let lock = NSLock()
-    private var script: [String: [Behaviour]]
-    private(set) var running = 0
-    private(set) var peak = 0
-    private(set) var runs: [String] = []
-    private(set) var peakMemory = 0
-    private var memory = 0
+    private struct State {
+        var script: [String: [Behaviour]]
+        var running = 0
+        var peak = 0
+        var runs: [String] = []
+        var peakMemory = 0
+        var memory = 0
+    }
+    private let state: Mutex<State>
     let memoryOf: [String: Int]
+
+    /// The most runs that overlapped.
+    var peak: Int { state.withLock { $0.peak } }
+    /// The boards run, in start order.
+    var runs: [String] { state.withLock { $0.runs } }
+    /// The most memory the overlapping runs held.
+    var peakMemory: Int { state.withLock { $0.peakMemory } }
 
     init(kind: BootBackendKind = .qemu, host: String, script: [String: [Behaviour]] = [:], memoryOf: [String: Int] = [:]) {
         self.kind = kind
         self.host = host
-        self.script = script
+        self.state = Mutex(State(script: script))
         self.memoryOf = memoryOf
     }
 
@@ -41,23 +51,23 @@ final class FakeBackend: BootBackend, @unchecked Sendable {
     }
 
     func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult {
-        let behaviour: Behaviour = lock.withLock {
-            running += 1
-            peak = max(peak, running)
-            memory += memoryOf[plan.board] ?? 0
-            peakMemory = max(peakMemory, memory)
-            runs.append(plan.board)
-            var queue = script[plan.board] ?? []
+        let behaviour: Behaviour = state.withLock { state in
+            state.running += 1
+            state.peak = max(state.peak, state.running)
+            state.memory += memoryOf[plan.board] ?? 0
+            state.peakMemory = max(state.peakMemory, state.memory)
+            state.runs.append(plan.board)
+            var queue = state.script[plan.board] ?? []
             let next = queue.isEmpty ? Behaviour.pass : queue.removeFirst()
-            script[plan.board] = queue
+            state.script[plan.board] = queue
             return next
         }
         // Let other tasks start while this "machine" runs.
         for _ in 0..<20 { await Task.yield() }
         try await Task.sleep(nanoseconds: 20_000_000)
-        lock.withLock {
-            running -= 1
-            memory -= memoryOf[plan.board] ?? 0
+        state.withLock { state in
+            state.running -= 1
+            state.memory -= memoryOf[plan.board] ?? 0
         }
         var exit = IngotBoot.ExitStatus.signaled(15)
         switch behaviour {
@@ -159,19 +169,18 @@ struct MatrixSchedulerTests {
     @Test func emulatorDyingBeforeAnyStageIsInfrastructureAndRetriesRunOut() async throws {
         let backend = FakeBackend(host: "local", script: ["a": [.emulatorDies, .emulatorDies, .emulatorDies]])
         let scheduler = try MatrixScheduler(hosts: [MatrixHost(backend: backend, slots: 1, memoryMiB: 4096)], retries: 2)
-        final class Events: @unchecked Sendable {
-            let lock = NSLock()
-            var kinds: [String] = []
+        final class Events: Sendable {
+            let kinds = Mutex<[String]>([])
         }
         let events = Events()
-        let results = await scheduler.run([Self.job("a")]) { event in events.lock.withLock { events.kinds.append(event.kind.rawValue) } }
+        let results = await scheduler.run([Self.job("a")]) { event in events.kinds.withLock { $0.append(event.kind.rawValue) } }
         let cell = try #require(results.first)
         #expect(cell.status == .error)
         #expect(cell.attempts == 3)
         #expect(backend.runs.count == 3)
         #expect(cell.verdict.reason.contains("after 3 attempt(s)") && cell.verdict.reason.contains("cannot allocate memory"))
         #expect(cell.retryReasons.count == 2)
-        #expect(events.kinds == ["started", "retrying", "started", "retrying", "started", "finished"])
+        #expect(events.kinds.withLock { $0 } == ["started", "retrying", "started", "retrying", "started", "finished"])
         #expect(MatrixExitCode.of(results) == .infrastructure)
     }
 

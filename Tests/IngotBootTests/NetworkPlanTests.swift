@@ -70,10 +70,9 @@ struct NetworkPlanTests {
 
 /// A loopback listener that answers each connection with `reply` (nil: closes it at once, as
 /// QEMU's forwarder does when the guest refuses the connection).
-final class LocalServer: @unchecked Sendable {
+final class LocalServer: Sendable {
     let fd: Int32
     let port: Int
-    private let thread: Thread
 
     init(reply: String?) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -103,8 +102,7 @@ final class LocalServer: @unchecked Sendable {
         }
         self.fd = fd
         self.port = Int(UInt16(bigEndian: address.sin_port))
-        self.thread = thread
-        thread.start()
+        thread.start()  // a running Thread keeps itself alive; it ends when stop() closes the socket
     }
 
     func stop() {

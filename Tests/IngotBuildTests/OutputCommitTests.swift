@@ -5,6 +5,7 @@
 
 import Foundation
 import IngotContract
+import Synchronization
 import Testing
 
 @testable import IngotBuild
@@ -169,9 +170,8 @@ import Testing
 }
 
 /// Messages collected from another task.
-final class Messages: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [String] = []
-    func append(_ text: String) { lock.withLock { items.append(text) } }
-    var all: [String] { lock.withLock { items } }
+final class Messages: Sendable {
+    private let items = Mutex<[String]>([])
+    func append(_ text: String) { items.withLock { $0.append(text) } }
+    var all: [String] { items.withLock { $0 } }
 }

@@ -4,6 +4,7 @@
 // one failing, and the whole path — build an image, flash it, boot the device under QEMU.
 
 import Foundation
+import Synchronization
 import Testing
 
 /// Loop devices and small process helpers for the flash command tests.
@@ -238,6 +239,10 @@ final class FlashLoop {
 }
 
 /// Stderr collected on another thread.
-private final class DataBox: @unchecked Sendable {
-    var data = Data()
+private final class DataBox: Sendable {
+    private let stored = Mutex(Data())
+    var data: Data {
+        get { stored.withLock { $0 } }
+        set { stored.withLock { $0 = newValue } }
+    }
 }

@@ -4,15 +4,15 @@
 // `INGOT_HARDENING_BINARY` runs the suite against another build (e.g. the old one, to see it fail).
 
 import Foundation
+import Synchronization
 import Testing
 
 /// A value shared with a watcher thread or a timer.
-final class Locked<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func get() -> Value { lock.withLock { value } }
-    func update(_ body: (inout Value) -> Void) { lock.withLock { body(&value) } }
+final class Locked<Value: Sendable>: Sendable {
+    private let value: Mutex<Value>
+    init(_ value: Value) { self.value = Mutex(value) }
+    func get() -> Value { value.withLock { $0 } }
+    func update(_ body: (inout Value) -> Void) { value.withLock { body(&$0) } }
 }
 
 enum Hostile {

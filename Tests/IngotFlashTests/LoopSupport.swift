@@ -5,6 +5,7 @@
 
 import Crypto
 import Foundation
+import Synchronization
 import IngotDisk
 
 @testable import IngotFlash
@@ -238,6 +239,10 @@ extension Loop {
 }
 
 /// Stderr collected on another thread.
-private final class DataBox: @unchecked Sendable {
-    var data = Data()
+private final class DataBox: Sendable {
+    private let stored = Mutex(Data())
+    var data: Data {
+        get { stored.withLock { $0 } }
+        set { stored.withLock { $0 = newValue } }
+    }
 }

@@ -4,6 +4,7 @@
 // the test builds, and an optional throttling proxy (python3) to stop transfers midway.
 
 import Foundation
+import Synchronization
 import Testing
 
 @testable import IngotSources
@@ -28,12 +29,14 @@ func freePort() throws -> Int {
 }
 
 /// One docker-registry process with its own config and storage.
-final class TestRegistry: @unchecked Sendable {
+final class TestRegistry: Sendable {
     let dir: String
     let port: Int
     let tls: Bool
     let user: (name: String, password: String)?
-    private(set) var process: Process?
+    /// The running docker-registry (replaced by `start()`).
+    var process: Process? { running.withLock { $0 } }
+    private let running = Mutex<Process?>(nil)
     var host: String { "127.0.0.1:\(port)" }
     var caFile: String { dir + "/ca.crt" }
     var storage: String { dir + "/storage" }
@@ -87,7 +90,7 @@ final class TestRegistry: @unchecked Sendable {
         p.standardOutput = log
         p.standardError = log
         try p.run()
-        process = p
+        running.withLock { $0 = p }
         let scheme = tls ? "https" : "http"
         for _ in 0..<100 {
             let (_, out) = try sh(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", caFile, "\(scheme)://\(host)/v2/"])
@@ -163,7 +166,7 @@ final class TestRegistry: @unchecked Sendable {
 
 /// A TCP proxy (python3) in front of a registry that forwards at most `bytesPerSecond`, so a
 /// test can stop the registry while a blob is half-way through.
-final class ThrottlingProxy: @unchecked Sendable {
+final class ThrottlingProxy: Sendable {
     let port: Int
     private let process: Process
 
@@ -220,7 +223,7 @@ final class ThrottlingProxy: @unchecked Sendable {
 /// unless the request carries the token, which `/token` hands out for basic credentials `user:pw`;
 /// authorised requests are forwarded to the registry. docker-registry's own token auth needs a
 /// JWT-signing token server, which this stands in for.
-final class BearerFront: @unchecked Sendable {
+final class BearerFront: Sendable {
     let port: Int
     private let process: Process
     var host: String { "127.0.0.1:\(port)" }

@@ -122,7 +122,7 @@ public enum Command {
 }
 
 /// A temporary directory, removed when dropped.
-public final class TemporaryDirectory: @unchecked Sendable {
+public final class TemporaryDirectory: Sendable {
     /// Its path.
     public let path: String
 

@@ -5,16 +5,21 @@
 // the watcher gives up. Probes go only to the plan's forwarded ports on 127.0.0.1.
 
 import Foundation
+import Synchronization
 
 /// The probe rounds of one run.
-final class ProbeLoop: @unchecked Sendable {
+final class ProbeLoop: Sendable {
     private let network: GuestNetwork?
     private let start: Date
     private let interval: Double
-    private let lock = NSLock()
-    private var running = false
-    private var results: [(index: Int, endpoint: String, outcome: ProbeOutcome, time: Double)] = []
-    private var nextRound = 0.0
+
+    /// What the probe thread and the supervision loop share.
+    private struct State {
+        var running = false
+        var results: [(index: Int, endpoint: String, outcome: ProbeOutcome, time: Double)] = []
+        var nextRound = 0.0
+    }
+    private let state = Mutex(State())
 
     /// - Parameters:
     ///   - network: the plan's forwards (nil: the machine has no network; every probe fails so).
@@ -29,12 +34,10 @@ final class ProbeLoop: @unchecked Sendable {
     /// Hands finished attempts to `watcher` and starts the next round when one is due. Call it
     /// from the supervision loop's thread on every iteration.
     func poll(_ watcher: StageWatcher, at time: Double) -> BootVerdict? {
-        lock.lock()
-        let finished = results
-        results.removeAll()
-        let busy = running
-        let notBefore = nextRound
-        lock.unlock()
+        let (finished, busy, notBefore) = state.withLock { state in
+            defer { state.results.removeAll() }
+            return (state.results, state.running, state.nextRound)
+        }
         for result in finished {
             if let verdict = watcher.probeAttempted(result.index, endpoint: result.endpoint, outcome: result.outcome, at: result.time) {
                 return verdict
@@ -46,9 +49,7 @@ final class ProbeLoop: @unchecked Sendable {
             let probe = watcher.rules.probes[index]
             return (index, probe, network?.hostPort(forGuest: probe.guestPort))
         }
-        lock.lock()
-        running = true
-        lock.unlock()
+        state.withLock { $0.running = true }
         let address = network?.hostAddress ?? "127.0.0.1"
         let thread = Thread { [self] in
             var round: [(index: Int, endpoint: String, outcome: ProbeOutcome, time: Double)] = []
@@ -62,11 +63,12 @@ final class ProbeLoop: @unchecked Sendable {
                 let outcome = ProbeClient.attempt(probe, address: address, port: hostPort)
                 round.append((index, "\(address):\(hostPort)", outcome, Date().timeIntervalSince(start)))
             }
-            lock.lock()
-            results += round
-            running = false
-            nextRound = Date().timeIntervalSince(start) + interval
-            lock.unlock()
+            let next = Date().timeIntervalSince(start) + interval
+            state.withLock { state in
+                state.results += round
+                state.running = false
+                state.nextRound = next
+            }
         }
         thread.name = "ingot-probe"
         thread.start()

@@ -77,7 +77,10 @@ public final class LabBackend: BootBackend, Sendable {
     /// Boots the board. `plan` only names the board and the run directory; the board boots
     /// whatever its medium holds (after `media-switch`, the image under test).
     public func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult {
-        try await superviseOnThread(named: "ingot-lab-\(plan.board)") { cancelled in
+        // nonisolated(unsafe): the caller awaits this run, so until it returns only the supervision
+        // thread uses the watcher (StageWatcher is a single-thread object handed over, not shared).
+        nonisolated(unsafe) let watcher = watcher
+        return try await superviseOnThread(named: "ingot-lab-\(plan.board)") { cancelled in
             try self.supervise(board: plan.board, watcher: watcher, logPath: logPath, cancelled: cancelled)
         }
     }

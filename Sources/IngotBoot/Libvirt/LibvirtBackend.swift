@@ -9,6 +9,7 @@ import IngotContract
 import IngotSpec
 import IngotSystem
 import Logging
+import Synchronization
 
 /// What one libvirt run left behind, for reports and for checking where cells ran.
 public struct LibvirtRunRecord: Codable, Equatable, Sendable {
@@ -23,7 +24,7 @@ public struct LibvirtRunRecord: Codable, Equatable, Sendable {
 }
 
 /// Runs machine plans as transient libvirt domains on one daemon.
-public final class LibvirtBackend: BootBackend, @unchecked Sendable {
+public final class LibvirtBackend: BootBackend, Sendable {
     public var kind: BootBackendKind { .libvirt }
     /// The libvirt URI (`qemu:///system`, `qemu+tcp://10.123.0.1/system`).
     public var host: String { uri }
@@ -33,8 +34,7 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
     /// Hard cap on a run when the watcher sets none (seconds).
     public let maximumSeconds: Double
     private let logger: Logger?
-    private let lock = NSLock()
-    private var records: [LibvirtRunRecord] = []
+    private let records = Mutex<[LibvirtRunRecord]>([])
 
     /// Creates a backend for one daemon; nothing is contacted until a run.
     /// - Parameters:
@@ -49,9 +49,7 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
 
     /// The runs made through this backend so far, oldest first.
     public var runs: [LibvirtRunRecord] {
-        lock.lock()
-        defer { lock.unlock() }
-        return records
+        records.withLock { $0 }
     }
 
     /// Runs `plan` as a transient domain and returns once the domain is destroyed.
@@ -65,6 +63,9 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
         let freed = plan.withFreeForwards()
         let plan = freed.network == nil ? freed : freed.withForwardAddress(try Self.forwardAddress(uri: uri, board: freed.board))
         try plan.prepareScratchFiles()
+        // nonisolated(unsafe): the caller awaits this run, so until it returns only the supervision
+        // thread uses the watcher (StageWatcher is a single-thread object handed over, not shared).
+        nonisolated(unsafe) let watcher = watcher
         return try await superviseOnThread(named: "ingot-libvirt-\(plan.board)") { cancelled in
             try self.supervise(plan: plan, watcher: watcher, logPath: logPath, cancelled: cancelled)
         }
@@ -179,9 +180,8 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
         logger?.debug("domain \(name) \(wasRunning ? "destroyed" : "had ended")", metadata: ["uri": "\(uri)"])
         if let stop { throw stop }
         let final = verdict ?? watcher.finish(at: wall, cause: "run ended")
-        lock.lock()
-        records.append(LibvirtRunRecord(uri: uri, domain: name, uuid: domain.uuid, passed: final.passed))
-        lock.unlock()
+        let record = LibvirtRunRecord(uri: uri, domain: name, uuid: domain.uuid, passed: final.passed)
+        records.withLock { $0.append(record) }
         return BootResult(
             verdict: final, wallSeconds: wall, accelerator: plan.accelerator,
             exitStatus: wasRunning ? .signaled(SIGTERM) : .exited(0), logPath: logPath, qemuStderr: "")
@@ -189,6 +189,7 @@ public final class LibvirtBackend: BootBackend, @unchecked Sendable {
 }
 
 /// Reads a console stream on its own thread (receives block) and hands chunks to the supervisor.
+// @unchecked: `pending` and `done` are only touched under `condition` (a condition variable, which Mutex lacks).
 final class ConsoleReader: @unchecked Sendable {
     private let stream: LibvirtStream
     private let condition = NSCondition()

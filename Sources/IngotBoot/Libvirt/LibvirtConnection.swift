@@ -6,6 +6,7 @@ import Foundation
 
 /// One open libvirt connection (`virConnectPtr`), local (`qemu:///system`) or remote
 /// (`qemu+tcp://HOST/system`). Thread-safe as libvirt's connections are; closed on deinit.
+// @unchecked: only immutable lets; the C handle is freed once, in deinit, and libvirt's connection calls are thread-safe.
 public final class LibvirtConnection: @unchecked Sendable {
     /// Errors from libvirt calls: each names the URI (and domain) and what to do.
     public enum Error: Swift.Error, CustomStringConvertible, Equatable {

@@ -7,6 +7,7 @@ import Foundation
 
 /// A libvirt domain (`virDomainPtr`); the handle is freed in deinit (the domain itself is ended
 /// with `destroy()`).
+// @unchecked: only immutable lets; the C handle is freed once, in deinit, and libvirt's domain calls are thread-safe.
 public final class LibvirtDomain: @unchecked Sendable {
     /// The connection the domain lives on (kept alive as long as the domain handle).
     public let connection: LibvirtConnection
@@ -98,9 +99,10 @@ public final class LibvirtDomain: @unchecked Sendable {
 }
 
 /// A libvirt stream (`virStreamPtr`) attached to a domain console, read with blocking receives.
+// @unchecked: only immutable lets; libvirt streams allow one receiver plus abort/finish from another thread.
 public final class LibvirtStream: @unchecked Sendable {
     /// What one receive gave.
-    public enum Chunk: Equatable {
+    public enum Chunk: Equatable, Sendable {
         /// Console output.
         case bytes([UInt8])
         /// The console closed (the domain ended).

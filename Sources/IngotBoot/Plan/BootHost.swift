@@ -5,6 +5,7 @@
 import Crypto
 import Foundation
 import IngotSystem
+import Synchronization
 
 /// Read-only facts about the host, used while building a machine plan.
 public protocol BootHost: Sendable {
@@ -179,20 +180,15 @@ public struct SystemBootHost: BootHost {
 }
 
 /// Per-process cache of probe results.
-final class ProbeCache: @unchecked Sendable {
+final class ProbeCache: Sendable {
     static let shared = ProbeCache()
-    private let lock = NSLock()
-    private var values: [String: String] = [:]
+    private let values = Mutex<[String: String]>([:])
 
     func value(for key: String) -> String? {
-        lock.lock()
-        defer { lock.unlock() }
-        return values[key]
+        values.withLock { $0[key] }
     }
 
     func set(_ value: String, for key: String) {
-        lock.lock()
-        defer { lock.unlock() }
-        values[key] = value
+        values.withLock { $0[key] = value }
     }
 }

@@ -9,6 +9,7 @@
 import Glibc
 #endif
 import Foundation
+import Synchronization
 import IngotSpec
 
 /// The user-mode network of one machine: the NIC and the forwarded ports.
@@ -125,19 +126,16 @@ extension BootHost {
 
 /// Free loopback ports for forwards. The kernel picks one (bind to port 0); ports handed out are
 /// remembered so two cells planned in one process never get the same one.
-public final class HostPorts: @unchecked Sendable {
+public final class HostPorts: Sendable {
     /// The process-wide allocator.
     public static let shared = HostPorts()
-    private let lock = NSLock()
-    private var handedOut: Set<Int> = []
+    private let handedOut = Mutex<Set<Int>>([])
 
     /// A free port, or nil when none could be had.
     public func reserve() -> Int? {
         for _ in 0..<32 {
             guard let port = Self.bind(port: 0) else { return nil }
-            lock.lock()
-            let fresh = handedOut.insert(port).inserted
-            lock.unlock()
+            let fresh = handedOut.withLock { $0.insert(port).inserted }
             if fresh { return port }
         }
         return nil

@@ -4,29 +4,27 @@
 
 import Foundation
 import IngotSystem
+import Synchronization
 
 /// The stop request of one run.
-///
-/// `@unchecked Sendable`: `reason` and `actions` are guarded by `lock`.
-final class CancelFlag: @unchecked Sendable {
+final class CancelFlag: Sendable {
     /// Why the run stops.
-    enum Reason: Equatable {
+    enum Reason: Equatable, Sendable {
         /// The task running the boot was cancelled.
         case cancelled
         /// ingot received this signal.
         case interrupted(Int32)
     }
 
-    private let lock = NSLock()
-    private var stored: Reason?
-    private var actions: [@Sendable () -> Void] = []
+    private struct State {
+        var reason: Reason?
+        var actions: [@Sendable () -> Void] = []
+    }
+
+    private let state = Mutex(State())
 
     /// The reason, once set.
-    var reason: Reason? {
-        lock.lock()
-        defer { lock.unlock() }
-        return stored
-    }
+    var reason: Reason? { state.withLock { $0.reason } }
 
     /// True once the run must stop.
     var isSet: Bool { reason != nil }
@@ -36,28 +34,24 @@ final class CancelFlag: @unchecked Sendable {
 
     /// Marks the run stopped for `reason` (the first reason wins) and runs the registered actions.
     func set(_ reason: Reason) {
-        lock.lock()
-        guard stored == nil else {
-            lock.unlock()
-            return
+        // The actions run outside the lock: one may set or query this flag again.
+        let pending: [@Sendable () -> Void] = state.withLock { state in
+            guard state.reason == nil else { return [] }
+            state.reason = reason
+            defer { state.actions.removeAll() }
+            return state.actions
         }
-        stored = reason
-        let pending = actions
-        actions.removeAll()
-        lock.unlock()
         for action in pending { action() }
     }
 
     /// Runs `action` when the flag is set (at once if it already is).
     func whenSet(_ action: @escaping @Sendable () -> Void) {
-        lock.lock()
-        if stored != nil {
-            lock.unlock()
-            action()
-            return
+        let alreadySet = state.withLock { state in
+            if state.reason != nil { return true }
+            state.actions.append(action)
+            return false
         }
-        actions.append(action)
-        lock.unlock()
+        if alreadySet { action() }
     }
 
     /// Sets the flag on an interrupt to ingot until the returned token is removed from

@@ -84,6 +84,9 @@ public final class QEMUProcess: Sendable {
     public func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult {
         let plan = plan.withFreeForwards()
         try plan.prepareScratchFiles()
+        // nonisolated(unsafe): the caller awaits this run, so until it returns only the supervision
+        // thread uses the watcher (StageWatcher is a single-thread object handed over, not shared).
+        nonisolated(unsafe) let watcher = watcher
         return try await superviseOnThread(named: "ingot-qemu-\(plan.board)") { cancelled in
             try self.supervise(plan: plan, watcher: watcher, logPath: logPath, cancelled: cancelled)
         }

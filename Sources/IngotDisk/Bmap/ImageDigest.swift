@@ -7,6 +7,7 @@
 
 import Crypto
 import Foundation
+import Synchronization
 import IngotFilesystems
 
 #if canImport(Glibc)
@@ -101,41 +102,41 @@ public enum ImageDigest {
     }
 
     /// Job queue, results and the progress counter shared by the workers.
-    private final class SharedState: @unchecked Sendable {
-        private let lock = NSLock()
-        private var next = 0
-        private var outcomes: [Result<String, Swift.Error>?]
-        private var done: Int64 = 0
-        private var lastReport = Date()
+    private final class SharedState: Sendable {
+        private struct State {
+            var next = 0
+            var outcomes: [Result<String, Swift.Error>?]
+            var done: Int64 = 0
+            var lastReport = Date()
+        }
+        private let state: Mutex<State>
 
-        init(count: Int) { outcomes = Array(repeating: nil, count: count) }
+        init(count: Int) { state = Mutex(State(outcomes: Array(repeating: nil, count: count))) }
 
         func nextJob(_ order: [Int]) -> Int? {
-            lock.lock()
-            defer { lock.unlock() }
-            guard next < order.count else { return nil }
-            next += 1
-            return order[next - 1]
+            state.withLock { state in
+                guard state.next < order.count else { return nil }
+                state.next += 1
+                return order[state.next - 1]
+            }
         }
 
         func finish(_ index: Int, _ outcome: Result<String, Swift.Error>) {
-            lock.lock()
-            outcomes[index] = outcome
-            lock.unlock()
+            state.withLock { $0.outcomes[index] = outcome }
         }
 
         /// Adds `bytes`; returns the running total when a report is due (every `seconds`).
         func advance(by bytes: Int64, every seconds: Double) -> Int64? {
-            lock.lock()
-            defer { lock.unlock() }
-            done += bytes
-            guard Date().timeIntervalSince(lastReport) >= seconds else { return nil }
-            lastReport = Date()
-            return done
+            state.withLock { state in
+                state.done += bytes
+                guard Date().timeIntervalSince(state.lastReport) >= seconds else { return nil }
+                state.lastReport = Date()
+                return state.done
+            }
         }
 
         func results() throws -> [String] {
-            try outcomes.map { outcome in
+            try state.withLock { $0.outcomes }.map { outcome in
                 guard let outcome else { throw ImageFile.Error.io("image", "a digest was not computed") }
                 return try outcome.get()
             }

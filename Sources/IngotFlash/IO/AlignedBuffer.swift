@@ -4,6 +4,7 @@
 import Foundation
 
 /// A page-aligned, fixed-capacity byte buffer.
+// @unchecked: owns raw memory; one thread uses the bytes at a time, handed over through a lock (ChunkPool, TargetLane, ReadAhead).
 final class AlignedBuffer: @unchecked Sendable {
     static let alignment = 4096
     let pointer: UnsafeMutableRawPointer

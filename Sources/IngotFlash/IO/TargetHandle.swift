@@ -43,6 +43,7 @@ public enum TargetError: Swift.Error, CustomStringConvertible, Equatable, Sendab
 }
 
 /// An open target (whole disk or regular file).
+// @unchecked: owns a raw file descriptor; its bookkeeping `var`s are changed only by the one thread driving the target at a time.
 final class TargetHandle: @unchecked Sendable {
     let path: String
     let fd: Int32

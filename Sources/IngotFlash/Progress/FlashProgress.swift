@@ -2,6 +2,7 @@
 // ETA, CI gets one JSON object per line (`--progress=json`), and `none` prints nothing.
 
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -41,13 +42,17 @@ public enum ProgressStyle: String, Sendable, CaseIterable {
 
 /// Prints progress in the chosen style; the summary goes to stdout in every style but `json`,
 /// where it is the last JSON line.
-public final class ProgressPrinter: FlashProgressSink, @unchecked Sendable {
+public final class ProgressPrinter: FlashProgressSink, Sendable {
     let style: ProgressStyle
-    private let lock = NSLock()
-    private var lastDraw: [String: Double] = [:]
-    private var drawn = false
-    private var ended: Set<String> = []
-    private var latest: [String: (phase: FlashPhase, done: Int64, total: Int64, elapsed: Double)] = [:]
+
+    /// What the printer remembers between events (events come from several worker threads).
+    private struct State {
+        var lastDraw: [String: Double] = [:]
+        var drawn = false
+        var ended: Set<String> = []
+        var latest: [String: (phase: FlashPhase, done: Int64, total: Int64, elapsed: Double)] = [:]
+    }
+    private let state = Mutex(State())
 
     /// Creates a printer; `.auto` becomes `.bar` when stderr is a terminal, else `.none`.
     public init(style: ProgressStyle) {
@@ -59,38 +64,38 @@ public final class ProgressPrinter: FlashProgressSink, @unchecked Sendable {
     }
 
     public func handle(_ event: FlashEvent) {
-        lock.lock()
-        defer { lock.unlock() }
-        // A poll that raced with the end of a phase must not print after its summary.
-        switch event {
-        case .progress(let phase, let target, let done, let total, _):
-            if done < total, ended.contains(phase.rawValue + target) { return }
-        case .phaseDone(let phase, let target, _, _):
-            ended.insert(phase.rawValue + target)
-        default: break
-        }
-        switch style {
-        case .json: json(event)
-        case .bar: bar(event)
-        case .none, .auto: break
-        }
-        if case .finished(let report) = event, style != .json {
-            if drawn { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
-            print(report.summary)
+        state.withLock { state in
+            // A poll that raced with the end of a phase must not print after its summary.
+            switch event {
+            case .progress(let phase, let target, let done, let total, _):
+                if done < total, state.ended.contains(phase.rawValue + target) { return }
+            case .phaseDone(let phase, let target, _, _):
+                state.ended.insert(phase.rawValue + target)
+            default: break
+            }
+            switch style {
+            case .json: Self.json(event, &state)
+            case .bar: Self.bar(event, &state)
+            case .none, .auto: break
+            }
+            if case .finished(let report) = event, style != .json {
+                if state.drawn { FileHandle.standardError.write(Data("\r\u{1b}[K".utf8)) }
+                print(report.summary)
+            }
         }
     }
 
     static func now() -> Double { Date().timeIntervalSince1970 }
 
-    private func json(_ event: FlashEvent) {
+    private static func json(_ event: FlashEvent, _ state: inout State) {
         var object: [String: Any] = [:]
         switch event {
         case .progress(let phase, let target, let done, let total, let elapsed):
             let key = phase.rawValue + target
-            let t = Self.now()
+            let t = now()
             // One line a second per target and phase, plus the final one.
-            if done < total, let last = lastDraw[key], t - last < 1 { return }
-            lastDraw[key] = t
+            if done < total, let last = state.lastDraw[key], t - last < 1 { return }
+            state.lastDraw[key] = t
             let rate = elapsed > 0 ? Double(done) / elapsed : 0
             object = [
                 "event": phase.rawValue, "target": target, "bytes": done, "total": total,
@@ -122,34 +127,34 @@ public final class ProgressPrinter: FlashProgressSink, @unchecked Sendable {
         FileHandle.standardOutput.write(data + Data("\n".utf8))
     }
 
-    private func bar(_ event: FlashEvent) {
+    private static func bar(_ event: FlashEvent, _ state: inout State) {
         switch event {
         case .progress(let phase, let target, let done, let total, let elapsed):
-            latest[target] = (phase, done, total, elapsed)
-            let t = Self.now()
-            if done < total, let last = lastDraw["bar"], t - last < 0.2 { return }
-            lastDraw["bar"] = t
+            state.latest[target] = (phase, done, total, elapsed)
+            let t = now()
+            if done < total, let last = state.lastDraw["bar"], t - last < 0.2 { return }
+            state.lastDraw["bar"] = t
             // The slowest target sets the bar; the count says how many are in flight.
-            guard let slow = latest.min(by: { fraction($0.value) < fraction($1.value) }) else { return }
+            guard let slow = state.latest.min(by: { fraction($0.value) < fraction($1.value) }) else { return }
             let v = slow.value
             let f = v.total > 0 ? min(1, Double(v.done) / Double(v.total)) : 1
             let width = 30
             let filled = Int(f * Double(width))
             let rate = v.elapsed > 0 ? Double(v.done) / v.elapsed : 0
             let eta = rate > 0 ? FlashFormat.duration(Double(v.total - v.done) / rate) : "--:--"
-            let who = latest.count == 1 ? slow.key : "\(latest.count) targets"
+            let who = state.latest.count == 1 ? slow.key : "\(state.latest.count) targets"
             let line =
                 "\r\u{1b}[K\(v.phase == .write ? "writing" : "verifying") \(who) ["
                 + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
                 + "] \(String(format: "%5.1f", f * 100))% \(FlashFormat.bytes(v.done))/\(FlashFormat.bytes(v.total)) "
                 + "\(FlashFormat.rate(rate)) ETA \(eta)"
             FileHandle.standardError.write(Data(line.utf8))
-            drawn = true
+            state.drawn = true
         case .targetFailed(let target, let error):
-            latest[target] = nil
+            state.latest[target] = nil
             FileHandle.standardError.write(Data("\r\u{1b}[K\(target): FAILED — \(error)\n".utf8))
         case .phaseDone(let phase, let target, let bytes, let seconds):
-            latest[target] = nil
+            state.latest[target] = nil
             let rate = seconds > 0 ? Double(bytes) / seconds : 0
             FileHandle.standardError.write(
                 Data(
@@ -160,7 +165,7 @@ public final class ProgressPrinter: FlashProgressSink, @unchecked Sendable {
         }
     }
 
-    private func fraction(_ v: (phase: FlashPhase, done: Int64, total: Int64, elapsed: Double)) -> Double {
+    private static func fraction(_ v: (phase: FlashPhase, done: Int64, total: Int64, elapsed: Double)) -> Double {
         let base = v.phase == .write ? 0.0 : 1.0
         return base + (v.total > 0 ? Double(v.done) / Double(v.total) : 1)
     }

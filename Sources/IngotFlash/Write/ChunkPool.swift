@@ -5,6 +5,7 @@
 import Foundation
 
 /// A contiguous run of image bytes at `offset`, in an aligned buffer.
+// @unchecked: the reader fills `offset`/`length`/bytes before handing the chunk out under a lock; `pending` is used only under the pool's `cond`.
 final class Chunk: @unchecked Sendable {
     let buffer: AlignedBuffer
     var offset: Int64 = 0
@@ -22,6 +23,7 @@ enum WorkItem {
 }
 
 /// A fixed set of chunks.
+// @unchecked: `free` and each chunk's `pending` are used only under `cond` (`take()` waits on it; Mutex has no condition variable).
 final class ChunkPool: @unchecked Sendable {
     private let cond = NSCondition()
     private var free: [Chunk]

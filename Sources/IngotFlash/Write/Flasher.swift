@@ -5,19 +5,19 @@
 
 import Foundation
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// Runs a `FlashPlan`.
-public final class Flasher: @unchecked Sendable {
+public final class Flasher: Sendable {
     let plan: FlashPlan
     let discovery: DeviceDiscovery
     let sink: FlashProgressSink?
     let logger: Logger?
-    private let stopLock = NSLock()
-    private var stopped = false
+    private let stopped = Mutex(false)
 
     /// Creates a flasher.
     /// - Parameters:
@@ -36,16 +36,12 @@ public final class Flasher: @unchecked Sendable {
     }
 
     var cancelled: Bool {
-        stopLock.lock()
-        defer { stopLock.unlock() }
-        return stopped
+        stopped.withLock { $0 }
     }
 
     /// Stops reading and writing as soon as possible (Ctrl-C); targets then fail as interrupted.
     public func cancel() {
-        stopLock.lock()
-        stopped = true
-        stopLock.unlock()
+        stopped.withLock { $0 = true }
     }
 
     /// Writes (or only verifies) every target; the report says which succeeded.
@@ -162,6 +158,7 @@ public final class Flasher: @unchecked Sendable {
         }
         // Each lane: write what the reader queues, then (after the reader succeeded) verify.
         let readerResult = ReaderOutcome()
+        let ranges = reader.ranges
         for lane in lanes {
             group.enter()
             let t = Thread { [self] in
@@ -179,14 +176,17 @@ public final class Flasher: @unchecked Sendable {
                     return
                 }
                 self.done(lane, .write, bytes: lane.report.written, seconds: lane.report.writeSeconds)
-                self.finish(lane, digests: readerResult.digests, expectedTable: expectedTable, ranges: reader.ranges)
+                self.finish(lane, digests: readerResult.digests, expectedTable: expectedTable, ranges: ranges)
             }
             t.stackSize = 1 << 20
             t.start()
         }
+        // nonisolated(unsafe): the reader was configured above and from here on only the reader
+        // thread uses it (no one else keeps a reference).
+        nonisolated(unsafe) let threadReader = reader
         let readerThread = Thread {
             do {
-                let digests = try reader.run()
+                let digests = try threadReader.run()
                 readerResult.set(digests: digests, error: nil)
             } catch {
                 readerResult.set(digests: [], error: error)
@@ -265,6 +265,7 @@ public final class Flasher: @unchecked Sendable {
 }
 
 /// The reader's result, awaited by the lanes before they verify.
+// @unchecked: every `var` is used only under `cond` (`wait()` needs a condition variable, which Mutex lacks).
 final class ReaderOutcome: @unchecked Sendable {
     private let cond = NSCondition()
     private var done = false

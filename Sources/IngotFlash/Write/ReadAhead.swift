@@ -5,6 +5,7 @@
 import Foundation
 
 /// Sequential reads of `ranges` from `handle`, delivered in order.
+// @unchecked: every `var` is used only under `cond` (`next()`/`take()` wait on it; Mutex has no condition variable).
 final class ReadAhead: @unchecked Sendable {
     struct Piece {
         var range: Int

@@ -10,6 +10,7 @@ import Foundation
 #endif
 
 /// A target being written.
+// @unchecked: queue and status are used only under `cond`; `report` is written by this lane's one worker thread at a time (and under `cond` in `fail`), read once it has finished.
 final class TargetLane: @unchecked Sendable {
     let target: FlashTarget
     let handle: TargetHandle

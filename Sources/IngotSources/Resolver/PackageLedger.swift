@@ -3,6 +3,7 @@
 // its SBOM. Shared by the tasks of one build, hence a lock.
 
 import Foundation
+import Synchronization
 
 /// One package installed into (or used to boot) the appliance.
 public struct InstalledPackage: Codable, Sendable, Equatable {
@@ -26,35 +27,34 @@ public struct InstalledPackage: Codable, Sendable, Equatable {
 }
 
 /// Collects the packages of one build.
-public final class PackageLedger: @unchecked Sendable {
-    private let lock = NSLock()
-    private var byKey: [String: InstalledPackage] = [:]
+public final class PackageLedger: Sendable {
+    private let byKey = Mutex<[String: InstalledPackage]>([:])
 
     public init() {}
 
     /// Records `p` as used by `user`.
     public func add(_ p: ResolvedPackage, usedBy user: String) {
         let key = "\(p.name)|\(p.arch)|\(p.debDigest.hex)"
-        lock.lock()
-        defer { lock.unlock() }
-        if var existing = byKey[key] {
-            if !existing.usedBy.contains(user) { existing.usedBy.append(user) }
-            existing.usedBy.sort()
-            byKey[key] = existing
-            return
+        byKey.withLock { byKey in
+            if var existing = byKey[key] {
+                if !existing.usedBy.contains(user) { existing.usedBy.append(user) }
+                existing.usedBy.sort()
+                byKey[key] = existing
+                return
+            }
+            let source = p.control["Source"].flatMap { $0.split(separator: " ").first.map(String.init) }
+            let depends = Debian.dependencyNames([p.control["Pre-Depends"], p.control["Depends"]].compactMap { $0 }.joined(separator: ", "))
+            byKey[key] = InstalledPackage(
+                name: p.name, version: p.version, arch: p.arch, sha256: p.debDigest.hex, origin: p.input.origin,
+                locked: p.input.locked, source: source == p.name ? nil : source, maintainer: p.control["Maintainer"],
+                homepage: p.control["Homepage"], depends: Array(Set(depends)).sorted(), usedBy: [user])
         }
-        let source = p.control["Source"].flatMap { $0.split(separator: " ").first.map(String.init) }
-        let depends = Debian.dependencyNames([p.control["Pre-Depends"], p.control["Depends"]].compactMap { $0 }.joined(separator: ", "))
-        byKey[key] = InstalledPackage(
-            name: p.name, version: p.version, arch: p.arch, sha256: p.debDigest.hex, origin: p.input.origin,
-            locked: p.input.locked, source: source == p.name ? nil : source, maintainer: p.control["Maintainer"],
-            homepage: p.control["Homepage"], depends: Array(Set(depends)).sorted(), usedBy: [user])
     }
 
     /// The packages, sorted by name, architecture and version.
     public var packages: [InstalledPackage] {
-        lock.lock()
-        defer { lock.unlock() }
-        return byKey.values.sorted { ($0.name, $0.arch, $0.version) < ($1.name, $1.arch, $1.version) }
+        byKey.withLock { byKey in
+            byKey.values.sorted { ($0.name, $0.arch, $0.version) < ($1.name, $1.arch, $1.version) }
+        }
     }
 }

@@ -3,6 +3,7 @@
 // deletes a blob a running build has resolved or is about to, and a build waits for a prune.
 
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -41,7 +42,8 @@ public final class StoreLease: Sendable {
     }
 
     private let exclusivePath: String?
-    private static let heldExclusively = LockedSet()
+    /// The lock paths of the exclusive leases this process holds.
+    private static let heldExclusively = Mutex<Set<String>>([])
 
     private init(fd: Int32, exclusivePath: String?) {
         self.fd = fd
@@ -51,17 +53,5 @@ public final class StoreLease: Sendable {
     deinit {
         if let exclusivePath { Self.heldExclusively.withLock { _ = $0.remove(exclusivePath) } }
         close(fd)
-    }
-}
-
-/// A set of lock paths guarded by a lock (the exclusive leases this process holds).
-private final class LockedSet: @unchecked Sendable {
-    private let lock = NSLock()
-    private var paths: Set<String> = []
-
-    func withLock<T>(_ body: (inout Set<String>) -> T) -> T {
-        lock.lock()
-        defer { lock.unlock() }
-        return body(&paths)
     }
 }
