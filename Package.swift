@@ -101,7 +101,8 @@ let package = Package(
         .target(
             name: "IngotBuild",
             dependencies: [
-                "IngotContract", "IngotSpec", "IngotSources", "IngotRegistry", "IngotTree", "IngotFilesystems", "IngotDisk",
+                "IngotContract", "IngotSpec", "IngotSources", "IngotRegistry", "IngotTree", "IngotFilesystems",
+                "IngotDisk",
                 "IngotSystem",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -109,7 +110,8 @@ let package = Package(
         .target(
             name: "IngotCommands",
             dependencies: [
-                "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotBuild", "IngotFlash",
+                "IngotContract", "IngotSpec", "IngotSources", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot",
+                "IngotBuild", "IngotFlash",
                 "IngotRegistry", "IngotSystem",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
@@ -122,7 +124,8 @@ let package = Package(
         .executableTarget(
             name: "ingot-bench",
             dependencies: [
-                "IngotContract", "IngotBuild", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotSpec", "IngotSources",
+                "IngotContract", "IngotBuild", "IngotTree", "IngotFilesystems", "IngotDisk", "IngotBoot", "IngotSpec",
+                "IngotSources",
                 "IngotSystem", "IngotRegistry",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -136,19 +139,31 @@ let package = Package(
         .testTarget(name: "IngotContractTests", dependencies: ["IngotContract", "IngotTestSupport"]),
         .testTarget(name: "IngotSpecTests", dependencies: ["IngotSpec", "IngotContract", "IngotTestSupport"]),
         .testTarget(name: "IngotTreeTests", dependencies: ["IngotTree", "IngotTestSupport"]),
-        .testTarget(name: "IngotFilesystemsTests", dependencies: ["IngotFilesystems", "IngotTree", "IngotSystem", "IngotTestSupport"]),
         .testTarget(
-            name: "IngotSourcesTests", dependencies: ["IngotSources", "IngotTree", "IngotSpec", "IngotSystem", "IngotRegistry", "IngotTestSupport"]),
-        .testTarget(name: "IngotDiskTests", dependencies: ["IngotDisk", "IngotTree", "IngotFilesystems", "IngotTestSupport"]),
+            name: "IngotFilesystemsTests",
+            dependencies: ["IngotFilesystems", "IngotTree", "IngotSystem", "IngotTestSupport"]),
+        .testTarget(
+            name: "IngotSourcesTests",
+            dependencies: [
+                "IngotSources", "IngotTree", "IngotSpec", "IngotSystem", "IngotRegistry", "IngotTestSupport",
+            ]),
+        .testTarget(
+            name: "IngotDiskTests", dependencies: ["IngotDisk", "IngotTree", "IngotFilesystems", "IngotTestSupport"]),
         .testTarget(name: "IngotFlashTests", dependencies: ["IngotFlash", "IngotDisk", "IngotTestSupport"]),
-        .testTarget(name: "IngotBootTests", dependencies: ["IngotBoot", "IngotSpec", "IngotContract", "IngotSystem", "IngotTestSupport"]),
+        .testTarget(
+            name: "IngotBootTests",
+            dependencies: ["IngotBoot", "IngotSpec", "IngotContract", "IngotSystem", "IngotTestSupport"]),
         .testTarget(
             name: "IngotBuildTests",
-            dependencies: ["IngotBuild", "IngotContract", "IngotSpec", "IngotDisk", "IngotTree", "IngotSources", "IngotFilesystems"]),
+            dependencies: [
+                "IngotBuild", "IngotContract", "IngotSpec", "IngotDisk", "IngotTree", "IngotSources",
+                "IngotFilesystems",
+            ]),
         .testTarget(
             name: "IngotCommandsTests",
             dependencies: [
-                "IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources", "IngotFlash",
+                "IngotCommands", "IngotContract", "IngotBuild", "IngotSpec", "IngotBoot", "IngotTree", "IngotSources",
+                "IngotFlash",
                 "IngotSystem", "IngotRegistry", "IngotTestSupport",
             ]),
     ],

@@ -13,7 +13,8 @@ let package = Package(
     ],
     targets: [
         .executableTarget(name: "FuzzSpec", dependencies: [.product(name: "IngotFuzzableParsers", package: "Ingot")]),
-        .executableTarget(name: "FuzzArchive", dependencies: [.product(name: "IngotFuzzableParsers", package: "Ingot")]),
+        .executableTarget(
+            name: "FuzzArchive", dependencies: [.product(name: "IngotFuzzableParsers", package: "Ingot")]),
         // FuzzOCI brings NIO/TLS (through IngotSources), FuzzInspect swift-crypto's BoringSSL (through
         // IngotDisk): longer instrumented builds, so ci/test leaves them to ci/nightly (ci/fuzz --all).
         .executableTarget(name: "FuzzOCI", dependencies: [.product(name: "IngotFuzzableSources", package: "Ingot")]),

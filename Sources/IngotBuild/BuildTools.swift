@@ -18,10 +18,13 @@ enum BuildTools {
     static func run(_ tool: String, _ args: [String], environment: [String: String] = [:]) throws -> Result {
         let candidates = ["/usr/bin/", "/usr/sbin/", "/sbin/", "/bin/"].map { $0 + tool }
         guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw ComposeError(location: nil, message: "\(tool) is not installed; run ci/bootstrap (or apt-get install the package that provides it)")
+            throw ComposeError(
+                location: nil,
+                message: "\(tool) is not installed; run ci/bootstrap (or apt-get install the package that provides it)")
         }
         do {
-            let end = try ChildProcess.runBlocking(.init(executable, args, environment: environment, standardError: .standardOutput))
+            let end = try ChildProcess.runBlocking(
+                .init(executable, args, environment: environment, standardError: .standardOutput))
             return Result(status: end.status.shellStatus, output: end.standardOutputText)
         } catch {
             throw ComposeError(location: nil, message: "cannot run \(executable): \(error)")

@@ -85,7 +85,8 @@ public struct Builder {
     /// and a root with its own init, which boots only through stage 1 (no kernel+initrd).
     public static func unavailability(of format: OutputFormat, on board: BoardProfile, spec: ApplianceSpec) -> String? {
         if format == .kernelInitrd, let boot = spec.boot {
-            return "boot.init \(boot.initPath) hands over from stage 1, which finds the root on a disk or ISO and mounts the data partition; "
+            return
+                "boot.init \(boot.initPath) hands over from stage 1, which finds the root on a disk or ISO and mounts the data partition; "
                 + "the kernel+initrd format has no stage 1 — build raw, qcow2 or iso"
         }
         return unavailability(of: format, on: board)
@@ -95,11 +96,15 @@ public struct Builder {
     /// one board and then refuses the next.
     /// - Throws: `Builder.Error.formatUnavailable` for the first pair that cannot exist, or
     ///   `.noFormats`.
-    public static func checkFormats(_ formats: [OutputFormat], boards: [BoardProfile], spec: ApplianceSpec? = nil) throws {
+    public static func checkFormats(_ formats: [OutputFormat], boards: [BoardProfile], spec: ApplianceSpec? = nil)
+        throws
+    {
         for board in boards {
             guard !formats.isEmpty else { throw Error.noFormats(board: board.name) }
             for format in formats {
-                let why = spec.map { unavailability(of: format, on: board, spec: $0) } ?? unavailability(of: format, on: board)
+                let why =
+                    spec.map { unavailability(of: format, on: board, spec: $0) }
+                    ?? unavailability(of: format, on: board)
                 if let reason = why {
                     throw Error.formatUnavailable(format: format, board: board.name, reason: reason)
                 }
@@ -171,7 +176,8 @@ public struct Builder {
             networkModules: { wantsNetwork ? try kernel.installNetworkModules(into: $0, board: board) : [] })
 
         let ownInitArgs = spec.boot != nil && record.readyMarker ? OwnInitPlan.systemdCmdline : []
-        let cmdline = (board.cmdline + ownInitArgs + [spec.kernel?.cmdline ?? ""]).filter { !$0.isEmpty }.joined(separator: " ")
+        let cmdline = (board.cmdline + ownInitArgs + [spec.kernel?.cmdline ?? ""]).filter { !$0.isEmpty }.joined(
+            separator: " ")
         var outputs: [BuildManifest.OutputRecord] = []
         var disk: DiskAssembly?
         func write(_ bytes: [UInt8], _ role: ArtifactRole, dtb: String? = nil) throws {
@@ -211,7 +217,8 @@ public struct Builder {
                 if format == .raw, let disk {
                     // The bmap from the blocks Ingot wrote, not the host's extents (issue 12 #7); the
                     // image's digest was taken while its partitions were hashed.
-                    _ = try BmapWriter.write(image: staging.path(.diskRaw), mapped: disk.written, to: staging.path(.bmap))
+                    _ = try BmapWriter.write(
+                        image: staging.path(.diskRaw), mapped: disk.written, to: staging.path(.bmap))
                     outputs += [try staging.record(.diskRaw, sha256: disk.imageSHA256), try staging.record(.bmap)]
                 } else {
                     let r = try BuildTools.run(
@@ -253,7 +260,8 @@ public struct Builder {
         manifest.packages = resolver.ledger.packages
         manifest.readiness = ReadinessRecord(spec: spec, marker: record.readyMarker)
         let sbom = SBOM(
-            name: spec.name, board: board.name, arch: board.arch.rawValue, packages: manifest.packages ?? [], epoch: epoch)
+            name: spec.name, board: board.name, arch: board.arch.rawValue, packages: manifest.packages ?? [],
+            epoch: epoch)
         try sbom.encoded().write(to: URL(fileURLWithPath: staging.path(.sbom)))
         manifest.outputs.append(try staging.record(.sbom))
         let boardDTBs = board.dtbs.map { layout.fileName(.dtb, dtb: ($0 as NSString).lastPathComponent) }

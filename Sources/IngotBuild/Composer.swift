@@ -88,7 +88,13 @@ struct Composer {
             if had, !has { remover = image }
             if has { remover = nil }
             for (name, node) in root.root.children where before[name] != ObjectIdentifier(node) {
-                if case .symlink = node.kind { culprits[name] = nil } else if node.isDirectory { culprits[name] = nil } else { culprits[name] = image }
+                if case .symlink = node.kind {
+                    culprits[name] = nil
+                } else if node.isDirectory {
+                    culprits[name] = nil
+                } else {
+                    culprits[name] = image
+                }
             }
         }
         let network = try installNetworkModules(root)
@@ -101,13 +107,18 @@ struct Composer {
             if let remover {
                 throw ComposeError(
                     location: remover.location,
-                    message: "image '\(remover.raw)' removes /bin/busybox (a whiteout, or a link or directory in its place), "
-                        + "which Ingot's generated init runs on; drop that entry from the image, or list deb:busybox-static after it in 'init:'")
+                    message:
+                        "image '\(remover.raw)' removes /bin/busybox (a whiteout, or a link or directory in its place), "
+                        + "which Ingot's generated init runs on; drop that entry from the image, or list deb:busybox-static after it in 'init:'"
+                )
             }
-            if let busybox = spec.initImages.first(where: { if case .deb(let name, _, _) = $0.ref { name == "busybox-static" } else { false } }) {
+            if let busybox = spec.initImages.first(where: {
+                if case .deb(let name, _, _) = $0.ref { name == "busybox-static" } else { false }
+            }) {
                 throw ComposeError(
                     location: busybox.location,
-                    message: "image '\(busybox.raw)' provided no regular /bin/busybox, which Ingot's generated init runs on; "
+                    message:
+                        "image '\(busybox.raw)' provided no regular /bin/busybox, which Ingot's generated init runs on; "
                         + "check that the package is busybox-static for the board's architecture")
             }
             throw ComposeError(
@@ -120,7 +131,8 @@ struct Composer {
         var cache: [String: FileTree] = [:]
         var steps: [InitPlan.Step] = []
         let phases: [(InitPlan.Phase, [ServiceSpec], String)] = [
-            (.onboot, spec.onboot, "onboot"), (.service, spec.services, "services"), (.onshutdown, spec.onshutdown, "onshutdown"),
+            (.onboot, spec.onboot, "onboot"), (.service, spec.services, "services"),
+            (.onshutdown, spec.onshutdown, "onshutdown"),
         ]
         for (phase, entries, dir) in phases {
             for (i, svc) in entries.enumerated() {
@@ -134,7 +146,8 @@ struct Composer {
                 let name = phase == .service ? svc.name : String(format: "%03d-%@", i, svc.name)
                 let rootPath = "/containers/\(dir)/\(name)/rootfs"
                 try root.graft(tree, at: rootPath)
-                steps.append(try step(for: svc, phase: phase, root: rootPath, config: record.configs[svc.image.raw], tree: tree))
+                steps.append(
+                    try step(for: svc, phase: phase, root: rootPath, config: record.configs[svc.image.raw], tree: tree))
             }
         }
 
@@ -164,8 +177,10 @@ struct Composer {
         if !own.systemd, spec.readiness.pattern == nil, !spec.readiness.needsNetwork {
             throw ComposeError(
                 location: boot.location,
-                message: "boot.init \(boot.initPath) is not systemd, so Ingot cannot add the unit that reports readiness; "
-                    + "add 'readiness.pattern' (a console line the root prints when it is up), 'readiness.http' or 'readiness.tcp'")
+                message:
+                    "boot.init \(boot.initPath) is not systemd, so Ingot cannot add the unit that reports readiness; "
+                    + "add 'readiness.pattern' (a console line the root prints when it is up), 'readiness.http' or 'readiness.tcp'"
+            )
         }
         try own.install(into: root, mtime: epoch)
         record.readyMarker = own.systemd
@@ -180,7 +195,9 @@ struct Composer {
         guard !command.isEmpty else {
             throw ComposeError(
                 location: svc.location,
-                message: "'\(svc.name)' has no command and its image '\(svc.image.raw)' defines no entrypoint; add 'command:'")
+                message:
+                    "'\(svc.name)' has no command and its image '\(svc.image.raw)' defines no entrypoint; add 'command:'"
+            )
         }
         if command[0].hasPrefix("/"), tree.lookup(command[0]) == nil {
             throw ComposeError(
@@ -194,7 +211,9 @@ struct Composer {
             guard tree.lookup("/bin/busybox")?.content != nil else {
                 throw ComposeError(
                     location: svc.location,
-                    message: "'\(svc.name)' sets cwd, which needs /bin/sh or /bin/busybox in its image '\(svc.image.raw)'; drop cwd or use an image with a shell")
+                    message:
+                        "'\(svc.name)' sets cwd, which needs /bin/sh or /bin/busybox in its image '\(svc.image.raw)'; drop cwd or use an image with a shell"
+                )
             }
             shell = ["/bin/busybox", "sh"]
         }
@@ -204,7 +223,9 @@ struct Composer {
             guard parts.count == 2 || (parts.count == 3 && (parts[2] == "ro" || parts[2] == "rw")),
                 parts[0].hasPrefix("/"), parts[1].hasPrefix("/")
             else {
-                throw ComposeError(location: svc.location, message: "'\(svc.name)': bind '\(b)' must be '/source:/target' or '/source:/target:ro'")
+                throw ComposeError(
+                    location: svc.location,
+                    message: "'\(svc.name)': bind '\(b)' must be '/source:/target' or '/source:/target:ro'")
             }
             binds.append(.init(source: parts[0], target: parts[1], readOnly: parts.count == 3 && parts[2] == "ro"))
         }
@@ -237,7 +258,9 @@ struct Composer {
         let digest = hasher.hex
         if outside {
             let via = real == source ? "" : " (→ \(real))"
-            logger?.notice("files: \(target) is copied from \(source)\(via), outside the spec's directory (sha256 \(digest.prefix(16))…)")
+            logger?.notice(
+                "files: \(target) is copied from \(source)\(via), outside the spec's directory (sha256 \(digest.prefix(16))…)"
+            )
         }
         record?.hostFiles.append(
             .init(
@@ -254,7 +277,8 @@ struct Composer {
         else { return nil }
         return ComposeError(
             location: image.location,
-            message: "image '\(image.raw)' makes /\(top) a file, not a directory, so \(what) cannot be placed under it; "
+            message:
+                "image '\(image.raw)' makes /\(top) a file, not a directory, so \(what) cannot be placed under it; "
                 + "fix the image so /\(top) stays a directory (or drop it from 'init:')")
     }
 
@@ -267,7 +291,8 @@ struct Composer {
                 } else if let target = f.symlink {
                     try root.addSymlink(path, target: target, uid: f.uid, gid: f.gid, mtime: epoch)
                 } else if let contents = f.contents {
-                    try root.addFile(path, text: contents, permissions: f.mode ?? 0o644, uid: f.uid, gid: f.gid, mtime: epoch)
+                    try root.addFile(
+                        path, text: contents, permissions: f.mode ?? 0o644, uid: f.uid, gid: f.gid, mtime: epoch)
                 } else if let source = f.source {
                     var isDir: ObjCBool = false
                     guard FileManager.default.fileExists(atPath: source, isDirectory: &isDir) else {
@@ -286,13 +311,16 @@ struct Composer {
                             perms = FileManager.default.isExecutableFile(atPath: source) ? 0o755 : 0o644
                         }
                         try root.insert(
-                            Node(kind: .file(content), permissions: perms, uid: f.uid, gid: f.gid, mtime: epoch), at: path)
+                            Node(kind: .file(content), permissions: perms, uid: f.uid, gid: f.gid, mtime: epoch),
+                            at: path)
                     }
                 }
             } catch let e as ComposeError {
                 throw e
             } catch {
-                if let blamed = Self.blame(error, culprits: culprits, what: "'files:' entry '\(f.path)' (\(f.location))") {
+                if let blamed = Self.blame(
+                    error, culprits: culprits, what: "'files:' entry '\(f.path)' (\(f.location))")
+                {
                     throw blamed
                 }
                 throw ComposeError(location: f.location, message: "file '\(f.path)': \(error)")

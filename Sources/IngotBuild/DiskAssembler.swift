@@ -42,24 +42,40 @@ struct DiskAssembler {
         Self.partitionPlans(spec: spec, board: board)
     }
 
-    static func partitionPlans(spec: ApplianceSpec, board: BoardProfile) -> (TableKind, [PartitionPlan], LayoutConstraints) {
+    static func partitionPlans(spec: ApplianceSpec, board: BoardProfile) -> (
+        TableKind, [PartitionPlan], LayoutConstraints
+    ) {
         let efi = board.bootloader == .systemdBoot
         let rpi = board.bootloader == .ubootExtlinux
         let table: TableKind = board.partitionTable == .gpt ? .gpt : .mbr
         let bootSize = Int64(board.layout.bootPartitionMiB) * Self.mib
         var plans: [PartitionPlan] = []
         if efi {
-            plans.append(PartitionPlan(name: "esp", role: .esp, type: "esp", size: .fixed(bootSize), bootable: false, label: "ESP"))
+            plans.append(
+                PartitionPlan(
+                    name: "esp", role: .esp, type: "esp", size: .fixed(bootSize), bootable: false, label: "ESP"))
         } else {
-            plans.append(PartitionPlan(name: "boot", role: .boot, type: "fat32-lba", size: .fixed(bootSize), bootable: true, label: "BOOT"))
+            plans.append(
+                PartitionPlan(
+                    name: "boot", role: .boot, type: "fat32-lba", size: .fixed(bootSize), bootable: true, label: "BOOT")
+            )
         }
         let rootType = table == .gpt ? (board.arch == .amd64 ? "linux-root-x86-64" : "linux-root-arm64") : "linux"
-        plans.append(PartitionPlan(name: "root-a", role: .rootA, type: rootType, size: .content(minimum: 16 * Self.mib, headroomPercent: 10), bootable: false, label: "root-a"))
+        plans.append(
+            PartitionPlan(
+                name: "root-a", role: .rootA, type: rootType,
+                size: .content(minimum: 16 * Self.mib, headroomPercent: 10), bootable: false, label: "root-a"))
         if board.layout.rootB {
-            plans.append(PartitionPlan(name: "root-b", role: .rootB, type: rootType, size: .content(minimum: 16 * Self.mib, headroomPercent: 10), bootable: false, label: "root-b"))
+            plans.append(
+                PartitionPlan(
+                    name: "root-b", role: .rootB, type: rootType,
+                    size: .content(minimum: 16 * Self.mib, headroomPercent: 10), bootable: false, label: "root-b"))
         }
         let dataSize = Int64(clamping: spec.data?.size ?? 64 << 20)
-        plans.append(PartitionPlan(name: "data", role: .data, type: table == .gpt ? "linux-data" : "linux", size: .fixed(dataSize), bootable: false, label: "data"))
+        plans.append(
+            PartitionPlan(
+                name: "data", role: .data, type: table == .gpt ? "linux-data" : "linux", size: .fixed(dataSize),
+                bootable: false, label: "data"))
         let constraints = LayoutConstraints(
             requireTable: rpi || board.bootloader == .syslinux ? .mbr : nil,
             firstPartitionRole: rpi ? .boot : nil,
@@ -76,7 +92,8 @@ struct DiskAssembler {
         let (table, plans, constraints) = partitionPlans()
         let bootSize = Int64(board.layout.bootPartitionMiB) * Self.mib
         _ = try LayoutPlanner.plan(
-            table: table, partitions: plans, contentSizes: ["root-a": 16 * Self.mib, "root-b": 16 * Self.mib, "esp": bootSize, "boot": bootSize],
+            table: table, partitions: plans,
+            contentSizes: ["root-a": 16 * Self.mib, "root-b": 16 * Self.mib, "esp": bootSize, "boot": bootSize],
             firstOffset: Int64(board.layout.firstPartitionOffsetMiB) * Self.mib, seed: seed, constraints: constraints,
             roundDiskToPowerOfTwo: board.emulation.diskSizePowerOfTwo)
         let loadable = Set(kernel.closure.ordered.map { ModuleClosure.moduleName(ofPath: $0) } + kernel.closure.builtin)
@@ -85,8 +102,10 @@ struct DiskAssembler {
         for (module, what) in needed.sorted(by: { $0.key < $1.key }) where !loadable.contains(module) {
             throw ComposeError(
                 location: board.location,
-                message: "board \(board.name) cannot mount \(what): kernel module '\(module)' is not in its initramfsModules "
-                    + "and not built into kernel \(kernel.release); add '\(module)' to initramfsModules in \(board.location.file)")
+                message:
+                    "board \(board.name) cannot mount \(what): kernel module '\(module)' is not in its initramfsModules "
+                    + "and not built into kernel \(kernel.release); add '\(module)' to initramfsModules in \(board.location.file)"
+            )
         }
     }
 
@@ -135,7 +154,9 @@ struct DiskAssembler {
         guard let rootPart = layout.partition(named: "root-a"), rootPart.range.offset == rootOffset,
             let bootPart = layout.partitions.first, let dataPart = layout.partition(named: "data")
         else {
-            throw ComposeError(location: board.location, message: "internal: the planned root partition does not start at \(rootOffset)")
+            throw ComposeError(
+                location: board.location,
+                message: "internal: the planned root partition does not start at \(rootOffset)")
         }
         try HostLimits.checkWritable(bytes: layout.diskSize, at: path, what: "the \(board.name) disk image")
         try image.truncate(to: layout.diskSize)
@@ -163,7 +184,8 @@ struct DiskAssembler {
             tree: bootTree, to: image, range: bootPart.range,
             options: FATOptions(
                 // FAT32 where it fits (the Pi firmware and most UEFIs prefer it); tiny partitions let the writer choose.
-                type: bootPart.range.size >= 64 * Self.mib || board.bootloader == .ubootExtlinux ? .fat32 : nil, volumeLabel: label, volumeID: SeededID.mbrSignature(seed: seed, for: "fat-volume-id"),
+                type: bootPart.range.size >= 64 * Self.mib || board.bootloader == .ubootExtlinux ? .fat32 : nil,
+                volumeLabel: label, volumeID: SeededID.mbrSignature(seed: seed, for: "fat-volume-id"),
                 timestamp: epoch))
         if board.bootloader == .syslinux {
             try await installSyslinux(image: image, path: path, boot: bootPart)
@@ -182,22 +204,25 @@ struct DiskAssembler {
         let digests = try ImageDigest.sha256(
             path: path, ranges: [ByteRange(offset: 0, size: size)] + layout.partitions.map(\.range)
         ) { done, total in
-            logger?.info("hashing: \(DiskLayout.human(done)) of \(DiskLayout.human(total)) (\(done * 100 / max(1, total)) %)")
+            logger?.info(
+                "hashing: \(DiskLayout.human(done)) of \(DiskLayout.human(total)) (\(done * 100 / max(1, total)) %)")
         }
         logger?.debug("hashed in \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
 
         var records: [BuildManifest.PartitionRecord] = []
         for (i, p) in layout.partitions.enumerated() {
-            let fs: String? = switch p.role {
-            case .esp, .boot: "vfat"
-            case .rootA: "squashfs"
-            case .data: "ext4"
-            default: nil
-            }
-            records.append(.init(
-                number: p.number, name: p.name, role: p.role, offset: p.range.offset, size: p.range.size,
-                type: p.gptType ?? p.mbrType.map { String(format: "0x%02x", $0) } ?? p.typeName, uuid: p.uuid,
-                filesystem: fs, sha256: digests[i + 1]))
+            let fs: String? =
+                switch p.role {
+                case .esp, .boot: "vfat"
+                case .rootA: "squashfs"
+                case .data: "ext4"
+                default: nil
+                }
+            records.append(
+                .init(
+                    number: p.number, name: p.name, role: p.role, offset: p.range.offset, size: p.range.size,
+                    type: p.gptType ?? p.mbrType.map { String(format: "0x%02x", $0) } ?? p.typeName, uuid: p.uuid,
+                    filesystem: fs, sha256: digests[i + 1]))
         }
         return DiskAssembly(
             layout: layout, partitions: records, cmdline: cmdline, written: image.written, imageSHA256: digests[0],
@@ -224,7 +249,9 @@ struct DiskAssembler {
         func missing(_ what: String) -> ComposeError {
             ComposeError(
                 location: board.location,
-                message: "board \(board.name) needs \(what) from package \(pkg.name) \(pkg.version) (\(pkg.arch)), which it does not ship")
+                message:
+                    "board \(board.name) needs \(what) from package \(pkg.name) \(pkg.version) (\(pkg.arch)), which it does not ship"
+            )
         }
         guard case .archive(let data, _) = pkg.data.source else { throw missing(paths.joined(separator: ", ")) }
         let want = Set(paths.map { FileTree.normalize($0) })
@@ -267,9 +294,11 @@ struct DiskAssembler {
             extra += board.networkModules
             handoff = .own(init: boot.initPath, appliance: spec.name)
         }
-        let closure = extra.isEmpty
+        let closure =
+            extra.isEmpty
             ? kernel.closure
-            : try ModuleClosure.resolve(names: board.initramfsModules + extra, in: kernel.tree, kernelVersion: kernel.release)
+            : try ModuleClosure.resolve(
+                names: board.initramfsModules + extra, in: kernel.tree, kernelVersion: kernel.release)
         let modules = closure.ordered.map { "/lib/modules/\(kernel.release)/\($0)" }
         let busybox = try await stage1Busybox()
         var plan = Stage1Plan(modules: modules, source: source, growTools: growTools)
@@ -289,7 +318,8 @@ struct DiskAssembler {
             guard let busybox = root.lookup("/bin/busybox")?.content else {
                 throw ComposeError(
                     location: spec.initImages.first?.location,
-                    message: "the composed root has no /bin/busybox for stage 1; a later layer or a 'files:' entry removed or "
+                    message:
+                        "the composed root has no /bin/busybox for stage 1; a later layer or a 'files:' entry removed or "
                         + "replaced it — keep /bin/busybox a regular file from deb:busybox-static")
             }
             return busybox
@@ -324,7 +354,9 @@ struct DiskAssembler {
         case .syslinux:
             try add("/vmlinuz", kernelContent)
             try add("/initrd.img", initrd)
-            try text("/syslinux.cfg", """
+            try text(
+                "/syslinux.cfg",
+                """
                 # Generated by Ingot for \(spec.name) on \(board.name).
                 SERIAL 0 115200
                 DEFAULT ingot
@@ -337,7 +369,8 @@ struct DiskAssembler {
 
                 """)
         case .systemdBoot:
-            let (efiName, stub) = board.arch == .amd64 ? ("BOOTX64.EFI", "systemd-bootx64.efi") : ("BOOTAA64.EFI", "systemd-bootaa64.efi")
+            let (efiName, stub) =
+                board.arch == .amd64 ? ("BOOTX64.EFI", "systemd-bootx64.efi") : ("BOOTAA64.EFI", "systemd-bootaa64.efi")
             let loader = "usr/lib/systemd/boot/efi/\(stub)"
             try add("/EFI/BOOT/\(efiName)", try await packageFiles("systemd-boot-efi", [loader]).files[0])
             try add("/ingot/vmlinuz", kernelContent)
@@ -355,7 +388,9 @@ struct DiskAssembler {
             for (name, c) in kernel.dtbs { try add("/" + name, c) }
             try add("/vmlinuz", kernelContent)
             try add("/initrd.img", initrd)
-            try text("/config.txt", """
+            try text(
+                "/config.txt",
+                """
                 # Generated by Ingot for \(spec.name) on \(board.name).
                 arm_64bit=1
                 enable_uart=1
@@ -368,7 +403,9 @@ struct DiskAssembler {
             // No FDT line: U-Boot hands the kernel the DTB the firmware gave it ($fdt_addr). On a
             // board the VideoCore firmware picks the board's own DTB from this partition (4 B, 400
             // or CM4) and applies config.txt; under QEMU the harness plays the firmware (-dtb).
-            try text("/extlinux/extlinux.conf", """
+            try text(
+                "/extlinux/extlinux.conf",
+                """
                 # Generated by Ingot for \(spec.name) on \(board.name).
                 DEFAULT ingot
                 TIMEOUT 1
@@ -392,7 +429,8 @@ struct DiskAssembler {
         try image.sync()
         // syslinux copies its files with mtools, which stamps them with SOURCE_DATE_EPOCH.
         let r = try BuildTools.run(
-            "syslinux", ["--offset", "\(boot.range.offset)", "--install", path], environment: ["SOURCE_DATE_EPOCH": "\(epoch)", "TZ": "UTC"])
+            "syslinux", ["--offset", "\(boot.range.offset)", "--install", path],
+            environment: ["SOURCE_DATE_EPOCH": "\(epoch)", "TZ": "UTC"])
         guard r.status == 0 else {
             throw ComposeError(location: board.location, message: "syslinux --install failed on \(path): \(r.output)")
         }
@@ -405,13 +443,16 @@ struct DiskAssembler {
         let blocks = range.size / 4096
         let r = try BuildTools.run(
             "mke2fs",
-            ["-q", "-F", "-t", "ext4", "-b", "4096", "-L", "data", "-U", uuid.lowercased(),
-             // Lazy table and journal init: mke2fs writes only metadata (the kernel zeroes inode
-             // tables itself on first mount), so a 20G partition costs milliseconds, the bytes do not
-             // depend on the host kernel's lazy-init support, and every block it writes is non-zero
-             // (so `recordContent` finds them all for the bmap).
-             "-E", "offset=\(range.offset),nodiscard,lazy_itable_init=1,lazy_journal_init=1,hash_seed=\(uuid.lowercased()),root_owner=0:0",
-             path, "\(blocks)"],
+            [
+                "-q", "-F", "-t", "ext4", "-b", "4096", "-L", "data", "-U", uuid.lowercased(),
+                // Lazy table and journal init: mke2fs writes only metadata (the kernel zeroes inode
+                // tables itself on first mount), so a 20G partition costs milliseconds, the bytes do not
+                // depend on the host kernel's lazy-init support, and every block it writes is non-zero
+                // (so `recordContent` finds them all for the bmap).
+                "-E",
+                "offset=\(range.offset),nodiscard,lazy_itable_init=1,lazy_journal_init=1,hash_seed=\(uuid.lowercased()),root_owner=0:0",
+                path, "\(blocks)",
+            ],
             environment: ["E2FSPROGS_FAKE_TIME": "\(epoch)"])
         guard r.status == 0 else {
             throw ComposeError(location: nil, message: "mke2fs failed for the data partition of \(path): \(r.output)")

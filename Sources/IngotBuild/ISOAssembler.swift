@@ -38,7 +38,8 @@ struct ISOAssembler {
             case .notBootable(let board, let reason):
                 return "board \(board): \(reason)"
             case .hostFile(let path, let detail):
-                return "\(path): \(detail) (while assembling the ISO); check free space and permissions of the output directory"
+                return
+                    "\(path): \(detail) (while assembling the ISO); check free space and permissions of the output directory"
             case .xorriso(let output, let status, let log):
                 return "xorriso failed (exit \(status)) writing \(output):\n\(log)\n"
                     + "check that xorriso ≥ 1.5 is installed (ci/bootstrap) and the output directory has room"
@@ -64,7 +65,8 @@ struct ISOAssembler {
     /// kernel, stage 1, board package files, systemd-boot's loader entry).
     var disk: DiskAssembler {
         DiskAssembler(
-            spec: spec, board: board, kernel: kernel, root: root, resolver: resolver, spool: spool, epoch: epoch, seed: seed,
+            spec: spec, board: board, kernel: kernel, root: root, resolver: resolver, spool: spool, epoch: epoch,
+            seed: seed,
             baseCmdline: baseCmdline, logger: logger)
     }
 
@@ -73,7 +75,9 @@ struct ISOAssembler {
         if board.bootloader == .ubootExtlinux || board.emulation.diskInterface == .sd {
             throw Error.notBootable(
                 board: board.name,
-                reason: "\(board.name) boots from an SD card; iso is not a format for it — build the raw image (--format raw) and flash it")
+                reason:
+                    "\(board.name) boots from an SD card; iso is not a format for it — build the raw image (--format raw) and flash it"
+            )
         }
     }
 
@@ -132,7 +136,8 @@ struct ISOAssembler {
         switch board.bootloader {
         case .syslinux:
             logger?.info("\(board.name): ISOLINUX boot chain (El Torito BIOS, isohybrid MBR)")
-            let (isolinux, isoFiles) = try await disk.packageFiles("isolinux", ["usr/lib/ISOLINUX/isolinux.bin", "usr/lib/ISOLINUX/isohdpfx.bin"])
+            let (isolinux, isoFiles) = try await disk.packageFiles(
+                "isolinux", ["usr/lib/ISOLINUX/isolinux.bin", "usr/lib/ISOLINUX/isohdpfx.bin"])
             let ldlinuxPath = "usr/lib/syslinux/modules/bios/ldlinux.c32"
             let (common, commonFiles) = try await disk.packageFiles("syslinux-common", [ldlinuxPath])
             inputs += [isolinux.input, common.input]
@@ -162,8 +167,10 @@ struct ISOAssembler {
             platforms = ["BIOS"]
         case .systemdBoot:
             logger?.info("\(board.name): systemd-boot EFI image (El Torito UEFI, GPT ESP)")
-            let (efiName, loader) = board.arch == .amd64 ? ("BOOTX64.EFI", "systemd-bootx64.efi") : ("BOOTAA64.EFI", "systemd-bootaa64.efi")
-            let (sdboot, files) = try await disk.packageFiles("systemd-boot-efi", ["usr/lib/systemd/boot/efi/\(loader)"])
+            let (efiName, loader) =
+                board.arch == .amd64 ? ("BOOTX64.EFI", "systemd-bootx64.efi") : ("BOOTAA64.EFI", "systemd-bootaa64.efi")
+            let (sdboot, files) = try await disk.packageFiles(
+                "systemd-boot-efi", ["usr/lib/systemd/boot/efi/\(loader)"])
             inputs.append(sdboot.input)
             // Inside the ISO 9660 volume, not appended: an El Torito entry over 32 MiB (arm64's
             // inflated kernel) gets load size 0, which EDK2 reads as "up to the end of the ISO
@@ -171,14 +178,17 @@ struct ISOAssembler {
             let efiPath = tree + "/ingot/efi.img"
             try writeEFIImage(
                 to: efiPath,
-                files: ["/EFI/BOOT/\(efiName)": files[0], "/ingot/vmlinuz": kernelContent, "/ingot/initrd.img": initrd],
+                files: [
+                    "/EFI/BOOT/\(efiName)": files[0], "/ingot/vmlinuz": kernelContent, "/ingot/initrd.img": initrd,
+                ],
                 cmdline: cmdline)
             args += [
                 "-c", "ingot/boot.cat", "-e", "ingot/efi.img", "-no-emul-boot", "-efi-boot-part", "--efi-boot-image",
             ]
             platforms = ["UEFI"]
         case .ubootExtlinux:
-            throw Error.notBootable(board: board.name, reason: "\(board.name) boots from an SD card; iso is not a format for it")
+            throw Error.notBootable(
+                board: board.name, reason: "\(board.name) boots from an SD card; iso is not a format for it")
         }
         try clampTimes(under: tree)
         args.append(tree)
@@ -186,7 +196,8 @@ struct ISOAssembler {
         logger?.info("\(board.name): xorriso → \((path as NSString).lastPathComponent)")
         let r = try BuildTools.run("xorriso", args, environment: ["SOURCE_DATE_EPOCH": String(epoch), "TZ": "UTC"])
         guard r.status == 0, fm.fileExists(atPath: path) else {
-            throw Error.xorriso(output: path, status: r.status, log: r.output.split(separator: "\n").suffix(15).joined(separator: "\n"))
+            throw Error.xorriso(
+                output: path, status: r.status, log: r.output.split(separator: "\n").suffix(15).joined(separator: "\n"))
         }
         return ISOAssembly(volumeID: volumeID, cmdline: cmdline, inputs: inputs, platforms: platforms)
     }
@@ -201,7 +212,9 @@ struct ISOAssembler {
             try t.insert(Node(kind: .file(c), permissions: 0o755, mtime: epoch), at: p)
         }
         try t.addFile("/loader/loader.conf", text: DiskAssembler.systemdBootLoaderConf, mtime: epoch)
-        try t.addFile("/loader/entries/ingot.conf", text: DiskAssembler.systemdBootEntry(name: spec.name, cmdline: cmdline), mtime: epoch)
+        try t.addFile(
+            "/loader/entries/ingot.conf", text: DiskAssembler.systemdBootEntry(name: spec.name, cmdline: cmdline),
+            mtime: epoch)
         t.clampTimes(to: epoch)
         let mib: Int64 = 1 << 20
         let content = files.values.reduce(Int64(0)) { $0 + ($1.size + 4095) / 4096 * 4096 }
@@ -210,7 +223,8 @@ struct ISOAssembler {
         _ = try FATWriter.write(
             tree: t, to: image, range: ByteRange(offset: 0, size: size),
             options: FATOptions(
-                volumeLabel: "INGOT-EFI", volumeID: SeededID.mbrSignature(seed: seed, for: "iso-efi-volume-id"), timestamp: epoch))
+                volumeLabel: "INGOT-EFI", volumeID: SeededID.mbrSignature(seed: seed, for: "iso-efi-volume-id"),
+                timestamp: epoch))
         try image.sync()
     }
 
@@ -254,7 +268,8 @@ struct ISOAssembler {
         var tm = tm()
         gmtime_r(&t, &tm)
         return String(
-            format: "%04d%02d%02d%02d%02d%02d00", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday), Int(tm.tm_hour),
+            format: "%04d%02d%02d%02d%02d%02d00", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday),
+            Int(tm.tm_hour),
             Int(tm.tm_min), Int(tm.tm_sec))
     }
 }

@@ -19,7 +19,8 @@ extension KernelBundle {
         for rel in network.ordered where !present.contains(rel) {
             guard let node = tree.lookup(base + "/" + rel) else { continue }
             try root.insert(
-                Node(kind: node.kind, permissions: node.permissions, uid: 0, gid: 0, mtime: node.mtime), at: base + "/" + rel)
+                Node(kind: node.kind, permissions: node.permissions, uid: 0, gid: 0, mtime: node.mtime),
+                at: base + "/" + rel)
             paths.append(base + "/" + rel)
         }
         return paths

@@ -88,7 +88,8 @@ struct KernelBundle {
         for rel in closure.ordered {
             guard let node = tree.lookup(base + "/" + rel) else { continue }
             try root.insert(
-                Node(kind: node.kind, permissions: node.permissions, uid: 0, gid: 0, mtime: node.mtime), at: base + "/" + rel)
+                Node(kind: node.kind, permissions: node.permissions, uid: 0, gid: 0, mtime: node.mtime),
+                at: base + "/" + rel)
             paths.append(base + "/" + rel)
         }
         return paths

@@ -143,7 +143,8 @@ public struct BuildManifest: Codable, Equatable, Sendable {
         switch error {
         case .dataCorrupted(let c): return "not JSON or a bad value at \(at(c.codingPath)): \(c.debugDescription)"
         case .keyNotFound(let key, let c): return "'\(key.stringValue)' is missing at \(at(c.codingPath))"
-        case .typeMismatch(_, let c), .valueNotFound(_, let c): return "unexpected value at \(at(c.codingPath)): \(c.debugDescription)"
+        case .typeMismatch(_, let c), .valueNotFound(_, let c):
+            return "unexpected value at \(at(c.codingPath)): \(c.debugDescription)"
         @unknown default: return "\(error)"
         }
     }
@@ -153,7 +154,9 @@ public struct BuildManifest: Codable, Equatable, Sendable {
 
     /// sha256 of a file, streamed (IngotSystem's streaming sha256).
     public static func sha256(ofFile path: String) throws -> String {
-        do { return try SHA256Stream.hex(ofFile: path) } catch { throw ComposeError(location: nil, message: "\(path): cannot hash: \(error)") }
+        do { return try SHA256Stream.hex(ofFile: path) } catch {
+            throw ComposeError(location: nil, message: "\(path): cannot hash: \(error)")
+        }
     }
 
     /// sha256 of the next `count` bytes of an open file.

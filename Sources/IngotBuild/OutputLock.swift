@@ -122,7 +122,8 @@ public final class OutputLock: Sendable {
             guard fd >= 0 else { return }
             var mine = stat()
             var named = stat()
-            if fstat(fd, &mine) == 0, stat(path, &named) == 0, mine.st_ino == named.st_ino, mine.st_dev == named.st_dev {
+            if fstat(fd, &mine) == 0, stat(path, &named) == 0, mine.st_ino == named.st_ino, mine.st_dev == named.st_dev
+            {
                 unlink(path)
             }
             flock(fd, LOCK_UN)

@@ -74,13 +74,16 @@ public struct SBOM: Codable, Equatable, Sendable {
         }
         var list: [Package] = [
             Package(
-                SPDXID: root, name: name, versionInfo: nil, supplier: nil, originator: nil, downloadLocation: "NOASSERTION",
+                SPDXID: root, name: name, versionInfo: nil, supplier: nil, originator: nil,
+                downloadLocation: "NOASSERTION",
                 filesAnalyzed: false, checksums: nil, homepage: nil, sourceInfo: nil, licenseConcluded: "NOASSERTION",
                 licenseDeclared: "NOASSERTION", copyrightText: "NOASSERTION",
                 comment: "Ingot appliance '\(name)' for board \(board) (\(arch))", externalRefs: nil,
                 primaryPackagePurpose: "OPERATING-SYSTEM")
         ]
-        var relationships = [Relationship(spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: root)]
+        var relationships = [
+            Relationship(spdxElementId: "SPDXRef-DOCUMENT", relationshipType: "DESCRIBES", relatedSpdxElement: root)
+        ]
         var byName: [String: String] = [:]
         for p in packages { byName[p.name] = byName[p.name] ?? ids["\(p.name)|\(p.arch)|\(p.sha256)"] }
         for p in packages {
@@ -88,20 +91,26 @@ public struct SBOM: Codable, Equatable, Sendable {
             let fromMirror = p.origin.hasPrefix("http") || p.origin.hasPrefix("lock ") || p.origin.hasPrefix("apt ")
             list.append(
                 Package(
-                    SPDXID: id, name: p.name, versionInfo: p.version, supplier: fromMirror ? "Organization: Debian" : nil,
-                    originator: p.maintainer.map(Self.actor), downloadLocation: p.origin.hasPrefix("http") ? p.origin : "NOASSERTION",
+                    SPDXID: id, name: p.name, versionInfo: p.version,
+                    supplier: fromMirror ? "Organization: Debian" : nil,
+                    originator: p.maintainer.map(Self.actor),
+                    downloadLocation: p.origin.hasPrefix("http") ? p.origin : "NOASSERTION",
                     filesAnalyzed: false, checksums: [Checksum(algorithm: "SHA256", checksumValue: p.sha256)],
                     homepage: p.homepage.flatMap { $0.hasPrefix("http") ? $0 : nil },
                     sourceInfo: p.source.map { "built from the Debian source package \($0)" },
                     licenseConcluded: "NOASSERTION", licenseDeclared: "NOASSERTION", copyrightText: "NOASSERTION",
-                    comment: "used by " + p.usedBy.joined(separator: ", ") + (p.locked ? "" : "; not pinned by the lock"),
+                    comment: "used by " + p.usedBy.joined(separator: ", ")
+                        + (p.locked ? "" : "; not pinned by the lock"),
                     externalRefs: [
-                        ExternalRef(referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: Self.purl(p))
+                        ExternalRef(
+                            referenceCategory: "PACKAGE-MANAGER", referenceType: "purl", referenceLocator: Self.purl(p))
                     ], primaryPackagePurpose: p.name.hasPrefix("lib") ? "LIBRARY" : "APPLICATION"))
-            relationships.append(Relationship(spdxElementId: root, relationshipType: "CONTAINS", relatedSpdxElement: id))
+            relationships.append(
+                Relationship(spdxElementId: root, relationshipType: "CONTAINS", relatedSpdxElement: id))
             for d in p.depends {
                 if let target = byName[d], target != id {
-                    relationships.append(Relationship(spdxElementId: id, relationshipType: "DEPENDS_ON", relatedSpdxElement: target))
+                    relationships.append(
+                        Relationship(spdxElementId: id, relationshipType: "DEPENDS_ON", relatedSpdxElement: target))
                 }
             }
         }
@@ -111,7 +120,8 @@ public struct SBOM: Codable, Equatable, Sendable {
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime]
         f.timeZone = TimeZone(identifier: "UTC")
-        self.creationInfo = CreationInfo(created: f.string(from: created), creators: ["Tool: ingot-\(IngotVersion.current)"])
+        self.creationInfo = CreationInfo(
+            created: f.string(from: created), creators: ["Tool: ingot-\(IngotVersion.current)"])
         var h = SHA256()
         h.update(data: Data("\(name)|\(board)|\(arch)".utf8))
         for p in packages { h.update(data: Data("|\(p.name) \(p.arch) \(p.version) \(p.sha256)".utf8)) }

@@ -38,7 +38,9 @@ public enum Stage1Tools {
         for name in packages {
             let package = try await resolver.package(name, version: nil)
             guard case .archive(let data, _) = package.data.source else {
-                throw ComposeError(location: nil, message: "package \(package.name) has no data archive; cannot take the data-growth tools from it")
+                throw ComposeError(
+                    location: nil,
+                    message: "package \(package.name) has no data archive; cannot take the data-growth tools from it")
             }
             _ = try tree.applyLayer(archive: data, label: "\(package.name) \(package.version)") { path in
                 path.hasPrefix("/lib") || path.hasPrefix("/usr/lib") || path == sfdiskPath || path == resize2fsPath
@@ -55,7 +57,8 @@ public enum Stage1Tools {
                 switch node.kind {
                 case .file(let content): return content
                 case .symlink(let target):
-                    current = target.hasPrefix("/")
+                    current =
+                        target.hasPrefix("/")
                         ? target : FileTree.normalize((current as NSString).deletingLastPathComponent + "/" + target)
                 default: return nil
                 }
@@ -71,7 +74,10 @@ public enum Stage1Tools {
         var interpreter: String?
         for tool in [sfdiskPath, resize2fsPath] {
             guard let content = regularFile(tool) else {
-                throw ComposeError(location: nil, message: "\(tool) is missing from packages \(packages.joined(separator: ", ")) (\(board.arch.rawValue))")
+                throw ComposeError(
+                    location: nil,
+                    message:
+                        "\(tool) is missing from packages \(packages.joined(separator: ", ")) (\(board.arch.rawValue))")
             }
             let info = try elf(content, tool)
             interpreter = interpreter ?? info.interpreter
@@ -81,11 +87,15 @@ public enum Stage1Tools {
         var placed = Set<String>()
         while let (soname, _, from) = pending.popLast() {
             guard !placed.contains(soname) else { continue }
-            guard let (path, content) = dirs.lazy.compactMap({ dir in regularFile(dir + "/" + soname).map { (dir + "/" + soname, $0) } }).first
+            guard
+                let (path, content) = dirs.lazy.compactMap({ dir in
+                    regularFile(dir + "/" + soname).map { (dir + "/" + soname, $0) }
+                }).first
             else {
                 throw ComposeError(
                     location: nil,
-                    message: "\(from) needs \(soname), which none of \(packages.joined(separator: ", ")) (\(board.arch.rawValue)) ships; "
+                    message:
+                        "\(from) needs \(soname), which none of \(packages.joined(separator: ", ")) (\(board.arch.rawValue)) ships; "
                         + "add its package to Stage1Tools.packages")
             }
             placed.insert(soname)
@@ -93,7 +103,9 @@ public enum Stage1Tools {
             pending += try elf(content, path).needed.map { ($0, content, path) }
         }
         guard let interpreter, let loader = regularFile(interpreter) else {
-            throw ComposeError(location: nil, message: "the dynamic loader of \(sfdiskPath) is missing from libc6 (\(board.arch.rawValue))")
+            throw ComposeError(
+                location: nil,
+                message: "the dynamic loader of \(sfdiskPath) is missing from libc6 (\(board.arch.rawValue))")
         }
         files.append((interpreter, loader, true))
         let tools = Stage1Plan.GrowTools(

@@ -14,9 +14,11 @@ struct BoardsCommand: AsyncParsableCommand {
         let catalog = try boards.catalog()
         if json {
             let rows = catalog.boards.map { b -> [String: String] in
-                ["name": b.name, "arch": b.arch.rawValue, "bootloader": b.bootloader.rawValue,
-                 "table": b.partitionTable.rawValue, "firmware": b.emulation.firmware.rawValue,
-                 "machine": b.emulation.machine, "console": b.console, "summary": b.summary]
+                [
+                    "name": b.name, "arch": b.arch.rawValue, "bootloader": b.bootloader.rawValue,
+                    "table": b.partitionTable.rawValue, "firmware": b.emulation.firmware.rawValue,
+                    "machine": b.emulation.machine, "console": b.console, "summary": b.summary,
+                ]
             }
             let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
             print(String(decoding: data, as: UTF8.self))
@@ -24,8 +26,10 @@ struct BoardsCommand: AsyncParsableCommand {
         }
         let header = ["BOARD", "ARCH", "BOOT", "TABLE", "QEMU", "CONSOLE", "DESCRIPTION"]
         let rows = catalog.boards.map {
-            [$0.name, $0.arch.rawValue, $0.bootloader.rawValue, $0.partitionTable.rawValue,
-             "\($0.emulation.machine)/\($0.emulation.firmware.rawValue)", $0.console, $0.summary]
+            [
+                $0.name, $0.arch.rawValue, $0.bootloader.rawValue, $0.partitionTable.rawValue,
+                "\($0.emulation.machine)/\($0.emulation.firmware.rawValue)", $0.console, $0.summary,
+            ]
         }
         printTable(header: header, rows: rows)
     }
@@ -35,8 +39,10 @@ func printTable(header: [String], rows: [[String]]) {
     var widths = header.map(\.count)
     for r in rows { for (i, c) in r.enumerated() where i < widths.count { widths[i] = max(widths[i], c.count) } }
     func line(_ cells: [String]) -> String {
-        cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-            .joined(separator: "  ")
+        cells.enumerated().map { i, c in
+            i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+        }
+        .joined(separator: "  ")
     }
     print(line(header))
     for r in rows { print(line(r)) }

@@ -29,7 +29,8 @@ extension BootTarget {
         }
         let board = try catalog.board(named: name)
         return BootTarget(
-            board: board, artifacts: BootArtifacts(kind: .disk(path: path, format: OutputFormat.raw.rawValue)), format: .raw,
+            board: board, artifacts: BootArtifacts(kind: .disk(path: path, format: OutputFormat.raw.rawValue)),
+            format: .raw,
             outputs: nil, label: (path as NSString).lastPathComponent)
     }
 }

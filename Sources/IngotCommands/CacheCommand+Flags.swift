@@ -10,13 +10,18 @@ extension Flags {
     public struct Registry: ParsableArguments {
         @Flag(name: .long, help: "Never touch the network: use only images and packages already in the store.")
         public var offline = false
-        @Option(name: .customLong("registry-http"), help: "A registry host[:port] spoken to over plain HTTP (repeatable).")
+        @Option(
+            name: .customLong("registry-http"), help: "A registry host[:port] spoken to over plain HTTP (repeatable).")
         public var plainHTTP: [String] = []
-        @Option(name: .customLong("registry-mirror"), help: "DOMAIN=URL: pull DOMAIN's images from the mirror at URL first (repeatable).")
+        @Option(
+            name: .customLong("registry-mirror"),
+            help: "DOMAIN=URL: pull DOMAIN's images from the mirror at URL first (repeatable).")
         public var mirror: [String] = []
         @Option(name: .customLong("registry-ca"), help: "A PEM file of CA certificates trusted beside the system's.")
         public var caFile: String?
-        @Option(name: .customLong("docker-config"), help: "Docker config.json with registry credentials (default: ~/.docker/config.json).")
+        @Option(
+            name: .customLong("docker-config"),
+            help: "Docker config.json with registry credentials (default: ~/.docker/config.json).")
         public var dockerConfig: String?
         @Option(name: .customLong("pull-jobs"), help: "Layers downloaded at the same time.")
         public var pullJobs: Int = 4
@@ -28,8 +33,11 @@ extension Flags {
             var mirrors: [String: String] = [:]
             for entry in mirror {
                 let parts = entry.split(separator: "=", maxSplits: 1).map(String.init)
-                guard parts.count == 2, !parts[0].isEmpty, parts[1].hasPrefix("http://") || parts[1].hasPrefix("https://") else {
-                    throw ValidationError("--registry-mirror '\(entry)' must be DOMAIN=URL, e.g. docker.io=https://mirror.example")
+                guard parts.count == 2, !parts[0].isEmpty,
+                    parts[1].hasPrefix("http://") || parts[1].hasPrefix("https://")
+                else {
+                    throw ValidationError(
+                        "--registry-mirror '\(entry)' must be DOMAIN=URL, e.g. docker.io=https://mirror.example")
                 }
                 mirrors[parts[0]] = parts[1]
             }

@@ -27,7 +27,8 @@ struct CacheCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "ls", abstract: "List stored images: size and last use.")
+        static let configuration = CommandConfiguration(
+            commandName: "ls", abstract: "List stored images: size and last use.")
         @OptionGroup var store: Flags.Store
 
         func run() async throws {
@@ -45,7 +46,10 @@ struct CacheCommand: AsyncParsableCommand {
             }
             let widths = (0..<5).map { c in rows.map { $0[c].count }.max() ?? 0 }
             for row in rows {
-                print(row.enumerated().map { i, cell in i == 4 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                print(
+                    row.enumerated().map { i, cell in
+                        i == 4 ? cell : cell.padding(toLength: widths[i], withPad: " ", startingAt: 0)
+                    }
                     .joined(separator: "  "))
             }
             if entries.isEmpty { print("(no images; `ingot build` pulls them, `ingot cache import` adds archives)") }
@@ -63,7 +67,8 @@ struct CacheCommand: AsyncParsableCommand {
             let canonical = (try? RegistryReference.parse(reference).description) ?? reference
             let removed = try images.remove(reference: canonical)
             guard !removed.isEmpty else {
-                throw ImageStore.MaintenanceError.unknownReference(reference, known: Array(Set(images.entries().map(\.reference))).sorted())
+                throw ImageStore.MaintenanceError.unknownReference(
+                    reference, known: Array(Set(images.entries().map(\.reference))).sorted())
             }
             for e in removed { print("removed \(e.reference) (\(e.arch))") }
         }
@@ -91,7 +96,9 @@ struct CacheCommand: AsyncParsableCommand {
             let report = try await ImageStore.prune(root: root, lock: lock, dryRun: dryRun)
             let verb = dryRun ? "would delete" : "deleted"
             if report.waitedForBuilds { print("waited for running builds to finish") }
-            print("\(verb) \(report.blobsRemoved) blobs (\(CacheCommand.bytes(report.bytesFreed))) and \(report.partialsRemoved) partial downloads")
+            print(
+                "\(verb) \(report.blobsRemoved) blobs (\(CacheCommand.bytes(report.bytesFreed))) and \(report.partialsRemoved) partial downloads"
+            )
         }
     }
 
@@ -111,7 +118,9 @@ struct CacheCommand: AsyncParsableCommand {
                 }
             }
             for e in try images.importArchive(absolutePath(archive), as: reference) {
-                print("imported \(e.reference) (\(e.arch)) \(e.manifestDigest.prefix(19))  \(CacheCommand.bytes(images.size(of: e)))")
+                print(
+                    "imported \(e.reference) (\(e.arch)) \(e.manifestDigest.prefix(19))  \(CacheCommand.bytes(images.size(of: e)))"
+                )
             }
         }
     }

@@ -13,17 +13,22 @@ extension Flags {
     public struct Machine: ParsableArguments {
         @Option(
             name: .long,
-            help: "Boot the image inside a disk of this size (e.g. 8G, 32G, 512M): a per-run overlay; the image is never written.")
+            help:
+                "Boot the image inside a disk of this size (e.g. 8G, 32G, 512M): a per-run overlay; the image is never written."
+        )
         public var diskSize: String?
 
-        @Option(name: .long, help: "Boot a real board described by this lab file (serial device + power commands) instead of QEMU.")
+        @Option(
+            name: .long,
+            help: "Boot a real board described by this lab file (serial device + power commands) instead of QEMU.")
         public var lab: String?
 
         public init() {}
 
         public func validate() throws {
             if let diskSize, Self.parseSize(diskSize) == nil {
-                throw ValidationError("--disk-size '\(diskSize)' is not a size; write a number with a unit: 512M, 8G, 32G")
+                throw ValidationError(
+                    "--disk-size '\(diskSize)' is not a size; write a number with a unit: 512M, 8G, 32G")
             }
         }
 
@@ -57,7 +62,8 @@ extension Flags.Machine {
         let profile = try LabProfile.load(path: absolutePath(lab))
         if let board = profile.board, board != target.board.name {
             throw CommandError(
-                "\(profile.path): the lab's board is \(board), but \(target.label) is for \(target.board.name); use the lab file of a \(target.board.name) or rebuild for \(board)")
+                "\(profile.path): the lab's board is \(board), but \(target.label) is for \(target.board.name); use the lab file of a \(target.board.name) or rebuild for \(board)"
+            )
         }
         var image: String?
         if case .disk(let path, _) = target.artifacts.kind { image = absolutePath(path) }
@@ -69,7 +75,9 @@ extension Flags.Machine {
     /// boots its medium; no emulator is needed on this host).
     func plan(target: BootTarget, _ make: () throws -> MachinePlan) throws -> MachinePlan {
         guard lab != nil else { return try make() }
-        return MachinePlan(board: target.board.name, executable: "lab", arguments: [], accelerator: "lab", notes: ["lab run: \(lab ?? "")"])
+        return MachinePlan(
+            board: target.board.name, executable: "lab", arguments: [], accelerator: "lab",
+            notes: ["lab run: \(lab ?? "")"])
     }
 
     /// Runs a boot; lab infrastructure failures (a power command, the serial device, the lab

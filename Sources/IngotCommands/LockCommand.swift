@@ -34,7 +34,9 @@ struct LockCommand: AsyncParsableCommand {
                 for img in s.allImages {
                     guard case .deb(let n, let v, let recommends) = img.ref else { continue }
                     let r = DebianRequest(packages: [v.map { "\(n)=\($0)" } ?? n], recommends: recommends)
-                    if !closures.contains(where: { $0.request == r && $0.arch == b.arch }) { closures.append((r, b.arch)) }
+                    if !closures.contains(where: { $0.request == r && $0.arch == b.arch }) {
+                        closures.append((r, b.arch))
+                    }
                 }
             }
         }

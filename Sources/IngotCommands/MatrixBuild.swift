@@ -22,10 +22,14 @@ struct MatrixBoardBuild {
 
 enum MatrixBuild {
     /// The formats `board` cannot have at all, with the reason (decided before any build).
-    static func unavailable(_ formats: [OutputFormat], board: BoardProfile, spec: ApplianceSpec? = nil) -> [OutputFormat: MatrixJob.NotRunnable] {
+    static func unavailable(_ formats: [OutputFormat], board: BoardProfile, spec: ApplianceSpec? = nil)
+        -> [OutputFormat: MatrixJob.NotRunnable]
+    {
         var out: [OutputFormat: MatrixJob.NotRunnable] = [:]
         for format in formats {
-            let why = spec.map { Builder.unavailability(of: format, on: board, spec: $0) } ?? Builder.unavailability(of: format, on: board)
+            let why =
+                spec.map { Builder.unavailability(of: format, on: board, spec: $0) }
+                ?? Builder.unavailability(of: format, on: board)
             if let reason = why {
                 out[format] = .init(
                     status: .skipped, reason: "\(board.name) cannot have the \(format) format: \(reason)")

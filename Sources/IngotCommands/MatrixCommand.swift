@@ -54,14 +54,16 @@ struct MatrixCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Host to run cells on (repeatable): 'local' for QEMU, a libvirt URI for libvirt.")
     var host: [String] = []
     @Option(
-        name: .long, help: "Matrix file (YAML: boards, formats, buses, backends, hosts, retries, exclude); flags override it.")
+        name: .long,
+        help: "Matrix file (YAML: boards, formats, buses, backends, hosts, retries, exclude); flags override it.")
     var matrix: String?
     @Option(name: .long, help: "Cells at once per host (default: CPU cores for local QEMU, 2 for libvirt).") var jobs:
         Int?
     @Option(name: .long, help: "Retries after an infrastructure failure (default 1).") var retries: Int?
     @Option(
         name: .long,
-        help: "Leave out cells matching BOARD/FORMAT[/BUS] (each part a name or *; repeatable), e.g. rpi3/iso. Excluded cells are not built or reported; skipped cells are."
+        help:
+            "Leave out cells matching BOARD/FORMAT[/BUS] (each part a name or *; repeatable), e.g. rpi3/iso. Excluded cells are not built or reported; skipped cells are."
     ) var exclude: [String] = []
     @Option(name: .long, help: "Write the JUnit XML report here.") var junit: String?
     @Option(name: .long, help: "Write the JSON report here.") var json: String?
@@ -196,7 +198,8 @@ struct MatrixCommand: AsyncParsableCommand {
             print("excluded (\(excluded.count)): \(excluded.map(\.description).joined(separator: ", "))")
         }
         guard !jobs.isEmpty else {
-            throw ValidationError("every cell is excluded (\(exclusions.map(\.description).joined(separator: ", "))); nothing would run")
+            throw ValidationError(
+                "every cell is excluded (\(exclusions.map(\.description).joined(separator: ", "))); nothing would run")
         }
 
         let hosts = try hostSpecs.map { try makeHost($0, logger: logger) }
@@ -224,13 +227,17 @@ struct MatrixCommand: AsyncParsableCommand {
     func exclusionList(file: MatrixFile?, boardNames: [String]) throws -> [MatrixExclusion] {
         if !exclude.isEmpty {
             return try exclude.map { text in
-                do { return try MatrixExclusion.parse(text, boards: boardNames) } catch let problem as MatrixExclusion.Problem {
+                do { return try MatrixExclusion.parse(text, boards: boardNames) } catch let problem
+                    as MatrixExclusion.Problem
+                {
                     throw ValidationError("--exclude: \(problem)")
                 }
             }
         }
         return try (file?.exclude ?? []).map { entry in
-            do { return try MatrixExclusion.parse(entry.text, boards: boardNames) } catch let problem as MatrixExclusion.Problem {
+            do { return try MatrixExclusion.parse(entry.text, boards: boardNames) } catch let problem
+                as MatrixExclusion.Problem
+            {
                 throw SpecError(entry.at, problem.description, hint: "fix or remove the exclude entry")
             }
         }

@@ -25,19 +25,22 @@ struct MatrixExclusion: Equatable, CustomStringConvertible {
     static func parse(_ text: String, boards: [String]) throws -> MatrixExclusion {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 2 || parts.count == 3, parts.allSatisfy({ !$0.isEmpty }) else {
-            throw Problem(description: "'\(text)' is not BOARD/FORMAT or BOARD/FORMAT/BUS (each a name or *), e.g. rpi3/iso")
+            throw Problem(
+                description: "'\(text)' is not BOARD/FORMAT or BOARD/FORMAT/BUS (each a name or *), e.g. rpi3/iso")
         }
         var exclusion = MatrixExclusion()
         if parts[0] != "*" {
             guard boards.contains(parts[0]) else {
-                throw Problem(description: "'\(text)': no board '\(parts[0])' (boards: \(boards.joined(separator: ", ")))")
+                throw Problem(
+                    description: "'\(text)': no board '\(parts[0])' (boards: \(boards.joined(separator: ", ")))")
             }
             exclusion.board = parts[0]
         }
         if parts[1] != "*" {
             guard let format = OutputFormat(rawValue: parts[1]), format.isBootable else {
                 let names = OutputFormat.allCases.filter(\.isBootable).map(\.rawValue)
-                throw Problem(description: "'\(text)': no format '\(parts[1])' (formats: \(names.joined(separator: ", ")))")
+                throw Problem(
+                    description: "'\(text)': no format '\(parts[1])' (formats: \(names.joined(separator: ", ")))")
             }
             exclusion.format = format
         }
@@ -56,7 +59,8 @@ struct MatrixExclusion: Equatable, CustomStringConvertible {
 
     /// Whether `cell` is left out.
     func matches(_ cell: MatrixCell) -> Bool {
-        (board == nil || board == cell.board) && (format == nil || format == cell.format) && (bus == nil || bus == cell.bus)
+        (board == nil || board == cell.board) && (format == nil || format == cell.format)
+            && (bus == nil || bus == cell.bus)
     }
 
     var description: String {

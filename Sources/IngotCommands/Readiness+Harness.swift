@@ -9,7 +9,9 @@ extension ReadinessRecord {
     /// The probes, http first (the order of `guestPorts`).
     var probes: [ReadinessProbe] {
         var probes: [ReadinessProbe] = []
-        if let http { probes.append(ReadinessProbe(kind: .http(path: http.path, status: http.status), guestPort: http.port)) }
+        if let http {
+            probes.append(ReadinessProbe(kind: .http(path: http.path, status: http.status), guestPort: http.port))
+        }
         if let tcp { probes.append(ReadinessProbe(kind: .tcp, guestPort: tcp.port)) }
         return probes
     }
@@ -19,6 +21,8 @@ extension ReadinessRecord {
     func apply(to rules: inout WatchRules, withPattern: Bool) {
         rules.probes = probes
         rules.probesStartAtInit = !marker
-        if withPattern, let pattern, !rules.readinessPatterns.contains(pattern) { rules.readinessPatterns.append(pattern) }
+        if withPattern, let pattern, !rules.readinessPatterns.contains(pattern) {
+            rules.readinessPatterns.append(pattern)
+        }
     }
 }

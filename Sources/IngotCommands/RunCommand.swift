@@ -23,7 +23,9 @@ struct RunCommand: AsyncParsableCommand {
     func validate() throws {
         if let bus { _ = try BootBus.parse(bus) }
         if AcceleratorChoice(rawValue: accel) == nil { throw ValidationError("--accel must be auto, tcg or kvm") }
-        if machine.lab != nil { throw ValidationError("--lab boots a real board under 'ingot test'; 'ingot run' runs QEMU only") }
+        if machine.lab != nil {
+            throw ValidationError("--lab boots a real board under 'ingot test'; 'ingot run' runs QEMU only")
+        }
     }
 
     func run() async throws {
@@ -39,7 +41,8 @@ struct RunCommand: AsyncParsableCommand {
         let plan = try MachinePlan(
             board: t.board, artifacts: try t.preparedArtifacts(runDirectory: runDir),
             options: PlanOptions(
-                runDirectory: runDir, serial: .stdio, accelerator: accelerator, bus: diskBus, diskSize: machine.diskSizeBytes))
+                runDirectory: runDir, serial: .stdio, accelerator: accelerator, bus: diskBus,
+                diskSize: machine.diskSizeBytes))
         if dryRun {
             print(plan)
             return

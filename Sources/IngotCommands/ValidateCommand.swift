@@ -13,8 +13,9 @@ struct ValidateCommand: AsyncParsableCommand {
     func run() async throws {
         let s = try SpecLoader.load(path: spec)
         let selected = try boards.selected(required: false)
-        print("\(spec): ok — appliance '\(s.name)': \(s.initImages.count) init image(s), \(s.onboot.count) onboot, "
-            + "\(s.services.count) service(s), \(s.onshutdown.count) onshutdown, \(s.files.count) file(s)")
+        print(
+            "\(spec): ok — appliance '\(s.name)': \(s.initImages.count) init image(s), \(s.onboot.count) onboot, "
+                + "\(s.services.count) service(s), \(s.onshutdown.count) onshutdown, \(s.files.count) file(s)")
         for b in selected { print("  board \(b.name): ok (\(b.arch.rawValue), \(b.bootloader.rawValue))") }
     }
 }

@@ -36,7 +36,10 @@ final class FATItem {
     var firstCluster = 0
     var clusterCount = 0
 
-    init(name: String, path: String, short: [UInt8], needsLFN: Bool, node: Node, content: Content?, directory: FATDirectory?) {
+    init(
+        name: String, path: String, short: [UInt8], needsLFN: Bool, node: Node, content: Content?,
+        directory: FATDirectory?
+    ) {
         self.name = name
         self.path = path
         self.short = short
@@ -120,7 +123,8 @@ struct FATPlan {
                 throw FATWriter.Error.fileTooLarge(path, c.size)
             }
             let item = FATItem(
-                name: name, path: path, short: short, needsLFN: lfn, node: child, content: child.content, directory: sub)
+                name: name, path: path, short: short, needsLFN: lfn, node: child, content: child.content, directory: sub
+            )
             dir.items.append(item)
             dir.slots += item.slots
         }
@@ -192,8 +196,10 @@ struct FATPlan {
             out += Self.record(short: label, attributes: 0x08, cluster: 0, size: 0, mtime: d.mtime)
         }
         if !d.isRoot {
-            out += Self.record(short: Array(".          ".utf8), attributes: 0x10, cluster: d.firstCluster, size: 0, mtime: d.mtime)
-            out += Self.record(short: Array("..         ".utf8), attributes: 0x10, cluster: d.parentCluster, size: 0, mtime: d.mtime)
+            out += Self.record(
+                short: Array(".          ".utf8), attributes: 0x10, cluster: d.firstCluster, size: 0, mtime: d.mtime)
+            out += Self.record(
+                short: Array("..         ".utf8), attributes: 0x10, cluster: d.parentCluster, size: 0, mtime: d.mtime)
         }
         for item in d.items {
             if item.needsLFN {

@@ -23,11 +23,13 @@ public struct FATWriter {
         public var description: String {
             switch self {
             case .unsupportedNode(let p, let what):
-                return "\(p): is \(what); FAT cannot store links or special files — copy the target file there instead or leave it out of the FAT partition"
+                return
+                    "\(p): is \(what); FAT cannot store links or special files — copy the target file there instead or leave it out of the FAT partition"
             case .invalidName(let p, let why):
                 return "\(p): cannot be stored on FAT: \(why); rename it"
             case .nameCollision(let p, let other):
-                return "\(p): FAT names are case-insensitive and this name collides with \"\(other)\" in the same directory; rename one of them"
+                return
+                    "\(p): FAT names are case-insensitive and this name collides with \"\(other)\" in the same directory; rename one of them"
             case .shortNamesExhausted(let p):
                 return "\(p): no free 8.3 short name (~1...~999999) left in this directory; shorten or vary the names"
             case .fileTooLarge(let p, let n):
@@ -35,17 +37,20 @@ public struct FATWriter {
             case .directoryTooLarge(let p, let n):
                 return "\(p): needs \(n) directory entries, more than FAT's 65536 per directory; split the directory"
             case .doesNotFit(let needed, let available, let type, let cs):
-                return "FAT partition of \(available) bytes is too small: the content needs at least \(needed) bytes as \(type) with \(cs)-byte clusters; enlarge the partition (or size it from its content)"
+                return
+                    "FAT partition of \(available) bytes is too small: the content needs at least \(needed) bytes as \(type) with \(cs)-byte clusters; enlarge the partition (or size it from its content)"
             case .noLayout(let size, let type, let spc):
                 let t = type.map { "\($0)" } ?? "FAT"
                 let c = spc.map { " with \($0) sectors per cluster" } ?? ""
-                return "a \(size)-byte partition cannot hold a valid \(t) volume\(c) (FAT32 needs at least 65529 clusters, about 33 MB with 512-byte clusters); change the partition size or FAT type"
+                return
+                    "a \(size)-byte partition cannot hold a valid \(t) volume\(c) (FAT32 needs at least 65529 clusters, about 33 MB with 512-byte clusters); change the partition size or FAT type"
             case .invalidLabel(let l):
                 return "volume label \"\(l)\": use 1-11 characters A-Z, 0-9, space or $%'-_@~`!(){}^#&"
             case .invalidClusterSize(let n):
                 return "sectors per cluster \(n): must be a power of two from 1 to 128"
             case .contentChanged(let p, let expected, let got):
-                return "\(p): the tree says \(expected) bytes but its content streamed \(got); the content spool changed under the build"
+                return
+                    "\(p): the tree says \(expected) bytes but its content streamed \(got); the content spool changed under the build"
             }
         }
     }
@@ -74,7 +79,9 @@ public struct FATWriter {
         else { throw Error.noLayout(range.size, options.type, options.sectorsPerCluster) }
         let needed = plan.clustersNeeded(clusterSize: g.clusterSize, type: g.type)
         guard needed <= g.clusters else {
-            let minimum = (try? requiredSize(plan: plan, options: options)) ?? Int64(g.dataOffset) + Int64(needed) * Int64(g.clusterSize)
+            let minimum =
+                (try? requiredSize(plan: plan, options: options)) ?? Int64(g.dataOffset) + Int64(needed)
+                * Int64(g.clusterSize)
             throw Error.doesNotFit(needed: minimum, available: range.size, type: g.type, clusterSize: g.clusterSize)
         }
         let runs = plan.allocate(geometry: g)
@@ -83,7 +90,8 @@ public struct FATWriter {
         // Metadata first (boot sectors, FATs), then directories and files in allocation order,
         // so the image is written front to back.
         let hidden = options.hiddenSectors ?? UInt32(truncatingIfNeeded: range.offset / 512)
-        let boot = g.bootSector(label: label ?? Array("NO NAME    ".utf8), volumeID: options.volumeID, hiddenSectors: hidden)
+        let boot = g.bootSector(
+            label: label ?? Array("NO NAME    ".utf8), volumeID: options.volumeID, hiddenSectors: hidden)
         try put(boot, at: 0, image, range)
         if g.type == .fat32 {
             let info = g.fsInfoSector(usedClusters: used)
@@ -170,7 +178,9 @@ public struct FATWriter {
             try put(plan.records(of: d, size: 0, defaultTime: options.timestamp), at: g.rootOffset, image, range)
         } else {
             let size = d.clusterCount * g.clusterSize
-            try put(plan.records(of: d, size: size, defaultTime: options.timestamp), at: g.offset(ofCluster: d.firstCluster), image, range)
+            try put(
+                plan.records(of: d, size: size, defaultTime: options.timestamp),
+                at: g.offset(ofCluster: d.firstCluster), image, range)
         }
         for item in d.items where item.directory == nil {
             guard let content = item.content, content.size > 0 else { continue }
@@ -178,7 +188,8 @@ public struct FATWriter {
         }
         for item in d.items {
             if let sub = item.directory {
-                try writeDirectory(sub, plan: plan, geometry: g, tree: tree, image: image, range: range, options: options)
+                try writeDirectory(
+                    sub, plan: plan, geometry: g, tree: tree, image: image, range: range, options: options)
             }
         }
     }

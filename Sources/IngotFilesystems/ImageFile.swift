@@ -165,7 +165,9 @@ public final class ImageFile {
                 var offset = 0
                 while offset < got {
                     let n = min(Int(block), got - offset)
-                    let nonZero = buffer.withUnsafeBytes { !Self.isZero(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + n)])) }
+                    let nonZero = buffer.withUnsafeBytes {
+                        !Self.isZero(UnsafeRawBufferPointer(rebasing: $0[offset..<(offset + n)]))
+                    }
                     if nonZero {
                         written.insert(ByteRange(offset: at + Int64(offset), size: Int64(n)))
                         marked += 1

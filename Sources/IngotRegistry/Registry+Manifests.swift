@@ -41,7 +41,9 @@ public struct RegistryDescriptor: Codable, Sendable, Hashable {
     public var annotations: [String: String]?
 
     /// Creates a descriptor.
-    public init(mediaType: String?, digest: String, size: Int64, platform: Platform? = nil, annotations: [String: String]? = nil) {
+    public init(
+        mediaType: String?, digest: String, size: Int64, platform: Platform? = nil, annotations: [String: String]? = nil
+    ) {
         self.mediaType = mediaType
         self.digest = digest
         self.size = size
@@ -109,7 +111,8 @@ extension RegistryDescriptor {
         guard digest.hasPrefix("sha256:"), hexPart.utf8.count == 64,
             hexPart.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
         else {
-            throw RegistryError.badManifest(reference: what, reason: "descriptor digest '\(digest)' is not sha256:<64 hex>")
+            throw RegistryError.badManifest(
+                reference: what, reason: "descriptor digest '\(digest)' is not sha256:<64 hex>")
         }
         guard size >= 0 else { throw RegistryError.badManifest(reference: what, reason: "negative size for \(digest)") }
         return self

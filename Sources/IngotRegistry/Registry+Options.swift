@@ -33,7 +33,8 @@ public struct RegistryOptions: Sendable, Hashable {
     }
 
     /// The Docker config file these options read credentials from.
-    public func resolvedDockerConfigPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    public func resolvedDockerConfigPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String
+    {
         if let dockerConfigPath { return dockerConfigPath }
         if let dir = environment["DOCKER_CONFIG"], !dir.isEmpty { return dir + "/config.json" }
         let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()

@@ -24,7 +24,9 @@ extension RegistryClient {
     ///   - path: the partial file.
     /// - Returns: the bytes received over the network in this call.
     @discardableResult
-    public func download(_ descriptor: RegistryDescriptor, of reference: RegistryReference, to path: String) async throws -> Int64 {
+    public func download(_ descriptor: RegistryDescriptor, of reference: RegistryReference, to path: String)
+        async throws -> Int64
+    {
         if options.offline { throw RegistryError.offline(reference: reference.familiar) }
         let what = "blob \(descriptor.digest.prefix(19))… of \(reference.familiar)"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
@@ -64,14 +66,17 @@ extension RegistryClient {
                 _ = try? await response.body.collect(upTo: 0)
                 try Self.truncate(fd, path: path)
                 throw RegistryError.interrupted(
-                    what: what, received: 0, expected: descriptor.size, detail: "the registry answered the wrong range '\(range)'")
+                    what: what, received: 0, expected: descriptor.size,
+                    detail: "the registry answered the wrong range '\(range)'")
             }
         case 404:
-            throw RegistryError.status(url: base + blobPath, code: 404, body: "the manifest names a blob the registry does not have")
+            throw RegistryError.status(
+                url: base + blobPath, code: 404, body: "the manifest names a blob the registry does not have")
         default:
             let body = (try? await collect(response, limit: 1 << 12, what: what)) ?? []
             throw RegistryError.status(
-                url: base + blobPath, code: Int(response.status.code), body: String(decoding: body.prefix(300), as: UTF8.self))
+                url: base + blobPath, code: Int(response.status.code),
+                body: String(decoding: body.prefix(300), as: UTF8.self))
         }
         guard lseek(fd, off_t(have), SEEK_SET) >= 0 else {
             throw RegistryError.io(path: path, reason: String(cString: strerror(errno)))
@@ -83,7 +88,8 @@ extension RegistryClient {
                 let count = Int64(buffer.readableBytes)
                 if have + received + count > descriptor.size {
                     unlink(path)
-                    throw RegistryError.sizeMismatch(what: what, expected: descriptor.size, actual: have + received + count)
+                    throw RegistryError.sizeMismatch(
+                        what: what, expected: descriptor.size, actual: have + received + count)
                 }
                 try buffer.withUnsafeReadableBytes { bytes in
                     hasher.update(bufferPointer: bytes)
@@ -117,7 +123,8 @@ extension RegistryClient {
     /// - Returns: bytes received over the network.
     @discardableResult
     public func download(
-        _ blobs: [RegistryDescriptor], of reference: RegistryReference, destination: @escaping @Sendable (RegistryDescriptor) -> String,
+        _ blobs: [RegistryDescriptor], of reference: RegistryReference,
+        destination: @escaping @Sendable (RegistryDescriptor) -> String,
         completed: @escaping @Sendable (RegistryDescriptor, String) throws -> Void
     ) async throws -> Int64 {
         let limit = options.parallelDownloads

@@ -13,18 +13,21 @@ extension RegistryClient {
     ///   - tagOrDigest: what to ask for; a digest is verified against the bytes served.
     func document(_ reference: RegistryReference, _ tagOrDigest: String) async throws -> PulledManifest.Document {
         let path = "/v2/\(reference.repository)/manifests/\(tagOrDigest)"
-        let (response, base) = try await get(path, reference: reference, headers: [("Accept", RegistryMediaType.accept)], timeout: .seconds(120))
+        let (response, base) = try await get(
+            path, reference: reference, headers: [("Accept", RegistryMediaType.accept)], timeout: .seconds(120))
         let body = try await collect(response, limit: Self.manifestLimit, what: "\(reference.familiar)")
         switch response.status.code {
         case 200: break
         case 404: throw RegistryError.notFound(reference: reference.familiar)
         default:
             throw RegistryError.status(
-                url: base + path, code: Int(response.status.code), body: String(decoding: body.prefix(300), as: UTF8.self))
+                url: base + path, code: Int(response.status.code),
+                body: String(decoding: body.prefix(300), as: UTF8.self))
         }
         let digest = Self.sha256(body)
         if tagOrDigest.hasPrefix("sha256:"), digest != tagOrDigest {
-            throw RegistryError.digestMismatch(what: "manifest \(tagOrDigest) of \(reference.familiar)", expected: tagOrDigest, actual: digest)
+            throw RegistryError.digestMismatch(
+                what: "manifest \(tagOrDigest) of \(reference.familiar)", expected: tagOrDigest, actual: digest)
         }
         var mediaType = response.headers.first(name: "Content-Type")?.split(separator: ";").first.map {
             $0.trimmingCharacters(in: .whitespaces)
@@ -62,7 +65,8 @@ extension RegistryClient {
         let top = try await document(reference, reference.manifestReference)
         if top.mediaType == RegistryMediaType.dockerSchema1 {
             throw RegistryError.badManifest(
-                reference: name, reason: "Docker schema 1 manifests are not supported; push the image again with a current client")
+                reference: name,
+                reason: "Docker schema 1 manifests are not supported; push the image again with a current client")
         }
         var index: PulledManifest.Document?
         var manifestDoc = top
@@ -83,7 +87,8 @@ extension RegistryClient {
             manifestDoc = try await document(reference, checked.digest)
             guard Int64(manifestDoc.bytes.count) == checked.size else {
                 throw RegistryError.sizeMismatch(
-                    what: "manifest \(checked.digest) of \(name)", expected: checked.size, actual: Int64(manifestDoc.bytes.count))
+                    what: "manifest \(checked.digest) of \(name)", expected: checked.size,
+                    actual: Int64(manifestDoc.bytes.count))
             }
             descriptor = checked
             descriptor.mediaType = descriptor.mediaType ?? manifestDoc.mediaType
@@ -115,7 +120,8 @@ extension RegistryClient {
         else { return }
         let theirs = RegistryPlatform(os: p.os ?? "linux", architecture: arch, variant: p.variant)
         guard platform.accepts(theirs) else {
-            throw RegistryError.noPlatform(reference: name, wanted: platform.description, available: [theirs.description])
+            throw RegistryError.noPlatform(
+                reference: name, wanted: platform.description, available: [theirs.description])
         }
     }
 }

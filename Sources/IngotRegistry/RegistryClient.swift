@@ -68,7 +68,8 @@ public final class RegistryClient: Sendable {
     /// until one answers something other than a connection failure or 404.
     /// - Returns: the response and the endpoint that gave it.
     func get(
-        _ path: String, reference: RegistryReference, headers: [(String, String)] = [], timeout: TimeAmount = .minutes(60)
+        _ path: String, reference: RegistryReference, headers: [(String, String)] = [],
+        timeout: TimeAmount = .minutes(60)
     ) async throws -> (HTTPClientResponse, String) {
         let bases = endpoints(for: reference.domain)
         var lastError: Swift.Error?
@@ -114,9 +115,11 @@ public final class RegistryClient: Sendable {
             let configPath = options.resolvedDockerConfigPath()
             guard attempt == 0, let challenge = AuthChallenge.parse(challengeText) else {
                 throw RegistryError.unauthorized(
-                    host: host, repository: reference.repository, configPath: configPath, sentCredentials: sentCredentials)
+                    host: host, repository: reference.repository, configPath: configPath,
+                    sentCredentials: sentCredentials)
             }
-            let credentials = try DockerConfigFile.credentials(for: reference.domain, path: configPath)
+            let credentials =
+                try DockerConfigFile.credentials(for: reference.domain, path: configPath)
                 ?? (host != reference.domain ? try DockerConfigFile.credentials(for: host, path: configPath) : nil)
             sentCredentials = credentials != nil
             switch challenge.scheme {
@@ -127,7 +130,10 @@ public final class RegistryClient: Sendable {
                 }
                 authorization = credentials.basicHeader
             case .bearer:
-                authorization = "Bearer " + (try await token(for: challenge, reference: reference, credentials: credentials, configPath: configPath))
+                authorization =
+                    "Bearer "
+                    + (try await token(
+                        for: challenge, reference: reference, credentials: credentials, configPath: configPath))
             }
             if let authorization { await auth.set(authorization, for: key) }
         }
@@ -138,7 +144,8 @@ public final class RegistryClient: Sendable {
 
     /// Fetches a bearer token from the challenge's realm.
     private func token(
-        for challenge: AuthChallenge, reference: RegistryReference, credentials: RegistryCredentials?, configPath: String
+        for challenge: AuthChallenge, reference: RegistryReference, credentials: RegistryCredentials?,
+        configPath: String
     ) async throws -> String {
         guard let realm = challenge.parameters["realm"], var components = URLComponents(string: realm) else {
             throw RegistryError.badToken(realm: "(none)", reason: "the challenge names no realm")
@@ -146,7 +153,8 @@ public final class RegistryClient: Sendable {
         var items = components.queryItems ?? []
         if let service = challenge.parameters["service"] { items.append(URLQueryItem(name: "service", value: service)) }
         items.append(
-            URLQueryItem(name: "scope", value: challenge.parameters["scope"] ?? "repository:\(reference.repository):pull"))
+            URLQueryItem(
+                name: "scope", value: challenge.parameters["scope"] ?? "repository:\(reference.repository):pull"))
         components.queryItems = items
         guard let url = components.string else { throw RegistryError.badToken(realm: realm, reason: "bad realm URL") }
         var request = HTTPClientRequest(url: url)
@@ -188,7 +196,9 @@ public final class RegistryClient: Sendable {
         if text.contains("connectionRefused") || text.contains("Connection refused") { return "connection refused" }
         if text.contains("connectTimeout") { return "connection timed out" }
         if text.contains("readTimeout") { return "the registry stopped answering (read timeout)" }
-        if text.contains("remoteConnectionClosed") || text.contains("ioOnClosedChannel") { return "the connection was closed" }
+        if text.contains("remoteConnectionClosed") || text.contains("ioOnClosedChannel") {
+            return "the connection was closed"
+        }
         if text.contains("handshakeFailed") || text.contains("NIOSSLError") || text.contains("BoringSSL") {
             return "TLS handshake failed (\(text)); for a private CA pass --registry-ca FILE"
         }

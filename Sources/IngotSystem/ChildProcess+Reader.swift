@@ -23,7 +23,9 @@ extension ChildProcess {
     private func supervise(outputs: [Int32: (FileDescriptor, ReaderMode)]) {
         var open = outputs
         var captured: [Int32: BoundedBuffer] = [:]
-        for (target, (_, mode)) in outputs { if case .capture(let limit) = mode { captured[target] = BoundedBuffer(limit: limit) } }
+        for (target, (_, mode)) in outputs {
+            if case .capture(let limit) = mode { captured[target] = BoundedBuffer(limit: limit) }
+        }
         let pidfd = Self.pidfdOpen.flatMap { open in
             let fd = open(pid, 0)
             return fd >= 0 ? FileDescriptor(rawValue: fd) : nil
@@ -130,7 +132,8 @@ extension ChildProcess {
             + Double(usage.ru_stime.tv_usec) / 1e6
         let result = Termination(
             status: status, standardOutput: captured[1]?.bytes ?? [], standardError: captured[2]?.bytes ?? [],
-            droppedBytes: (captured[1]?.droppedTotal ?? 0) + (captured[2]?.droppedTotal ?? 0), wallSeconds: monotonicNow() - started,
+            droppedBytes: (captured[1]?.droppedTotal ?? 0) + (captured[2]?.droppedTotal ?? 0),
+            wallSeconds: monotonicNow() - started,
             peakResidentBytes: Int64(usage.ru_maxrss) * 1024, cpuSeconds: cpu, wasTerminated: terminateRequested)
         termination = result
         let waiting = waiters

@@ -14,11 +14,14 @@ extension ChildProcess {
 
     /// Runs `executable` with `arguments`, capturing both outputs.
     public static func run(
-        _ executable: String, _ arguments: [String], environment: [String: String] = [:], workingDirectory: String? = nil,
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+        workingDirectory: String? = nil,
         input: Input = .null
     ) async throws -> Termination {
         try await run(
-            Configuration(executable, arguments, environment: environment, workingDirectory: workingDirectory, standardInput: input))
+            Configuration(
+                executable, arguments, environment: environment, workingDirectory: workingDirectory,
+                standardInput: input))
     }
 
     /// Runs `configuration` to its end, blocking the calling thread (for synchronous callers).
@@ -28,10 +31,13 @@ extension ChildProcess {
 
     /// Runs `executable` with `arguments` blocking the calling thread, capturing both outputs.
     public static func runBlocking(
-        _ executable: String, _ arguments: [String], environment: [String: String] = [:], workingDirectory: String? = nil,
+        _ executable: String, _ arguments: [String], environment: [String: String] = [:],
+        workingDirectory: String? = nil,
         input: Input = .null
     ) throws -> Termination {
         try runBlocking(
-            Configuration(executable, arguments, environment: environment, workingDirectory: workingDirectory, standardInput: input))
+            Configuration(
+                executable, arguments, environment: environment, workingDirectory: workingDirectory,
+                standardInput: input))
     }
 }

@@ -16,7 +16,9 @@ extension ChildProcess {
     /// - Throws: `ChildProcess.Error` when the executable is missing or cannot be started, or a
     ///   redirect file cannot be opened.
     public static func spawn(_ configuration: Configuration) throws -> ChildProcess {
-        let path = try resolve(configuration.executable, extra: configuration.extraSearchDirectories, environment: configuration.environment)
+        let path = try resolve(
+            configuration.executable, extra: configuration.extraSearchDirectories,
+            environment: configuration.environment)
         var setup = SpawnSetup()
         defer { setup.closeAll() }
 
@@ -49,7 +51,8 @@ extension ChildProcess {
                 try setup.openForChild("/dev/null", .writeOnly, options: [], target: target, stream: stream)
             case .file(let file, let append):
                 try setup.openForChild(
-                    file, .writeOnly, options: append ? [.create, .append] : [.create, .truncate], target: target, stream: stream)
+                    file, .writeOnly, options: append ? [.create, .append] : [.create, .truncate], target: target,
+                    stream: stream)
             case .capture(let limit):
                 let fd = try setup.pipeForChild(target: target, parentReads: true)
                 outputs[target] = (fd, .capture(limit: max(0, limit)))
@@ -58,7 +61,8 @@ extension ChildProcess {
                 outputs[target] = (fd, .stream(ChildOutput()))
             case .standardOutput:
                 guard target == 2 else {
-                    throw Error.system(SystemCallError("dup2", path: "standard output onto itself", errno: .invalidArgument))
+                    throw Error.system(
+                        SystemCallError("dup2", path: "standard output onto itself", errno: .invalidArgument))
                 }
                 setup.dup(1, onto: 2)
             }
@@ -73,13 +77,16 @@ extension ChildProcess {
         let pid = try setup.spawn(path: path, argv: argv, environment: environment, wake: wake)
         setup.closeChildEnds()
 
-        for (_, output) in outputs { _ = fcntl(output.fd.rawValue, F_SETFL, fcntl(output.fd.rawValue, F_GETFL) | O_NONBLOCK) }
+        for (_, output) in outputs {
+            _ = fcntl(output.fd.rawValue, F_SETFL, fcntl(output.fd.rawValue, F_GETFL) | O_NONBLOCK)
+        }
         var stdoutStream: ChildOutput?
         var stderrStream: ChildOutput?
         if case .stream(let stream)? = outputs[1]?.mode { stdoutStream = stream }
         if case .stream(let stream)? = outputs[2]?.mode { stderrStream = stream }
         let child = ChildProcess(
-            configuration: configuration, executablePath: path, pid: pid, stdout: stdoutStream, stderr: stderrStream, wake: wake,
+            configuration: configuration, executablePath: path, pid: pid, stdout: stdoutStream, stderr: stderrStream,
+            wake: wake,
             input: inputBytes == nil ? inputWriteEnd : nil, started: started)
         child.interruptToken = InterruptStream.shared.track(child)
         if let inputBytes, let inputWriteEnd { writeInBackground(inputBytes, to: inputWriteEnd) }
@@ -89,18 +96,25 @@ extension ChildProcess {
 
     /// Resolves `name` to an executable path: as given when it contains a slash, else the first
     /// match in PATH and then `extra`.
-    public static func resolve(_ name: String, extra: [String] = [], environment: [String: String] = [:]) throws -> String {
+    public static func resolve(_ name: String, extra: [String] = [], environment: [String: String] = [:]) throws
+        -> String
+    {
         if name.contains("/") {
-            guard access(name, X_OK) == 0 else { throw Error.cannotStart(executable: name, errno: Errno(rawValue: errno)) }
+            guard access(name, X_OK) == 0 else {
+                throw Error.cannotStart(executable: name, errno: Errno(rawValue: errno))
+            }
             return name
         }
         let path = environment["PATH"] ?? ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         var searched: [String] = []
-        for directory in path.split(separator: ":").map(String.init) + extra where !directory.isEmpty && !searched.contains(directory) {
+        for directory in path.split(separator: ":").map(String.init) + extra
+        where !directory.isEmpty && !searched.contains(directory) {
             searched.append(directory)
             let candidate = directory + "/" + name
             var info = stat()
-            if stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 { return candidate }
+            if stat(candidate, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, access(candidate, X_OK) == 0 {
+                return candidate
+            }
         }
         throw Error.notFound(executable: name, searched: searched)
     }
@@ -157,10 +171,13 @@ struct SpawnSetup {
     init() { posix_spawn_file_actions_init(&actions) }
 
     mutating func openForChild(
-        _ path: String, _ mode: FileDescriptor.AccessMode, options: FileDescriptor.OpenOptions, target: Int32, stream: String
+        _ path: String, _ mode: FileDescriptor.AccessMode, options: FileDescriptor.OpenOptions, target: Int32,
+        stream: String
     ) throws {
         do {
-            let fd = try FileDescriptor.open(path, mode, options: options.union(.closeOnExec), permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            let fd = try FileDescriptor.open(
+                path, mode, options: options.union(.closeOnExec),
+                permissions: [.ownerReadWrite, .groupRead, .otherRead])
             childEnds.append(fd)
             posix_spawn_file_actions_adddup2(&actions, fd.rawValue, target)
         } catch let errno as Errno {
@@ -184,7 +201,8 @@ struct SpawnSetup {
 
     mutating func changeDirectory(_ directory: String) throws {
         guard let addchdir = Self.addchdir else {
-            throw ChildProcess.Error.system(SystemCallError("posix_spawn_file_actions_addchdir_np", path: directory, errno: .notSupported))
+            throw ChildProcess.Error.system(
+                SystemCallError("posix_spawn_file_actions_addchdir_np", path: directory, errno: .notSupported))
         }
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -199,13 +217,16 @@ struct SpawnSetup {
         if let addclosefrom = Self.addclosefrom { _ = addclosefrom(&actions, 3) }
     }
 
-    mutating func spawn(path: String, argv: [String], environment: [String], wake: (read: FileDescriptor, write: FileDescriptor)) throws
+    mutating func spawn(
+        path: String, argv: [String], environment: [String], wake: (read: FileDescriptor, write: FileDescriptor)
+    ) throws
         -> pid_t
     {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+        posix_spawnattr_setflags(
+            &attributes, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
         posix_spawnattr_setpgroup(&attributes, 0)
         var emptyMask = sigset_t()
         sigemptyset(&emptyMask)
@@ -213,7 +234,9 @@ struct SpawnSetup {
         // ingot may ignore these (the interrupt stream, SIGPIPE); the child gets the defaults back.
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGTTOU, SIGTTIN, SIGCHLD] { sigaddset(&defaults, signal) }
+        for signal in [SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT, SIGTTOU, SIGTTIN, SIGCHLD] {
+            sigaddset(&defaults, signal)
+        }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
 
         let cArgv = argv.map { strdup($0) } + [nil]
@@ -247,9 +270,12 @@ struct SpawnSetup {
     }
 
     // glibc's _np file actions are not in Swift's Glibc module; look them up once.
-    private typealias FileAction = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
+    private typealias FileAction =
+        @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
     private typealias FileActionFD = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
-    private static let addchdir: FileAction? = dlsym(nil, "posix_spawn_file_actions_addchdir_np").map { unsafeBitCast($0, to: FileAction.self) }
+    private static let addchdir: FileAction? = dlsym(nil, "posix_spawn_file_actions_addchdir_np").map {
+        unsafeBitCast($0, to: FileAction.self)
+    }
     private static let addclosefrom: FileActionFD? = dlsym(nil, "posix_spawn_file_actions_addclosefrom_np").map {
         unsafeBitCast($0, to: FileActionFD.self)
     }

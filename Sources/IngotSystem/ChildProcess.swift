@@ -30,7 +30,8 @@ public final class ChildProcess: @unchecked Sendable {
         public var description: String {
             switch self {
             case .notFound(let executable, let searched):
-                return "cannot run \(executable): not found in \(searched.joined(separator: ":")); install it (ci/bootstrap) or check PATH"
+                return
+                    "cannot run \(executable): not found in \(searched.joined(separator: ":")); install it (ci/bootstrap) or check PATH"
             case .cannotStart(let executable, let errno):
                 return "cannot start \(executable): \(errno); check that it is installed and executable"
             case .redirect(let stream, let path, let errno):
@@ -239,7 +240,9 @@ public final class ChildProcess: @unchecked Sendable {
         condition.lock()
         let fd = inputFD
         condition.unlock()
-        guard let fd else { throw SystemCallError("write", path: "standard input of \(executablePath)", errno: .badFileDescriptor) }
+        guard let fd else {
+            throw SystemCallError("write", path: "standard input of \(executablePath)", errno: .badFileDescriptor)
+        }
         do {
             _ = try bytes.withUnsafeBytes { try fd.writeAll($0) }
         } catch let errno as Errno {

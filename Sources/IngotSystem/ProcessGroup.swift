@@ -20,7 +20,8 @@ public enum ProcessGroup {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            guard let pid = pid_t(name), let stat = readSmallFile("/proc/\(name)/stat"), let close = stat.lastIndex(of: ")")
+            guard let pid = pid_t(name), let stat = readSmallFile("/proc/\(name)/stat"),
+                let close = stat.lastIndex(of: ")")
             else { continue }
             // Fields after the command name: state ppid pgrp ...
             let fields = stat[stat.index(after: close)...].split(separator: " ", maxSplits: 4)

@@ -70,7 +70,9 @@ public struct SHA256Stream {
 
     /// sha256 of `length` bytes of an open file from `offset` (positional reads: the descriptor's
     /// offset is not moved), hex.
-    public static func hex(of descriptor: FileDescriptor, offset: Int64, length: Int64, path: String? = nil) throws -> String {
+    public static func hex(of descriptor: FileDescriptor, offset: Int64, length: Int64, path: String? = nil) throws
+        -> String
+    {
         var stream = SHA256Stream()
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         var position = offset
@@ -78,7 +80,10 @@ public struct SHA256Stream {
         while position < end {
             let want = Int(min(Int64(buffer.count), end - position))
             let count = try buffer.withUnsafeMutableBytes { raw in
-                try call("pread", path) { try descriptor.read(fromAbsoluteOffset: position, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<want])) }
+                try call("pread", path) {
+                    try descriptor.read(
+                        fromAbsoluteOffset: position, into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<want]))
+                }
             }
             if count == 0 { break }
             buffer.withUnsafeBytes { stream.update(UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
@@ -101,7 +106,9 @@ public struct SHA256Stream {
         while left > 0 {
             let want = Int(min(Int64(buffer.count), left))
             let got = try buffer.withUnsafeMutableBytes { raw in
-                try call("read", path) { try descriptor.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<want])) }
+                try call("read", path) {
+                    try descriptor.read(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<want]))
+                }
             }
             if got == 0 { break }
             buffer.withUnsafeBytes { stream.update(UnsafeRawBufferPointer(rebasing: $0[0..<got])) }

@@ -153,7 +153,9 @@ public struct Accounts: Sendable, Equatable {
 
     /// Adds a group unless one of that name exists; returns its gid.
     @discardableResult
-    public mutating func addGroup(_ name: String, gid: UInt32? = nil, allocation: Allocation = .adduser) throws -> UInt32 {
+    public mutating func addGroup(_ name: String, gid: UInt32? = nil, allocation: Allocation = .adduser) throws
+        -> UInt32
+    {
         if let g = group(name) { return g.gid }
         let used = Set(groups.map(\.gid))
         guard let id = gid.flatMap({ used.contains($0) ? nil : $0 }) ?? free(used, allocation) else {

@@ -123,7 +123,8 @@ final class StreamDecoder {
         if let failure { throw ArchiveError(archive: path, entry: nil, message: failure, fix: Self.fix) }
     }
 
-    static let fix = "The compressed file failed its integrity check: it was damaged in transfer or on disk. "
+    static let fix =
+        "The compressed file failed its integrity check: it was damaged in transfer or on disk. "
         + "Re-download or re-create it (`gzip -t`, `xz -t` or `zstd -t` confirm the damage)."
 }
 
@@ -201,7 +202,9 @@ final class GzipInflater {
                     stream.avail_in = 0
                     continue
                 }
-                guard pending[0] == 0x1F else { throw Error.zlib("unexpected data after the end of the compressed stream") }
+                guard pending[0] == 0x1F else {
+                    throw Error.zlib("unexpected data after the end of the compressed stream")
+                }
                 inflateReset(&stream)
                 memberEnded = false
             }

@@ -92,13 +92,15 @@ public final class ArchiveReader {
         let opened: Int32
         if let decoder {
             let context = Unmanaged.passUnretained(decoder).toOpaque()
-            opened = archive_read_open(h, context, nil, { _, context, buffer in
-                guard let context, let buffer else { return -1 }
-                let decoder = Unmanaged<StreamDecoder>.fromOpaque(context).takeUnretainedValue()
-                guard let chunk = decoder.read() else { return -1 }
-                buffer.pointee = chunk.baseAddress
-                return chunk.count
-            }, nil)
+            opened = archive_read_open(
+                h, context, nil,
+                { _, context, buffer in
+                    guard let context, let buffer else { return -1 }
+                    let decoder = Unmanaged<StreamDecoder>.fromOpaque(context).takeUnretainedValue()
+                    guard let chunk = decoder.read() else { return -1 }
+                    buffer.pointee = chunk.baseAddress
+                    return chunk.count
+                }, nil)
         } else {
             opened = archive_read_open_filename(h, path, 1 << 16)
         }
@@ -115,7 +117,8 @@ public final class ArchiveReader {
     static func head(of path: String) throws -> [UInt8] {
         var st = stat()
         guard stat(path, &st) == 0 else {
-            throw ArchiveError(archive: path, entry: nil, message: String(cString: strerror(errno)), fix: "Check the path.")
+            throw ArchiveError(
+                archive: path, entry: nil, message: String(cString: strerror(errno)), fix: "Check the path.")
         }
         guard st.st_mode & S_IFMT == S_IFREG else {
             throw ArchiveError(
@@ -124,11 +127,13 @@ public final class ArchiveReader {
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else {
-            throw ArchiveError(archive: path, entry: nil, message: String(cString: strerror(errno)), fix: "Check its permissions.")
+            throw ArchiveError(
+                archive: path, entry: nil, message: String(cString: strerror(errno)), fix: "Check its permissions.")
         }
         defer { close(fd) }
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
-            throw ArchiveError(archive: path, entry: nil, message: "not a regular file", fix: "Name a regular archive file.")
+            throw ArchiveError(
+                archive: path, entry: nil, message: "not a regular file", fix: "Name a regular archive file.")
         }
         var head = [UInt8](repeating: 0, count: 8)
         let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 8, 0) }
@@ -158,9 +163,11 @@ public final class ArchiveReader {
         currentPath = path
         // Owners are 32-bit in squashfs, cpio and the kernel; (uid_t)-1 means "no owner". Cutting
         // a larger id to 32 bits turned uid 2^40 into root, so it is an error instead.
-        for (what, id) in [("uid", archive_entry_uid(e)), ("gid", archive_entry_gid(e))] where id < 0 || id >= 0xFFFF_FFFF {
+        for (what, id) in [("uid", archive_entry_uid(e)), ("gid", archive_entry_gid(e))]
+        where id < 0 || id >= 0xFFFF_FFFF {
             throw ArchiveError(
-                archive: name, entry: path, message: "owner \(what) \(id) does not fit in the 32 bits squashfs, cpio and Linux hold",
+                archive: name, entry: path,
+                message: "owner \(what) \(id) does not fit in the 32 bits squashfs, cpio and Linux hold",
                 fix: "Re-create the archive with owners below 4294967295 (e.g. tar --owner=0 --group=0).")
         }
         currentSparse = archive_entry_sparse_count(e) > 0

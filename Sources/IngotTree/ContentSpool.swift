@@ -181,7 +181,9 @@ public final class ContentSpool: Sendable {
             if total > written {
                 // A trailing hole: extend the file so reads find zeros, not the end of the file.
                 var st = stat()
-                if fstat(spool.fd, &st) == 0, Int64(st.st_size) < start + total { _ = ftruncate(spool.fd, off_t(start + total)) }
+                if fstat(spool.fd, &st) == 0, Int64(st.st_size) < start + total {
+                    _ = ftruncate(spool.fd, off_t(start + total))
+                }
             }
             let end = start + total
             spool.state.withLock { $0.end = max($0.end, end) }

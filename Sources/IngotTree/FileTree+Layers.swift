@@ -29,7 +29,8 @@ public enum LayerError: Swift.Error, CustomStringConvertible {
         case .tree(let layer, let why):
             return "\(layer): \(why)"
         case .replacesDirectory(let layer, let entry, let path, let kind, let children):
-            return "\(layer): entry '\(entry)' replaces the directory \(path), which holds \(children) entries from earlier "
+            return
+                "\(layer): entry '\(entry)' replaces the directory \(path), which holds \(children) entries from earlier "
                 + "layers, with \(kind); \(path) must stay a directory (Ingot's init and the system rely on it) — fix the layer"
         }
     }
@@ -179,8 +180,9 @@ extension FileTree {
         switch entry.kind {
         case .directory:
             try insert(
-                Node(kind: .directory, permissions: entry.permissions, uid: entry.uid, gid: entry.gid,
-                     mtime: entry.mtime, xattrs: entry.xattrs), at: dest)
+                Node(
+                    kind: .directory, permissions: entry.permissions, uid: entry.uid, gid: entry.gid,
+                    mtime: entry.mtime, xattrs: entry.xattrs), at: dest)
         case .file:
             let content: Content
             if reader.currentEntryIsSparse {
@@ -199,12 +201,14 @@ extension FileTree {
                 content = w.finish()
             }
             try insert(
-                Node(kind: .file(content), permissions: entry.permissions, uid: entry.uid, gid: entry.gid,
-                     mtime: entry.mtime, xattrs: entry.xattrs), at: dest)
+                Node(
+                    kind: .file(content), permissions: entry.permissions, uid: entry.uid, gid: entry.gid,
+                    mtime: entry.mtime, xattrs: entry.xattrs), at: dest)
         case .symlink:
             let target = entry.linkTarget ?? ""
             if Self.symlinkEscapes(path: clean, target: target) {
-                throw LayerError.escapesRoot(layer: layer, entry: entry.path, what: "is a symlink to '\(target)', which points")
+                throw LayerError.escapesRoot(
+                    layer: layer, entry: entry.path, what: "is a symlink to '\(target)', which points")
             }
             try insert(
                 Node(kind: .symlink(target), permissions: 0o777, uid: entry.uid, gid: entry.gid, mtime: entry.mtime),
@@ -219,12 +223,14 @@ extension FileTree {
             try insert(node, at: dest)
         case .characterDevice:
             try insert(
-                Node(kind: .characterDevice(major: entry.deviceMajor, minor: entry.deviceMinor),
-                     permissions: entry.permissions, uid: entry.uid, gid: entry.gid, mtime: entry.mtime), at: dest)
+                Node(
+                    kind: .characterDevice(major: entry.deviceMajor, minor: entry.deviceMinor),
+                    permissions: entry.permissions, uid: entry.uid, gid: entry.gid, mtime: entry.mtime), at: dest)
         case .blockDevice:
             try insert(
-                Node(kind: .blockDevice(major: entry.deviceMajor, minor: entry.deviceMinor),
-                     permissions: entry.permissions, uid: entry.uid, gid: entry.gid, mtime: entry.mtime), at: dest)
+                Node(
+                    kind: .blockDevice(major: entry.deviceMajor, minor: entry.deviceMinor),
+                    permissions: entry.permissions, uid: entry.uid, gid: entry.gid, mtime: entry.mtime), at: dest)
         case .fifo:
             try insert(
                 Node(kind: .fifo, permissions: entry.permissions, uid: entry.uid, gid: entry.gid, mtime: entry.mtime),
@@ -239,9 +245,10 @@ extension FileTree {
     /// Copies a host directory into the tree under `prefix`. Modes and link targets come from the
     /// host; owners come from `owner` (never the host's); hard links are preserved.
     @discardableResult
-    public func applyDirectory(_ hostPath: String, label: String? = nil, under prefix: String = "/",
-                               owner: OwnerOverride = OwnerOverride()) throws -> Int
-    {
+    public func applyDirectory(
+        _ hostPath: String, label: String? = nil, under prefix: String = "/",
+        owner: OwnerOverride = OwnerOverride()
+    ) throws -> Int {
         let layer = label ?? hostPath
         var seen: [UInt64: Node] = [:]  // inode -> node, for hard links
         var count = 0
@@ -251,20 +258,24 @@ extension FileTree {
             // tree); links inside it are copied as links.
             let top = treePath == "/"
             guard (top ? stat(host, &st) : lstat(host, &st)) == 0 else {
-                let why = errno == ELOOP ? "it is a symlink loop (a link that leads back to itself)" : String(cString: strerror(errno))
+                let why =
+                    errno == ELOOP
+                    ? "it is a symlink loop (a link that leads back to itself)" : String(cString: strerror(errno))
                 throw LayerError.unreadable(layer: layer, path: host, why: why)
             }
             if top, st.st_mode & S_IFMT != S_IFDIR {
                 throw LayerError.unreadable(
-                    layer: layer, path: host, why: "it is \(FileKind.describe(st.st_mode)), not a directory; use tar: for archives")
+                    layer: layer, path: host,
+                    why: "it is \(FileKind.describe(st.st_mode)), not a directory; use tar: for archives")
             }
             let perms = UInt32(st.st_mode) & 0o7777
             let mtime = Int64(st.st_mtim.tv_sec)
             switch UInt32(st.st_mode) & UInt32(S_IFMT) {
             case UInt32(S_IFDIR):
                 if treePath != "/" || prefix != "/" {
-                    try insert(Node(kind: .directory, permissions: perms, uid: owner.uid, gid: owner.gid, mtime: mtime),
-                               at: join(prefix, treePath))
+                    try insert(
+                        Node(kind: .directory, permissions: perms, uid: owner.uid, gid: owner.gid, mtime: mtime),
+                        at: join(prefix, treePath))
                 }
                 let names = try FileManager.default.contentsOfDirectory(atPath: host).sorted()
                 for n in names { try visit(host + "/" + n, (treePath == "/" ? "" : treePath) + "/" + n) }
@@ -276,10 +287,12 @@ extension FileTree {
                 }
                 let target = String(decoding: buf[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
                 if Self.symlinkEscapes(path: treePath, target: target) {
-                    throw LayerError.escapesRoot(layer: layer, entry: treePath, what: "is a symlink to '\(target)', which points")
+                    throw LayerError.escapesRoot(
+                        layer: layer, entry: treePath, what: "is a symlink to '\(target)', which points")
                 }
-                try insert(Node(kind: .symlink(target), permissions: 0o777, uid: owner.uid, gid: owner.gid, mtime: mtime),
-                           at: join(prefix, treePath))
+                try insert(
+                    Node(kind: .symlink(target), permissions: 0o777, uid: owner.uid, gid: owner.gid, mtime: mtime),
+                    at: join(prefix, treePath))
             case UInt32(S_IFREG):
                 let ino = UInt64(st.st_ino)
                 if st.st_nlink > 1, let existing = seen[ino] {
@@ -295,7 +308,9 @@ extension FileTree {
                 // Devices, fifos and sockets in a host directory would carry host state: refuse.
                 throw LayerError.unreadable(
                     layer: layer, path: host,
-                    why: "special files (devices, fifos, sockets) are not taken from host directories; declare them in the spec")
+                    why:
+                        "special files (devices, fifos, sockets) are not taken from host directories; declare them in the spec"
+                )
             }
             count += 1
         }
@@ -312,7 +327,9 @@ extension FileTree {
         func fail(_ why: String) -> LayerError { .unreadable(layer: layer, path: host, why: why) }
         var st = stat()
         guard stat(host, &st) == 0 else {
-            throw fail(errno == ELOOP ? "it is a symlink loop (a link that leads back to itself)" : String(cString: strerror(errno)))
+            throw fail(
+                errno == ELOOP
+                    ? "it is a symlink loop (a link that leads back to itself)" : String(cString: strerror(errno)))
         }
         guard st.st_mode & S_IFMT == S_IFREG else {
             throw fail("it is \(FileKind.describe(st.st_mode)); only regular files are copied into an image")
@@ -321,7 +338,8 @@ extension FileTree {
         guard fd >= 0 else { throw fail(String(cString: strerror(errno))) }
         defer { close(fd) }
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
-            throw fail("it changed into \(FileKind.describe(st.st_mode)) while being opened; only regular files are copied")
+            throw fail(
+                "it changed into \(FileKind.describe(st.st_mode)) while being opened; only regular files are copied")
         }
         let expected = Int64(st.st_size)
         var buf = [UInt8](repeating: 0, count: 1 << 18)
@@ -368,7 +386,8 @@ extension FileTree {
     public func graft(_ other: FileTree, at prefix: String) throws {
         guard other.spool === spool else { throw Error.spool("graft needs trees that share one content spool") }
         func copyDir(_ d: Node) -> Node {
-            let n = Node(kind: .directory, permissions: d.permissions, uid: d.uid, gid: d.gid, mtime: d.mtime, xattrs: d.xattrs)
+            let n = Node(
+                kind: .directory, permissions: d.permissions, uid: d.uid, gid: d.gid, mtime: d.mtime, xattrs: d.xattrs)
             for (name, child) in d.children { n.children[name] = child.isDirectory ? copyDir(child) : child }
             return n
         }

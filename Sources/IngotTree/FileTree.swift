@@ -113,7 +113,8 @@ public final class FileTree {
         public var description: String {
             switch self {
             case .notADirectory(let p):
-                return "\(p) is not a directory in the image (an earlier layer or 'files:' entry made it a file or a link), "
+                return
+                    "\(p) is not a directory in the image (an earlier layer or 'files:' entry made it a file or a link), "
                     + "so nothing can be placed under it"
             case .notFound(let p): return "\(p): no such path in the tree"
             case .invalidPath(let p): return "\(p): path is empty or not representable in the tree"

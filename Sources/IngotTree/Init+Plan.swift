@@ -186,7 +186,8 @@ extension InitPlan {
             let m = Self.quote(dataMount)
             s += "$bb mkdir -p \(m)\n"
             if let dataDevice {
-                s += "$bb mount -t ext4 -o rw,noatime \(Self.quote(dataDevice)) \(m) || echo 'ingot: data partition not mounted'\n"
+                s +=
+                    "$bb mount -t ext4 -o rw,noatime \(Self.quote(dataDevice)) \(m) || echo 'ingot: data partition not mounted'\n"
             } else {
                 // A disk boot's stage 1 mounted the data partition; kernel+initrd keeps state in RAM.
                 s += "is_mounted \(m) || $bb mount -t tmpfs -o mode=0755 tmpfs \(m)\n"
@@ -202,7 +203,8 @@ extension InitPlan {
             s += "\(functionName(step, index))() {\n"
             s += "  prepare_root \(Self.quote(step.root))\n"
             for b in step.binds {
-                s += "  bind_into \(Self.quote(step.root)) \(Self.quote(b.source)) \(Self.quote(b.target)) \(b.readOnly ? "ro" : "rw")\n"
+                s +=
+                    "  bind_into \(Self.quote(step.root)) \(Self.quote(b.source)) \(Self.quote(b.target)) \(b.readOnly ? "ro" : "rw")\n"
             }
             var env = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/", "TERM=linux"]
             env += step.env
@@ -220,7 +222,9 @@ extension InitPlan {
             }
             line += " $bb chroot \(Self.quote(step.root))"
             if let cwd = step.cwd {
-                line += " " + step.shell.map(Self.quote).joined(separator: " ") + " -c 'cd \"$0\" && exec \"$@\"' \(Self.quote(cwd))"
+                line +=
+                    " " + step.shell.map(Self.quote).joined(separator: " ")
+                    + " -c 'cd \"$0\" && exec \"$@\"' \(Self.quote(cwd))"
             }
             line += " " + step.command.map(Self.quote).joined(separator: " ")
             s += line + "\n}\n"
@@ -232,7 +236,8 @@ extension InitPlan {
         index = 0
         for step in steps {
             if step.phase == .onshutdown {
-                s += "  \(functionName(step, index)) || echo \(Self.quote("ingot: onshutdown step \(step.name) failed"))\n"
+                s +=
+                    "  \(functionName(step, index)) || echo \(Self.quote("ingot: onshutdown step \(step.name) failed"))\n"
             }
             index += 1
         }
@@ -335,10 +340,12 @@ extension InitPlan {
             try tree.addDirectory(d, permissions: d == "/tmp" ? 0o1777 : 0o755, mtime: mtime)
         }
         if tree.lookup("/dev/console") == nil {
-            try tree.insert(Node(kind: .characterDevice(major: 5, minor: 1), permissions: 0o600, mtime: mtime), at: "/dev/console")
+            try tree.insert(
+                Node(kind: .characterDevice(major: 5, minor: 1), permissions: 0o600, mtime: mtime), at: "/dev/console")
         }
         if tree.lookup("/dev/null") == nil {
-            try tree.insert(Node(kind: .characterDevice(major: 1, minor: 3), permissions: 0o666, mtime: mtime), at: "/dev/null")
+            try tree.insert(
+                Node(kind: .characterDevice(major: 1, minor: 3), permissions: 0o666, mtime: mtime), at: "/dev/null")
         }
         try tree.addFile("/etc/hostname", text: hostname + "\n", mtime: mtime)
         if network != nil {

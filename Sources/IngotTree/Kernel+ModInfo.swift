@@ -46,8 +46,10 @@ public enum ModInfo {
             let data = try read(Int64(s.offset), s.size)
             return data.split(separator: 0).compactMap { entry in
                 guard let eq = entry.firstIndex(of: UInt8(ascii: "=")) else { return nil }
-                return (String(decoding: entry[entry.startIndex..<eq], as: UTF8.self),
-                        String(decoding: entry[(eq + 1)...], as: UTF8.self))
+                return (
+                    String(decoding: entry[entry.startIndex..<eq], as: UTF8.self),
+                    String(decoding: entry[(eq + 1)...], as: UTF8.self)
+                )
             }
         }
         return []

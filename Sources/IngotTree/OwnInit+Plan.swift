@@ -16,7 +16,8 @@ public struct OwnInitPlan: Sendable, Equatable {
         public var description: String {
             switch self {
             case .missing(let path, let detail):
-                return "boot.init \(path) is not in the root (\(detail)); name the root's own init (e.g. /sbin/init of systemd-sysv, /lib/systemd/systemd) or fix the init images"
+                return
+                    "boot.init \(path) is not in the root (\(detail)); name the root's own init (e.g. /sbin/init of systemd-sysv, /lib/systemd/systemd) or fix the init images"
             }
         }
     }
@@ -53,13 +54,16 @@ public struct OwnInitPlan: Sendable, Equatable {
         var current = FileTree.normalize(path)
         for _ in 0..<16 {
             guard let node = tree.lookup(current) else {
-                throw Error.missing(path: path, detail: current == path ? "no such file" : "\(current), where its links lead, does not exist")
+                throw Error.missing(
+                    path: path,
+                    detail: current == path ? "no such file" : "\(current), where its links lead, does not exist")
             }
             switch node.kind {
             case .file:
                 return current
             case .symlink(let target):
-                current = FileTree.normalize(target.hasPrefix("/") ? target : (current as NSString).deletingLastPathComponent + "/" + target)
+                current = FileTree.normalize(
+                    target.hasPrefix("/") ? target : (current as NSString).deletingLastPathComponent + "/" + target)
             default:
                 throw Error.missing(path: path, detail: "\(current) is not a regular file")
             }

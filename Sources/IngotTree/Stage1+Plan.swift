@@ -47,7 +47,8 @@ public struct Stage1Plan: Sendable, Equatable {
         public var symlinks: [(path: String, target: String)]
 
         public init(
-            sfdisk: String, resize2fs: String, libraryPath: String, files: [(path: String, content: Content, executable: Bool)],
+            sfdisk: String, resize2fs: String, libraryPath: String,
+            files: [(path: String, content: Content, executable: Bool)],
             symlinks: [(path: String, target: String)] = []
         ) {
             self.sfdisk = sfdisk
@@ -59,8 +60,10 @@ public struct Stage1Plan: Sendable, Equatable {
 
         public static func == (lhs: GrowTools, rhs: GrowTools) -> Bool {
             lhs.sfdisk == rhs.sfdisk && lhs.resize2fs == rhs.resize2fs && lhs.libraryPath == rhs.libraryPath
-                && lhs.files.map(\.path) == rhs.files.map(\.path) && lhs.files.map(\.content) == rhs.files.map(\.content)
-                && lhs.symlinks.map(\.path) == rhs.symlinks.map(\.path) && lhs.symlinks.map(\.target) == rhs.symlinks.map(\.target)
+                && lhs.files.map(\.path) == rhs.files.map(\.path)
+                && lhs.files.map(\.content) == rhs.files.map(\.content)
+                && lhs.symlinks.map(\.path) == rhs.symlinks.map(\.path)
+                && lhs.symlinks.map(\.target) == rhs.symlinks.map(\.target)
         }
     }
 
@@ -295,7 +298,9 @@ public struct Stage1Plan: Sendable, Equatable {
         }
         if let tools = growTools {
             for file in tools.files {
-                try t.insert(Node(kind: .file(file.content), permissions: file.executable ? 0o755 : 0o644, mtime: mtime), at: file.path)
+                try t.insert(
+                    Node(kind: .file(file.content), permissions: file.executable ? 0o755 : 0o644, mtime: mtime),
+                    at: file.path)
             }
             for link in tools.symlinks where t.lookup(link.path) == nil {
                 try t.addSymlink(link.path, target: link.target, mtime: mtime)
@@ -304,7 +309,8 @@ public struct Stage1Plan: Sendable, Equatable {
             try t.addSymlink("/etc/mtab", target: "../proc/mounts", mtime: mtime)
         }
         try t.addFile("/init", text: renderScript(), permissions: 0o755, mtime: mtime)
-        try t.insert(Node(kind: .characterDevice(major: 5, minor: 1), permissions: 0o600, mtime: mtime), at: "/dev/console")
+        try t.insert(
+            Node(kind: .characterDevice(major: 5, minor: 1), permissions: 0o600, mtime: mtime), at: "/dev/console")
         try t.addDirectory("/proc", mtime: mtime)
         try t.addDirectory("/sys", mtime: mtime)
         try t.addDirectory("/tmp", mtime: mtime)

@@ -23,6 +23,8 @@ func runBlocking<Value: Sendable>(_ body: @escaping @Sendable () async throws ->
     }
     done.wait()
     // The task stored a result before signalling, so it is there.
-    guard let result = outcome.result.withLock({ $0 }) else { preconditionFailure("the task signalled without a result") }
+    guard let result = outcome.result.withLock({ $0 }) else {
+        preconditionFailure("the task signalled without a result")
+    }
     return try result.get()
 }

@@ -73,7 +73,8 @@ struct ClosureCommand: ParsableCommand {
         let ingotArgs = ["closure-phase", "--package", package, "--arch", arch, "--store", store, "--scratch", scratch]
         // Warm-up (not measured): fills the store and the peer's archives directory.
         _ = try ingotRun(ingotArgs, resolve: true)
-        _ = try ChildProcess.run(["/bin/sh", "-c", peerScript(package, archives: peerArchives)], output: scratch + "/peer.log")
+        _ = try ChildProcess.run(
+            ["/bin/sh", "-c", peerScript(package, archives: peerArchives)], output: scratch + "/peer.log")
 
         var ingotResolve: [(PhaseResult, ChildUsage)] = []
         var ingotWarm: [(PhaseResult, ChildUsage)] = []
@@ -81,9 +82,13 @@ struct ClosureCommand: ParsableCommand {
         for i in 0..<max(1, runs) {
             if i % 2 == 0 {
                 ingotResolve.append(try ingotRun(ingotArgs, resolve: true))
-                peer.append(try ChildProcess.run(["/bin/sh", "-c", peerScript(package, archives: peerArchives)], output: scratch + "/peer.log"))
+                peer.append(
+                    try ChildProcess.run(
+                        ["/bin/sh", "-c", peerScript(package, archives: peerArchives)], output: scratch + "/peer.log"))
             } else {
-                peer.append(try ChildProcess.run(["/bin/sh", "-c", peerScript(package, archives: peerArchives)], output: scratch + "/peer.log"))
+                peer.append(
+                    try ChildProcess.run(
+                        ["/bin/sh", "-c", peerScript(package, archives: peerArchives)], output: scratch + "/peer.log"))
                 ingotResolve.append(try ingotRun(ingotArgs, resolve: true))
             }
             ingotWarm.append(try ingotRun(ingotArgs, resolve: false))
@@ -92,11 +97,17 @@ struct ClosureCommand: ParsableCommand {
 
         // The same package set on both sides.
         let ingotSet = Set(
-            (try? String(contentsOfFile: scratch + "/closure-\(package).txt", encoding: .utf8))?.split(separator: "\n").map(String.init) ?? [])
-        let peerDebs = ((try? FileManager.default.contentsOfDirectory(atPath: peerArchives)) ?? []).filter { $0.hasSuffix(".deb") }
+            (try? String(contentsOfFile: scratch + "/closure-\(package).txt", encoding: .utf8))?.split(separator: "\n")
+                .map(String.init) ?? [])
+        let peerDebs = ((try? FileManager.default.contentsOfDirectory(atPath: peerArchives)) ?? []).filter {
+            $0.hasSuffix(".deb")
+        }
         let peerSet = Set(peerDebs.compactMap { $0.split(separator: "_").first.map(String.init) })
         let peerDebBytes = peerDebs.reduce(Int64(0)) { $0 + fileSize(peerArchives + "/" + $1) }
-        let peerTree = (try? ChildProcess.capture(["du", "-sb", scratch + "/peer-root"]))?.split(separator: "\t").first.flatMap { Int64($0) } ?? 0
+        let peerTree =
+            (try? ChildProcess.capture(["du", "-sb", scratch + "/peer-root"]))?.split(separator: "\t").first.flatMap {
+                Int64($0)
+            } ?? 0
 
         func row(_ t: inout Table, _ name: String, _ u: [ChildUsage], count: Int, debs: Int64, out: Int64) {
             let w = u.map(\.wall).sorted()
@@ -106,28 +117,43 @@ struct ClosureCommand: ParsableCommand {
                 Figures.mb(debs), Figures.mb(out))
         }
         var t = Table(
-            "closure of \(package) (\(arch))", "wall min s", "median", "max", "cpu s (median)", "peak RSS MB", "packages",
+            "closure of \(package) (\(arch))", "wall min s", "median", "max", "cpu s (median)", "peak RSS MB",
+            "packages",
             "debs MB", "output MB")
         let last = ingotResolve.last?.0 ?? PhaseResult()
-        row(&t, "ingot: apt resolve + warm store + compose + tar", ingotResolve.map(\.1),
-            count: Int(last.counts["packages"] ?? 0), debs: last.counts["debBytes"] ?? 0, out: last.counts["tarBytes"] ?? 0)
-        row(&t, "ingot: cached resolution (lists unchanged)", ingotWarm.map(\.1),
-            count: Int(last.counts["packages"] ?? 0), debs: last.counts["debBytes"] ?? 0, out: last.counts["tarBytes"] ?? 0)
-        row(&t, "peer: apt-get --download-only (warm) + dpkg -x", peer, count: peerSet.count, debs: peerDebBytes, out: peerTree)
+        row(
+            &t, "ingot: apt resolve + warm store + compose + tar", ingotResolve.map(\.1),
+            count: Int(last.counts["packages"] ?? 0), debs: last.counts["debBytes"] ?? 0,
+            out: last.counts["tarBytes"] ?? 0)
+        row(
+            &t, "ingot: cached resolution (lists unchanged)", ingotWarm.map(\.1),
+            count: Int(last.counts["packages"] ?? 0), debs: last.counts["debBytes"] ?? 0,
+            out: last.counts["tarBytes"] ?? 0)
+        row(
+            &t, "peer: apt-get --download-only (warm) + dpkg -x", peer, count: peerSet.count, debs: peerDebBytes,
+            out: peerTree)
         print(t.render())
         let phases = ["resolve", "compose", "tar"].map { k in
             "\(k) \(Figures.s(Figures.median(ingotResolve.compactMap { $0.0.seconds[k] }))) s"
         }
-        print("ingot phases (median; resolve includes the warm-store fetch and unpack lookups): " + phases.joined(separator: ", "))
+        print(
+            "ingot phases (median; resolve includes the warm-store fetch and unpack lookups): "
+                + phases.joined(separator: ", "))
         let peerWall = max(0.001, Figures.median(peer.map(\.wall)))
         let ratio = Figures.median(ingotResolve.map(\.1.wall)) / peerWall
-        print(Figures.target("ingot/peer wall (median, apt resolving on both sides)", measured: Figures.x(ratio),
-                             bound: "<= \(Figures.x(Self.ratioTarget))", met: ratio <= Self.ratioTarget))
+        print(
+            Figures.target(
+                "ingot/peer wall (median, apt resolving on both sides)", measured: Figures.x(ratio),
+                bound: "<= \(Figures.x(Self.ratioTarget))", met: ratio <= Self.ratioTarget))
         let warmRatio = Figures.median(ingotWarm.map(\.1.wall)) / peerWall
-        print(Figures.target("ingot/peer wall (median, ingot's warm store as a build uses it)", measured: Figures.x(warmRatio),
-                             bound: "<= \(Figures.x(Self.ratioTarget))", met: warmRatio <= Self.ratioTarget))
+        print(
+            Figures.target(
+                "ingot/peer wall (median, ingot's warm store as a build uses it)", measured: Figures.x(warmRatio),
+                bound: "<= \(Figures.x(Self.ratioTarget))", met: warmRatio <= Self.ratioTarget))
         let cpuRatio = Figures.median(ingotResolve.map(\.1.cpu)) / max(0.001, Figures.median(peer.map(\.cpu)))
-        print("  ingot/peer cpu (median, apt resolving on both sides): \(Figures.x(cpuRatio)) (less sensitive to other load)")
+        print(
+            "  ingot/peer cpu (median, apt resolving on both sides): \(Figures.x(cpuRatio)) (less sensitive to other load)"
+        )
         if ingotSet != peerSet || ingotSet.isEmpty {
             let onlyIngot = ingotSet.subtracting(peerSet).sorted()
             let onlyPeer = peerSet.subtracting(ingotSet).sorted()
@@ -142,7 +168,8 @@ struct ClosureCommand: ParsableCommand {
         let result = scratch + "/closure-phase.json"
         try? FileManager.default.removeItem(atPath: result)
         let usage = try ChildProcess.run(
-            [ChildProcess.selfPath] + args + ["--result", result] + (resolve ? ["--resolve"] : []), output: scratch + "/ingot.log")
+            [ChildProcess.selfPath] + args + ["--result", result] + (resolve ? ["--resolve"] : []),
+            output: scratch + "/ingot.log")
         return (try PhaseResult.load(result), usage)
     }
 
@@ -170,8 +197,12 @@ struct ClosureCommand: ParsableCommand {
 
     /// Warm `ingot build` of the examples, through the CLI.
     func rebuilds(_ ingot: String) throws {
-        var t = Table("warm rebuild (ingot build, default format)", "wall min s", "median", "max", "cpu s (median)", "peak RSS MB")
-        for (spec, board, target) in [("examples/hello.yml", "x86_64-efi", 1.5), ("examples/nginx.yml", "x86_64-efi", 3.0)] {
+        var t = Table(
+            "warm rebuild (ingot build, default format)", "wall min s", "median", "max", "cpu s (median)", "peak RSS MB"
+        )
+        for (spec, board, target) in [
+            ("examples/hello.yml", "x86_64-efi", 1.5), ("examples/nginx.yml", "x86_64-efi", 3.0),
+        ] {
             let out = scratch + "/rebuild"
             let argv = [ingot, "build", spec, "--board", board, "-o", out]
             _ = try ChildProcess.run(argv, output: scratch + "/rebuild.log")  // warm-up, not measured
@@ -186,12 +217,15 @@ struct ClosureCommand: ParsableCommand {
             }
             let w = walls.sorted()
             t.add(
-                "\(spec) --board \(board)", Figures.s(w.first ?? 0), Figures.s(Figures.median(w)), Figures.s(w.last ?? 0),
+                "\(spec) --board \(board)", Figures.s(w.first ?? 0), Figures.s(Figures.median(w)),
+                Figures.s(w.last ?? 0),
                 Figures.s(Figures.median(cpus)), Figures.mb(rss.max() ?? 0))
             print(t.render())
             t.rows.removeAll()
-            print(Figures.target("warm rebuild of \(spec) (median)", measured: Figures.s(Figures.median(w)) + " s",
-                                 bound: "<= \(Figures.s(target)) s", met: Figures.median(w) <= target))
+            print(
+                Figures.target(
+                    "warm rebuild of \(spec) (median)", measured: Figures.s(Figures.median(w)) + " s",
+                    bound: "<= \(Figures.s(target)) s", met: Figures.median(w) <= target))
         }
     }
 }
@@ -199,7 +233,8 @@ struct ClosureCommand: ParsableCommand {
 /// The Ingot side of one closure run, in its own process.
 struct ClosurePhaseCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "closure-phase", abstract: "One measured Ingot closure run (used by `closure`).", shouldDisplay: false)
+        commandName: "closure-phase", abstract: "One measured Ingot closure run (used by `closure`).",
+        shouldDisplay: false)
 
     @Option var package: String
     @Option var arch: String
@@ -254,20 +289,26 @@ struct ClosurePhaseCommand: ParsableCommand {
             let name = String(p.dropFirst())
             n += 1
             if !node.isDirectory, let f = first[ObjectIdentifier(node)] {
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, hardlink: f)
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, hardlink: f)
                 return
             }
             if !node.isDirectory { first[ObjectIdentifier(node)] = name }
             switch node.kind {
             case .file(let c):
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, size: c.size, xattrs: node.xattrs)
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, size: c.size,
+                    xattrs: node.xattrs)
                 try tree.readChunks(of: c) { try w.writeData($0) }
             case .symlink(let target):
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, symlink: target)
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, symlink: target)
             case .characterDevice(let ma, let mi), .blockDevice(let ma, let mi):
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, rdev: (ma, mi))
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, rdev: (ma, mi))
             case .directory, .fifo, .socket:
-                try w.writeHeader(path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, xattrs: node.xattrs)
+                try w.writeHeader(
+                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, xattrs: node.xattrs)
             }
         }
         try w.close()

@@ -57,15 +57,19 @@ enum ChildProcess {
         let shown = argv.joined(separator: " ")
         let configuration = IngotSystem.ChildProcess.Configuration(
             argv[0], Array(argv.dropFirst()), standardInput: .inherit,
-            standardOutput: output.map { .file($0) } ?? .inherit, standardError: output == nil ? .inherit : .standardOutput)
+            standardOutput: output.map { .file($0) } ?? .inherit,
+            standardError: output == nil ? .inherit : .standardOutput)
         let end: IngotSystem.ChildProcess.Termination
         do {
             end = try IngotSystem.ChildProcess.runBlocking(configuration)
         } catch {
             throw Error.spawn(shown, "\(error)")
         }
-        let result = ChildUsage(wall: end.wallSeconds, peakRSS: end.peakResidentBytes, cpu: end.cpuSeconds, status: end.status.shellStatus)
-        if check, result.status != 0 { throw Error.failed(shown + (output.map { " (output in \($0))" } ?? ""), result.status) }
+        let result = ChildUsage(
+            wall: end.wallSeconds, peakRSS: end.peakResidentBytes, cpu: end.cpuSeconds, status: end.status.shellStatus)
+        if check, result.status != 0 {
+            throw Error.failed(shown + (output.map { " (output in \($0))" } ?? ""), result.status)
+        }
         return result
     }
 
@@ -75,7 +79,8 @@ enum ChildProcess {
         let shown = argv.joined(separator: " ")
         let end: IngotSystem.ChildProcess.Termination
         do {
-            end = try IngotSystem.ChildProcess.runBlocking(.init(argv[0], Array(argv.dropFirst()), standardError: .null))
+            end = try IngotSystem.ChildProcess.runBlocking(
+                .init(argv[0], Array(argv.dropFirst()), standardError: .null))
         } catch {
             throw Error.spawn(shown, "\(error)")
         }

@@ -41,7 +41,10 @@ struct PullCommand: ParsableCommand {
         let (layout, layerDigests, total) = try generate(root)
         let registry = try BenchRegistry(dir: root + "/registry")
         defer { registry.stop() }
-        try sh(["skopeo", "copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false", "oci:\(layout):1", "docker://\(registry.host)/bench/big:1"])
+        try sh([
+            "skopeo", "copy", "--quiet", "--preserve-digests", "--dest-tls-verify=false", "oci:\(layout):1",
+            "docker://\(registry.host)/bench/big:1",
+        ])
         let ref = "\(registry.host)/bench/big:1"
         print("pull: image \(ref), \(Figures.mb(total)) MB in \(layerDigests.count) layers + config")
 
@@ -54,18 +57,28 @@ struct PullCommand: ParsableCommand {
                 try? FileManager.default.removeItem(atPath: dir)
                 if side == "ingot" {
                     let usage = try ChildProcess.run(
-                        [ChildProcess.selfPath, "pull-phase", "--store", dir, "--reference", ref, "--http", registry.host,
-                         "--jobs", String(jobs)], output: "\(root)/ingot-\(run).log", check: true)
+                        [
+                            ChildProcess.selfPath, "pull-phase", "--store", dir, "--reference", ref, "--http",
+                            registry.host,
+                            "--jobs", String(jobs),
+                        ], output: "\(root)/ingot-\(run).log", check: true)
                     ingot.append(usage)
                     let got = try ingotLayers(store: dir, reference: ref)
-                    if got != layerDigests { verdictOK = false; print("  run \(run + 1) ingot: layer digests differ: \(got)") }
+                    if got != layerDigests {
+                        verdictOK = false; print("  run \(run + 1) ingot: layer digests differ: \(got)")
+                    }
                 } else {
                     let usage = try ChildProcess.run(
-                        ["skopeo", "copy", "--quiet", "--src-tls-verify=false", "--dest-oci-accept-uncompressed-layers", "docker://\(ref)", "oci:\(dir):1"],
+                        [
+                            "skopeo", "copy", "--quiet", "--src-tls-verify=false",
+                            "--dest-oci-accept-uncompressed-layers", "docker://\(ref)", "oci:\(dir):1",
+                        ],
                         output: "\(root)/skopeo-\(run).log", check: true)
                     skopeo.append(usage)
                     let got = try layoutLayers(dir)
-                    if got != layerDigests { verdictOK = false; print("  run \(run + 1) skopeo: layer digests differ: \(got)") }
+                    if got != layerDigests {
+                        verdictOK = false; print("  run \(run + 1) skopeo: layer digests differ: \(got)")
+                    }
                 }
                 try? FileManager.default.removeItem(atPath: dir)
             }
@@ -74,17 +87,26 @@ struct PullCommand: ParsableCommand {
             let walls = u.map(\.wall)
             let median = Figures.median(walls)
             let throughput = Double(total) / 1e6 / median
-            return "  \(name): wall min \(Figures.s(walls.min() ?? 0)) / median \(Figures.s(median)) / max \(Figures.s(walls.max() ?? 0)) s, "
-                + String(format: "%.0f MB/s", throughput) + ", peak RSS max \(Figures.mb(u.map(\.peakRSS).max() ?? 0)) MB"
+            return
+                "  \(name): wall min \(Figures.s(walls.min() ?? 0)) / median \(Figures.s(median)) / max \(Figures.s(walls.max() ?? 0)) s, "
+                + String(format: "%.0f MB/s", throughput)
+                + ", peak RSS max \(Figures.mb(u.map(\.peakRSS).max() ?? 0)) MB"
         }
         print("pull \(Figures.mb(total)) MB, \(runs) runs per side (alternating order):")
         print(line("ingot (store, \(jobs) parallel layers)", ingot))
         print(line("skopeo copy docker:// → oci:", skopeo))
         let ratio = Figures.median(ingot.map(\.wall)) / Figures.median(skopeo.map(\.wall))
         let rss = ingot.map(\.peakRSS).max() ?? 0
-        print(Figures.target("ingot/skopeo median time", measured: Figures.x(ratio), bound: "<= 1.00x", met: ratio <= 1.0))
-        print(Figures.target("ingot peak RSS", measured: "\(Figures.mb(rss)) MB", bound: "<= 128 MB", met: rss <= 128_000_000))
-        print(Figures.target("layer digests identical on both sides", measured: verdictOK ? "yes" : "no", bound: "yes", met: verdictOK))
+        print(
+            Figures.target("ingot/skopeo median time", measured: Figures.x(ratio), bound: "<= 1.00x", met: ratio <= 1.0)
+        )
+        print(
+            Figures.target(
+                "ingot peak RSS", measured: "\(Figures.mb(rss)) MB", bound: "<= 128 MB", met: rss <= 128_000_000))
+        print(
+            Figures.target(
+                "layer digests identical on both sides", measured: verdictOK ? "yes" : "no", bound: "yes",
+                met: verdictOK))
         if !verdictOK { throw ExitCode(1) }
     }
 
@@ -107,14 +129,20 @@ struct PullCommand: ParsableCommand {
         for i in 0..<layers {
             let src = "\(root)/src\(i)"
             try FileManager.default.createDirectory(atPath: src + "/data", withIntermediateDirectories: true)
-            try sh(["dd", "if=/dev/urandom", "of=\(src)/data/layer\(i).bin", "bs=1M", "count=\(layerMB)", "status=none"])
+            try sh([
+                "dd", "if=/dev/urandom", "of=\(src)/data/layer\(i).bin", "bs=1M", "count=\(layerMB)", "status=none",
+            ])
             let tar = "\(root)/layer\(i).tar"
             try sh(["tar", "--owner=0", "--group=0", "--mtime=@0", "-cf", tar, "-C", src, "."])
             try? FileManager.default.removeItem(atPath: src)
             let digest = try hashFile(tar)
             let size = try FileManager.default.attributesOfItem(atPath: tar)[.size] as! NSNumber
-            guard rename(tar, "\(layout)/blobs/sha256/\(digest.dropFirst(7))") == 0 else { throw Error.setup("rename \(tar)") }
-            descriptors.append(["mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": size.int64Value])
+            guard rename(tar, "\(layout)/blobs/sha256/\(digest.dropFirst(7))") == 0 else {
+                throw Error.setup("rename \(tar)")
+            }
+            descriptors.append([
+                "mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": size.int64Value,
+            ])
             digests.append(digest)
             diffIDs.append(digest)
             total += size.int64Value
@@ -132,9 +160,14 @@ struct PullCommand: ParsableCommand {
             "application/vnd.oci.image.config.v1+json")
         total += (config["size"] as! Int).int64
         let manifest = try blob(
-            ["schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config, "layers": descriptors],
-            "application/vnd.oci.image.manifest.v1+json", extra: ["annotations": ["org.opencontainers.image.ref.name": "1"]])
-        let index = try JSONSerialization.data(withJSONObject: ["schemaVersion": 2, "manifests": [manifest]], options: [.sortedKeys])
+            [
+                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "config": config,
+                "layers": descriptors,
+            ],
+            "application/vnd.oci.image.manifest.v1+json",
+            extra: ["annotations": ["org.opencontainers.image.ref.name": "1"]])
+        let index = try JSONSerialization.data(
+            withJSONObject: ["schemaVersion": 2, "manifests": [manifest]], options: [.sortedKeys])
         try index.write(to: URL(fileURLWithPath: layout + "/index.json"))
         try Data(#"{"imageLayoutVersion":"1.0.0"}"#.utf8).write(to: URL(fileURLWithPath: layout + "/oci-layout"))
         return (layout, digests, total)
@@ -144,7 +177,8 @@ struct PullCommand: ParsableCommand {
     private func layoutLayers(_ dir: String) throws -> [String] {
         struct Index: Decodable { var manifests: [RegistryDescriptor] }
         struct Manifest: Decodable { var layers: [RegistryDescriptor] }
-        let index = try JSONDecoder().decode(Index.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/index.json")))
+        let index = try JSONDecoder().decode(
+            Index.self, from: Data(contentsOf: URL(fileURLWithPath: dir + "/index.json")))
         guard let top = index.manifests.first else { throw Error.setup("\(dir): empty index") }
         let manifest = try JSONDecoder().decode(
             Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: "\(dir)/blobs/sha256/\(top.hex)")))
@@ -160,7 +194,8 @@ struct PullCommand: ParsableCommand {
 
 /// The Ingot side of `pull`, in its own process so its peak RSS is measured alone.
 struct PullPhaseCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "pull-phase", abstract: "One Ingot pull (used by `pull`).", shouldDisplay: false)
+    static let configuration = CommandConfiguration(
+        commandName: "pull-phase", abstract: "One Ingot pull (used by `pull`).", shouldDisplay: false)
     @Option var store: String
     @Option var reference: String
     @Option var http: [String] = []
@@ -184,7 +219,9 @@ final class BenchRegistry {
 
     init(dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir + "/storage", withIntermediateDirectories: true)
-        let (_, portText) = try sh(["python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])"])
+        let (_, portText) = try sh([
+            "python3", "-c", "import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])",
+        ])
         host = "127.0.0.1:" + portText.trimmingCharacters(in: .whitespacesAndNewlines)
         let config = """
             version: 0.1

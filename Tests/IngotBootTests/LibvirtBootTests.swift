@@ -50,7 +50,9 @@ enum LibvirtFixture {
         let temporary = NSTemporaryDirectory()
         for name in (try? FileManager.default.contentsOfDirectory(atPath: temporary)) ?? []
         where name.hasPrefix("ingot-libvirt-hello-") || name.hasPrefix("ingot-libvirt-disk-") {
-            guard let pid = Int32(name.split(separator: "-").last ?? ""), pid != getpid(), kill(pid, 0) != 0 else { continue }
+            guard let pid = Int32(name.split(separator: "-").last ?? ""), pid != getpid(), kill(pid, 0) != 0 else {
+                continue
+            }
             try? FileManager.default.removeItem(atPath: temporary + "/" + name)
         }
     }
@@ -62,7 +64,8 @@ enum LibvirtFixture {
         try? FileManager.default.removeItem(atPath: out)
         let cache = ProcessInfo.processInfo.environment["INGOT_CACHE"] ?? NSTemporaryDirectory() + "ingot-test-cache"
         let build = try sh(
-            "INGOT_CACHE='\(cache)' INGOT_BOARDS='\(root)/boards' '\(binary)' build examples/hello.yml --board x86_64-efi --format kernel+initrd -o '\(out)'")
+            "INGOT_CACHE='\(cache)' INGOT_BOARDS='\(root)/boards' '\(binary)' build examples/hello.yml --board x86_64-efi --format kernel+initrd -o '\(out)'"
+        )
         guard build.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: ["build": build.output]) }
         return out + "/hello-x86_64-efi"
     }
@@ -73,7 +76,8 @@ enum LibvirtFixture {
         try? FileManager.default.removeItem(atPath: out)
         let cache = ProcessInfo.processInfo.environment["INGOT_CACHE"] ?? NSTemporaryDirectory() + "ingot-test-cache"
         let build = try sh(
-            "INGOT_CACHE='\(cache)' INGOT_BOARDS='\(root)/boards' '\(binary)' build examples/hello.yml --board x86_64-efi --format raw -o '\(out)'")
+            "INGOT_CACHE='\(cache)' INGOT_BOARDS='\(root)/boards' '\(binary)' build examples/hello.yml --board x86_64-efi --format raw -o '\(out)'"
+        )
         guard build.status == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: ["build": build.output]) }
         return out + "/hello-x86_64-efi.img"
     }
@@ -91,11 +95,15 @@ enum LibvirtFixture {
         // no_timer_check: under heavy host load (four TCG guests beside a build) the kernel's
         // IO-APIC timer check can miss its window and panic ("IO-APIC + timer doesn't work!");
         // these tests are about domains, not about that check.
-        let cmdline = try String(contentsOfFile: prefix + "-cmdline", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let cmdline =
+            try String(contentsOfFile: prefix + "-cmdline", encoding: .utf8).trimmingCharacters(
+                in: .whitespacesAndNewlines)
             + " no_timer_check"
         let plan = try MachinePlan(
             board: board,
-            artifacts: BootArtifacts(kind: .kernelInitrd(kernel: prefix + "-kernel", initrd: prefix + "-initrd.img", cmdline: cmdline, dtb: nil)),
+            artifacts: BootArtifacts(
+                kind: .kernelInitrd(
+                    kernel: prefix + "-kernel", initrd: prefix + "-initrd.img", cmdline: cmdline, dtb: nil)),
             options: PlanOptions(runDirectory: runDirectory, serial: .pipe, accelerator: .tcg))
         return (plan, board, runDirectory)
     }
@@ -135,7 +143,9 @@ enum LibvirtFixture {
     /// Asserts a cancelled run threw `.cancelled` for its domain, and that the domain and its
     /// QEMU are gone; returns the domain's name.
     @discardableResult
-    static func expectCancelled(_ outcome: Result<BootResult, Error>, backend: LibvirtBackend, point: String) throws -> String? {
+    static func expectCancelled(_ outcome: Result<BootResult, Error>, backend: LibvirtBackend, point: String) throws
+        -> String?
+    {
         switch outcome {
         case .success(let result):
             Issue.record("cancelled \(point): the run returned a verdict (\(result.verdict.reason))")
@@ -161,7 +171,9 @@ enum LibvirtFixture {
 
 /// Holds the machine-wide libvirt lock around the whole suite.
 struct LibvirtMachineLock: SuiteTrait, TestScoping {
-    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void) async throws {
+    func provideScope(for test: Test, testCase: Test.Case?, performing function: @Sendable () async throws -> Void)
+        async throws
+    {
         try await LibvirtFixture.withMachineLock { try await function() }
     }
 }
@@ -182,7 +194,9 @@ struct LibvirtBootTests {
         let log = runDirectory + "/console.log"
         let clock = Date()
         let result = try await backend.run(plan: plan, watcher: try LibvirtFixture.watcher(board), logPath: log)
-        print("libvirt boot qemu:///system: \(String(format: "%.1f", Date().timeIntervalSince(clock))) s, \(result.verdict.reason)")
+        print(
+            "libvirt boot qemu:///system: \(String(format: "%.1f", Date().timeIntervalSince(clock))) s, \(result.verdict.reason)"
+        )
 
         #expect(result.verdict.passed, "\(result.verdict.reason)\n\(result.verdict.lastLines.joined(separator: "\n"))")
         #expect(result.verdict.reached == .ready)
@@ -250,7 +264,8 @@ struct LibvirtBootTests {
     static func startRun(settle: Double = 0) throws -> (Task<BootResult, Error>, LibvirtBackend, String) {
         let (plan, board, runDirectory) = try LibvirtFixture.helloPlan()
         let backend = LibvirtBackend(uri: "qemu:///system")
-        let watcher = try StageWatcher(rules: LibvirtFixture.patientRules(board, directKernelBoot: true, settle: settle))
+        let watcher = try StageWatcher(
+            rules: LibvirtFixture.patientRules(board, directKernelBoot: true, settle: settle))
         let task = Task { try await backend.run(plan: plan, watcher: watcher, logPath: runDirectory + "/console.log") }
         return (task, backend, runDirectory)
     }
@@ -260,7 +275,8 @@ struct LibvirtBootTests {
         let (task, backend, runDirectory) = try Self.startRun()
         defer { try? FileManager.default.removeItem(atPath: runDirectory) }
         task.cancel()
-        let name = try LibvirtFixture.expectCancelled(await task.result, backend: backend, point: "before the domain exists")
+        let name = try LibvirtFixture.expectCancelled(
+            await task.result, backend: backend, point: "before the domain exists")
         // Nothing was created: the daemon lists what it listed before.
         #expect(Set(try LibvirtFixture.domains("qemu:///system")).subtracting(before).isEmpty)
         #expect(!FileManager.default.fileExists(atPath: runDirectory + "/console.log"))
@@ -276,10 +292,14 @@ struct LibvirtBootTests {
         let clock = Date()
         var created: String?
         let appeared = try await LibvirtFixture.poll(seconds: 300) {
-            created = try connection.runningDomainNames().first { !before.contains($0) && $0.hasPrefix("ingot-x86_64-efi-") }
+            created = try connection.runningDomainNames().first {
+                !before.contains($0) && $0.hasPrefix("ingot-x86_64-efi-")
+            }
             return created != nil
         }
-        print("libvirt cancel: domain \(created ?? "-") listed after \(String(format: "%.1f", Date().timeIntervalSince(clock))) s")
+        print(
+            "libvirt cancel: domain \(created ?? "-") listed after \(String(format: "%.1f", Date().timeIntervalSince(clock))) s"
+        )
         task.cancel()
         let outcome = await task.result
         #expect(appeared, "the domain was never listed; the run ended with \(outcome)")
@@ -299,7 +319,10 @@ struct LibvirtBootTests {
         var stages = board.stages
         stages[.kernel] = StageRule(patterns: ["Linux version [0-9]"], timeoutSeconds: 1)
         let watcher = try StageWatcher(rules: WatchRules(stages: stages, notExpected: [.firmware, .bootloader]))
-        let daemon = try #require(pid_t(try String(contentsOfFile: "/run/libvirtd.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+        let daemon = try #require(
+            pid_t(
+                try String(contentsOfFile: "/run/libvirtd.pid", encoding: .utf8).trimmingCharacters(
+                    in: .whitespacesAndNewlines)))
         let backend = LibvirtBackend(uri: "qemu:///system")
         _ = try LibvirtConnection(uri: "qemu:///system").libraryVersion()  // the daemon answers before it is stopped
         #expect(kill(daemon, SIGSTOP) == 0)
@@ -311,7 +334,8 @@ struct LibvirtBootTests {
         try await Task.sleep(nanoseconds: 2_000_000_000)
         kill(daemon, SIGCONT)
         resumed = true
-        try LibvirtFixture.expectCancelled(await task.result, backend: backend, point: "while libvirtd was slow to create the domain")
+        try LibvirtFixture.expectCancelled(
+            await task.result, backend: backend, point: "while libvirtd was slow to create the domain")
     }
 
     @Test func cancellationWhileTheGuestBoots() async throws {
@@ -348,17 +372,23 @@ struct LibvirtBootTests {
         let before = Set(try LibvirtFixture.domains("qemu:///system"))
         let matrix = try Command.startIngot(
             [
-                "matrix", "examples/hello.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "--backend", "libvirt",
+                "matrix", "examples/hello.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "--backend",
+                "libvirt",
                 "--host", "qemu:///system", "-o", out.file("m"), "--retries", "2", "--settle", "600",
             ], stdout: .file(out.file("stdout")), stderr: .file(out.file("stderr")))
         let connection = try LibvirtConnection(uri: "qemu:///system")
         var created: String?
         // Bounded: the matrix builds hello first (slow on a busy machine), then boots it.
         let appeared = try await LibvirtFixture.poll(seconds: 600) {
-            created = try connection.runningDomainNames().first { !before.contains($0) && $0.hasPrefix("ingot-x86_64-efi-") }
+            created = try connection.runningDomainNames().first {
+                !before.contains($0) && $0.hasPrefix("ingot-x86_64-efi-")
+            }
             return created != nil || matrix.hasEnded
         }
-        let said = { ((try? String(contentsOfFile: out.file("stdout"), encoding: .utf8)) ?? "") + ((try? String(contentsOfFile: out.file("stderr"), encoding: .utf8)) ?? "") }
+        let said = {
+            ((try? String(contentsOfFile: out.file("stdout"), encoding: .utf8)) ?? "")
+                + ((try? String(contentsOfFile: out.file("stderr"), encoding: .utf8)) ?? "")
+        }
         let name = try #require(created, "no domain appeared (\(appeared)): \(said().suffix(500))")
         kill(matrix.pid, SIGINT)  // to ingot alone, as the terminal's Ctrl-C would
         let end = matrix.waitBlocking(seconds: 120)
@@ -383,7 +413,9 @@ struct LibvirtBootTests {
             _ = try await backend.run(plan: plan, watcher: try LibvirtFixture.watcher(board), logPath: log)
             Issue.record("a run on an unreachable daemon returned a verdict")
         } catch let error as LibvirtConnection.Error {
-            print("unreachable \(uri): failed after \(String(format: "%.2f", Date().timeIntervalSince(clock))) s: \(error)")
+            print(
+                "unreachable \(uri): failed after \(String(format: "%.2f", Date().timeIntervalSince(clock))) s: \(error)"
+            )
             guard case .unreachable(let named, let message) = error else {
                 Issue.record("expected .unreachable, got \(error)")
                 return
@@ -419,7 +451,9 @@ struct LibvirtBootTests {
             for (index, (plan, board, dir)) in plans.enumerated() {
                 let backend = backends[index % 2]
                 let watcher = try LibvirtFixture.watcher(board)
-                group.addTask { (index, try await backend.run(plan: plan, watcher: watcher, logPath: dir + "/console.log")) }
+                group.addTask {
+                    (index, try await backend.run(plan: plan, watcher: watcher, logPath: dir + "/console.log"))
+                }
             }
             var collected: [Int: BootResult] = [:]
             for try await (index, result) in group { collected[index] = result }
@@ -454,7 +488,9 @@ struct LibvirtBootTests {
         #expect(down.status == 0, "\(down.output)")
         #expect(!(try LibvirtFixture.sh("ip netns list").output).contains("ingot-lv"))
         // No live (non-zombie) daemon of the test hosts remains.
-        let daemons = try LibvirtFixture.sh("ps -eo stat=,args= | awk '$1 !~ /^Z/' | grep '[i]ngot-libvirt-hosts' || true").output
+        let daemons = try LibvirtFixture.sh(
+            "ps -eo stat=,args= | awk '$1 !~ /^Z/' | grep '[i]ngot-libvirt-hosts' || true"
+        ).output
         #expect(daemons.isEmpty, "\(daemons)")
         #expect(!FileManager.default.fileExists(atPath: "/run/ingot-libvirt-hosts"))
         #expect(try LibvirtFixture.sh("virsh -c \(uris[0]) version").status != 0)

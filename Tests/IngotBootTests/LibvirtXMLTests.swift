@@ -9,7 +9,7 @@ import IngotTestSupport
 import Testing
 
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 
 @testable import IngotBoot
@@ -54,7 +54,9 @@ struct DomainDocument {
 }
 
 struct LibvirtXMLTests {
-    static func kernelPlan(_ boardName: String, cmdline: String = "quiet ingot.x=a&b") throws -> (MachinePlan, BoardProfile) {
+    static func kernelPlan(_ boardName: String, cmdline: String = "quiet ingot.x=a&b") throws -> (
+        MachinePlan, BoardProfile
+    ) {
         let board = try PlanTests.board(boardName)
         var host = PlanTests.host
         if board.arch == .arm64 {
@@ -63,7 +65,9 @@ struct LibvirtXMLTests {
             host.heads["/img/vmlinuz"] = image
         }
         let plan = try MachinePlan(
-            board: board, artifacts: BootArtifacts(kind: .kernelInitrd(kernel: "/img/vmlinuz", initrd: "/img/initrd", cmdline: cmdline, dtb: nil)),
+            board: board,
+            artifacts: BootArtifacts(
+                kind: .kernelInitrd(kernel: "/img/vmlinuz", initrd: "/img/initrd", cmdline: cmdline, dtb: nil)),
             options: PlanTests.run, host: host)
         return (plan, board)
     }
@@ -86,9 +90,12 @@ struct LibvirtXMLTests {
         let doc = try DomainDocument.parse(xml)
         #expect(doc.attribute("domain", "type") == "qemu")
         #expect(doc.text("domain/name") == name)
-        #expect(doc.text("domain/memory") == "\(board.emulation.memoryMiB)" && doc.attribute("domain/memory", "unit") == "MiB")
+        #expect(
+            doc.text("domain/memory") == "\(board.emulation.memoryMiB)"
+                && doc.attribute("domain/memory", "unit") == "MiB")
         #expect(doc.text("domain/vcpu") == "\(board.emulation.smp)")
-        #expect(doc.attribute("domain/os/type", "arch") == "x86_64" && doc.attribute("domain/os/type", "machine") == "q35")
+        #expect(
+            doc.attribute("domain/os/type", "arch") == "x86_64" && doc.attribute("domain/os/type", "machine") == "q35")
         #expect(doc.text("domain/os/kernel") == "/img/vmlinuz" && doc.text("domain/os/initrd") == "/img/initrd")
         // The plan's command line (console added by the planner), escaped and read back intact.
         #expect(doc.text("domain/os/cmdline") == "console=ttyS0 quiet ingot.x=a&b")
@@ -99,7 +106,10 @@ struct LibvirtXMLTests {
         #expect(doc.attribute("domain/devices/serial", "type") == "pty")
         #expect(doc.attribute("domain/devices/console/target", "type") == "serial")
         #expect(doc.count("domain/devices/disk") == 0)
-        #expect(doc.attributes["domain/qemu:commandline/qemu:arg"]?.map { $0["value"] ?? "" } == ["-machine", "graphics=off"])
+        #expect(
+            doc.attributes["domain/qemu:commandline/qemu:arg"]?.map { $0["value"] ?? "" } == [
+                "-machine", "graphics=off",
+            ])
     }
 
     @Test func arm64KernelInitrd() throws {
@@ -107,7 +117,9 @@ struct LibvirtXMLTests {
         let xml = try LibvirtDomainXML.render(plan: plan, name: "ingot-arm64-efi-00000000")
         #expect(try Self.xmllint(xml) == "")
         let doc = try DomainDocument.parse(xml)
-        #expect(doc.attribute("domain/os/type", "arch") == "aarch64" && doc.attribute("domain/os/type", "machine") == "virt")
+        #expect(
+            doc.attribute("domain/os/type", "arch") == "aarch64" && doc.attribute("domain/os/type", "machine") == "virt"
+        )
         #expect(doc.attribute("domain/cpu", "mode") == "custom" && doc.text("domain/cpu/model") == "cortex-a57")
         #expect(doc.text("domain/memory") == "\(board.emulation.memoryMiB)")
         #expect(doc.text("domain/os/cmdline") == board.cmdline.joined(separator: " "))
@@ -121,14 +133,17 @@ struct LibvirtXMLTests {
     func uefiDiskBoot(boardName: String) throws {
         let board = try PlanTests.board(boardName)
         let plan = try MachinePlan(
-            board: board, artifacts: BootArtifacts(kind: .disk(path: "/img/disk.qcow2", format: "qcow2")), options: PlanTests.run,
+            board: board, artifacts: BootArtifacts(kind: .disk(path: "/img/disk.qcow2", format: "qcow2")),
+            options: PlanTests.run,
             host: PlanTests.host)
         let xml = try LibvirtDomainXML.render(plan: plan, board: board, name: "ingot-\(boardName)-11111111")
         #expect(try Self.xmllint(xml) == "")
         let doc = try DomainDocument.parse(xml)
         let code = board.arch == .amd64 ? "/usr/share/OVMF/OVMF_CODE_4M.fd" : "/usr/share/AAVMF/AAVMF_CODE.fd"
         #expect(doc.text("domain/os/loader") == code)
-        #expect(doc.attribute("domain/os/loader", "readonly") == "yes" && doc.attribute("domain/os/loader", "type") == "pflash")
+        #expect(
+            doc.attribute("domain/os/loader", "readonly") == "yes"
+                && doc.attribute("domain/os/loader", "type") == "pflash")
         // The per-run VARS copy the plan creates, never the template.
         #expect(doc.text("domain/os/nvram") == "/run/x/efivars.fd")
         #expect(plan.scratchFiles.contains { $0.path == "/run/x/efivars.fd" })
@@ -138,7 +153,9 @@ struct LibvirtXMLTests {
         #expect(doc.attribute("domain/devices/disk", "device") == "disk")
         #expect(doc.attribute("domain/devices/disk/driver", "type") == "qcow2")
         #expect(doc.attribute("domain/devices/disk/source", "file") == "/img/disk.qcow2")
-        #expect(doc.attribute("domain/devices/disk/target", "bus") == "virtio" && doc.attribute("domain/devices/disk/target", "dev") == "vda")
+        #expect(
+            doc.attribute("domain/devices/disk/target", "bus") == "virtio"
+                && doc.attribute("domain/devices/disk/target", "dev") == "vda")
         // snapshot=on in the QEMU plan: a transient overlay under libvirt, the image is untouched.
         #expect(doc.count("domain/devices/disk/transient") == 1)
     }
@@ -148,15 +165,20 @@ struct LibvirtXMLTests {
         let writable = PlanOptions(runDirectory: "/run/x", writable: true)
         let plan = try MachinePlan(
             board: board, artifacts: BootArtifacts(kind: .disk(path: "/img/a,b.raw", format: "raw")), options: writable,
-            host: { var h = PlanTests.host; h.files["/img/a,b.raw"] = 1 << 20; return h }())
-        let doc = try DomainDocument.parse(try LibvirtDomainXML.render(plan: plan, board: board, name: "ingot-x86_64-bios-22222222"))
+            host: {
+                var h = PlanTests.host; h.files["/img/a,b.raw"] = 1 << 20; return h
+            }())
+        let doc = try DomainDocument.parse(
+            try LibvirtDomainXML.render(plan: plan, board: board, name: "ingot-x86_64-bios-22222222"))
         #expect(doc.count("domain/os/loader") == 0)  // SeaBIOS: libvirt's default
         #expect(doc.attribute("domain/devices/disk/source", "file") == "/img/a,b.raw")  // QEMU's ",," read back
         #expect(doc.count("domain/devices/disk/transient") == 0)
 
         let iso = try MachinePlan(
-            board: board, artifacts: BootArtifacts(kind: .iso(path: "/img/app.iso")), options: PlanTests.run, host: PlanTests.host)
-        let isoDoc = try DomainDocument.parse(try LibvirtDomainXML.render(plan: iso, board: board, name: "ingot-x86_64-bios-33333333"))
+            board: board, artifacts: BootArtifacts(kind: .iso(path: "/img/app.iso")), options: PlanTests.run,
+            host: PlanTests.host)
+        let isoDoc = try DomainDocument.parse(
+            try LibvirtDomainXML.render(plan: iso, board: board, name: "ingot-x86_64-bios-33333333"))
         #expect(isoDoc.attribute("domain/devices/disk", "device") == "cdrom")
         #expect(isoDoc.attribute("domain/devices/disk/source", "file") == "/img/app.iso")
         #expect(isoDoc.count("domain/devices/disk/readonly") == 1)
@@ -166,8 +188,10 @@ struct LibvirtXMLTests {
         // arm64: the plan's virtio-scsi CD becomes a scsi cdrom on a virtio-scsi controller.
         let arm = try PlanTests.board("arm64-efi")
         let armISO = try MachinePlan(
-            board: arm, artifacts: BootArtifacts(kind: .iso(path: "/img/app.iso")), options: PlanTests.run, host: PlanTests.host)
-        let armDoc = try DomainDocument.parse(try LibvirtDomainXML.render(plan: armISO, board: arm, name: "ingot-arm64-efi-55555555"))
+            board: arm, artifacts: BootArtifacts(kind: .iso(path: "/img/app.iso")), options: PlanTests.run,
+            host: PlanTests.host)
+        let armDoc = try DomainDocument.parse(
+            try LibvirtDomainXML.render(plan: armISO, board: arm, name: "ingot-arm64-efi-55555555"))
         #expect(armDoc.attribute("domain/devices/disk/source", "file") == "/img/app.iso")
         #expect(armDoc.attribute("domain/devices/disk/target", "bus") == "scsi")
         #expect(armDoc.attributes["domain/devices/controller"]?.contains { $0["model"] == "virtio-scsi" } == true)
@@ -177,7 +201,9 @@ struct LibvirtXMLTests {
     @Test func raspiIsRefused() throws {
         let board = try PlanTests.board("rpi3")
         let plan = try MachinePlan(
-            board: board, artifacts: BootArtifacts(kind: .disk(path: "/img/sd.raw", format: "raw"), ubootKernel: "/img/u-boot.bin", dtb: "/img/rpi3.dtb"),
+            board: board,
+            artifacts: BootArtifacts(
+                kind: .disk(path: "/img/sd.raw", format: "raw"), ubootKernel: "/img/u-boot.bin", dtb: "/img/rpi3.dtb"),
             options: PlanTests.run, host: PlanTests.host)
         let error = #expect(throws: LibvirtConnection.Error.self) {
             try LibvirtDomainXML.render(plan: plan, board: board, name: "ingot-rpi3-44444444")
@@ -188,8 +214,11 @@ struct LibvirtXMLTests {
 
     @Test func untranslatableArgumentNamesIt() throws {
         let plan = MachinePlan(
-            board: "custom", executable: "/usr/bin/qemu-system-x86_64", arguments: ["-M", "q35", "-kernel", "/k", "-net", "user"])
-        let error = #expect(throws: LibvirtConnection.Error.self) { try LibvirtDomainXML.render(plan: plan, name: "ingot-custom-1") }
+            board: "custom", executable: "/usr/bin/qemu-system-x86_64",
+            arguments: ["-M", "q35", "-kernel", "/k", "-net", "user"])
+        let error = #expect(throws: LibvirtConnection.Error.self) {
+            try LibvirtDomainXML.render(plan: plan, name: "ingot-custom-1")
+        }
         #expect(error.map { "\($0)" }?.contains("-net") == true)
     }
 }

@@ -47,7 +47,9 @@ struct MarkerTests {
         let payload = "v1 stage=ready seq=1 name=demo"
         let good = MarkerChecksum.hex(Array(payload.utf8))
         let bad = String(MarkerChecksum.checksum(payload) &+ 1, radix: 16)
-        #expect(IngotMarker.markers(in: "@@INGOT \(payload) \(String(repeating: "0", count: 8 - bad.count) + bad)@@").isEmpty)
+        #expect(
+            IngotMarker.markers(in: "@@INGOT \(payload) \(String(repeating: "0", count: 8 - bad.count) + bad)@@")
+                .isEmpty)
         #expect(IngotMarker.markers(in: "@@INGOT \(payload) abc@@").isEmpty)
         #expect(IngotMarker.markers(in: "@@INGOT \(payload) \(good.uppercased())@@").isEmpty)
         #expect(IngotMarker.markers(in: "@@INGOT \(payload) \(good)@@").count == 1)

@@ -18,7 +18,8 @@ import Testing
         let matrix = try Command.startIngot(
             // --settle keeps the cell running long after readiness: the interrupt lands mid-run.
             [
-                "matrix", "examples/hello.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "-o", out.file("m"), "--retries", "2",
+                "matrix", "examples/hello.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "-o",
+                out.file("m"), "--retries", "2",
                 "--settle", "600",
             ],
             stdout: .file(out.file("stdout")), stderr: .file(out.file("stderr")))
@@ -28,7 +29,10 @@ import Testing
             booting = !(try Self.emulators(in: out.path)).isEmpty
             if !booting { usleep(100_000) }
         }
-        let said = { ((try? String(contentsOfFile: out.file("stdout"), encoding: .utf8)) ?? "") + ((try? String(contentsOfFile: out.file("stderr"), encoding: .utf8)) ?? "") }
+        let said = {
+            ((try? String(contentsOfFile: out.file("stdout"), encoding: .utf8)) ?? "")
+                + ((try? String(contentsOfFile: out.file("stderr"), encoding: .utf8)) ?? "")
+        }
         try #require(booting, "QEMU never started: \(said().suffix(500))")
         kill(matrix.pid, SIGINT)
         let end = matrix.waitBlocking(seconds: 120)

@@ -39,7 +39,9 @@ final class FakeBackend: BootBackend, Sendable {
     /// The most memory the overlapping runs held.
     var peakMemory: Int { state.withLock { $0.peakMemory } }
 
-    init(kind: BootBackendKind = .qemu, host: String, script: [String: [Behaviour]] = [:], memoryOf: [String: Int] = [:]) {
+    init(
+        kind: BootBackendKind = .qemu, host: String, script: [String: [Behaviour]] = [:], memoryOf: [String: Int] = [:]
+    ) {
         self.kind = kind
         self.host = host
         self.state = Mutex(State(script: script))
@@ -82,17 +84,22 @@ final class FakeBackend: BootBackend, Sendable {
             exit = .exited(1)
         }
         let verdict = watcher.verdict ?? watcher.finish(at: 3, cause: "QEMU exited (\(exit))")
-        return BootResult(verdict: verdict, wallSeconds: 3, accelerator: "tcg", exitStatus: exit, logPath: logPath, qemuStderr: exit == .exited(1) ? "qemu: cannot allocate memory" : "")
+        return BootResult(
+            verdict: verdict, wallSeconds: 3, accelerator: "tcg", exitStatus: exit, logPath: logPath,
+            qemuStderr: exit == .exited(1) ? "qemu: cannot allocate memory" : "")
     }
 }
 
 struct MatrixSchedulerTests {
     static let logs = NSTemporaryDirectory() + "ingot-matrix-tests"
 
-    static func job(_ board: String, format: OutputFormat = .kernelInitrd, backend: BootBackendKind = .qemu, memory: Int = 512) -> MatrixJob {
+    static func job(
+        _ board: String, format: OutputFormat = .kernelInitrd, backend: BootBackendKind = .qemu, memory: Int = 512
+    ) -> MatrixJob {
         let plan = MachinePlan(board: board, executable: "/bin/false", arguments: [], directKernelBoot: true)
         let rules = WatchRules(
-            stages: [.kernel: StageRule(patterns: ["Linux version"], timeoutSeconds: 10)], notExpected: [.firmware, .bootloader])
+            stages: [.kernel: StageRule(patterns: ["Linux version"], timeoutSeconds: 10)],
+            notExpected: [.firmware, .bootloader])
         return MatrixJob(
             cell: MatrixCell(board: board, format: format, backend: backend),
             runnable: .init(plan: plan, rules: rules, memoryMiB: memory, logDirectory: "\(logs)/\(board)-\(format)"))
@@ -121,7 +128,9 @@ struct MatrixSchedulerTests {
     }
 
     @Test func guestTooBigForEveryHostIsAnError() async throws {
-        let scheduler = try MatrixScheduler(hosts: [MatrixHost(backend: FakeBackend(host: "local"), slots: 2, memoryMiB: 512)])
+        let scheduler = try MatrixScheduler(hosts: [
+            MatrixHost(backend: FakeBackend(host: "local"), slots: 2, memoryMiB: 512)
+        ])
         let results = await scheduler.run([Self.job("rpi3", memory: 1024), Self.job("x", memory: 256)])
         #expect(results[0].status == .error)
         #expect(results[0].verdict.reason.contains("needs 1024 MiB") && results[0].verdict.reason.contains("512 MiB"))
@@ -138,7 +147,10 @@ struct MatrixSchedulerTests {
         ])
         let results = await scheduler.run((0..<4).map { Self.job("b\($0)", backend: .libvirt) })
         // Least-loaded first: the four cells alternate one, two, one, two.
-        #expect(results.map(\.host) == ["qemu+ssh://one/system", "qemu+ssh://two/system", "qemu+ssh://one/system", "qemu+ssh://two/system"])
+        #expect(
+            results.map(\.host) == [
+                "qemu+ssh://one/system", "qemu+ssh://two/system", "qemu+ssh://one/system", "qemu+ssh://two/system",
+            ])
         #expect(one.peak == 2 && two.peak == 2)
     }
 
@@ -156,37 +168,49 @@ struct MatrixSchedulerTests {
         let good = FakeBackend(host: "good")
         // The first host is preferred on a tie, so the first attempt lands on the flaky one.
         let scheduler = try MatrixScheduler(
-            hosts: [MatrixHost(backend: flaky, slots: 1, memoryMiB: 4096), MatrixHost(backend: good, slots: 1, memoryMiB: 4096)], retries: 1)
+            hosts: [
+                MatrixHost(backend: flaky, slots: 1, memoryMiB: 4096),
+                MatrixHost(backend: good, slots: 1, memoryMiB: 4096),
+            ], retries: 1)
         let results = await scheduler.run([Self.job("a")])
         let cell = try #require(results.first)
         #expect(cell.status == .passed)
         #expect(cell.attempts == 2)
         #expect(cell.host == "good")
-        #expect(cell.retryReasons.count == 1 && cell.retryReasons[0].contains("flaky") && cell.retryReasons[0].contains("connection refused"))
+        #expect(
+            cell.retryReasons.count == 1 && cell.retryReasons[0].contains("flaky")
+                && cell.retryReasons[0].contains("connection refused"))
         #expect(flaky.runs == ["a"] && good.runs == ["a"])
     }
 
     @Test func emulatorDyingBeforeAnyStageIsInfrastructureAndRetriesRunOut() async throws {
         let backend = FakeBackend(host: "local", script: ["a": [.emulatorDies, .emulatorDies, .emulatorDies]])
-        let scheduler = try MatrixScheduler(hosts: [MatrixHost(backend: backend, slots: 1, memoryMiB: 4096)], retries: 2)
+        let scheduler = try MatrixScheduler(
+            hosts: [MatrixHost(backend: backend, slots: 1, memoryMiB: 4096)], retries: 2)
         final class Events: Sendable {
             let kinds = Mutex<[String]>([])
         }
         let events = Events()
-        let results = await scheduler.run([Self.job("a")]) { event in events.kinds.withLock { $0.append(event.kind.rawValue) } }
+        let results = await scheduler.run([Self.job("a")]) { event in
+            events.kinds.withLock { $0.append(event.kind.rawValue) }
+        }
         let cell = try #require(results.first)
         #expect(cell.status == .error)
         #expect(cell.attempts == 3)
         #expect(backend.runs.count == 3)
-        #expect(cell.verdict.reason.contains("after 3 attempt(s)") && cell.verdict.reason.contains("cannot allocate memory"))
+        #expect(
+            cell.verdict.reason.contains("after 3 attempt(s)") && cell.verdict.reason.contains("cannot allocate memory")
+        )
         #expect(cell.retryReasons.count == 2)
         #expect(events.kinds.withLock { $0 } == ["started", "retrying", "started", "retrying", "started", "finished"])
         #expect(MatrixExitCode.of(results) == .infrastructure)
     }
 
     @Test func guestFailuresAreNeverRetried() async throws {
-        let backend = FakeBackend(host: "local", script: ["a": [.guestFailure(.kernel)], "b": [.guestFailure(.`init`)]])
-        let scheduler = try MatrixScheduler(hosts: [MatrixHost(backend: backend, slots: 2, memoryMiB: 4096)], retries: 3)
+        let backend = FakeBackend(
+            host: "local", script: ["a": [.guestFailure(.kernel)], "b": [.guestFailure(.`init`)]])
+        let scheduler = try MatrixScheduler(
+            hosts: [MatrixHost(backend: backend, slots: 2, memoryMiB: 4096)], retries: 3)
         let results = await scheduler.run([Self.job("a"), Self.job("b"), Self.job("c")])
         #expect(results.map(\.status) == [.failed, .failed, .passed])
         #expect(results[0].verdict.failedStage == .kernel && results[0].verdict.reason.contains("Kernel panic"))
@@ -199,7 +223,8 @@ struct MatrixSchedulerTests {
         func cell(_ status: CellStatus) -> CellResult {
             CellResult(
                 board: "b", format: .raw, backend: .qemu, host: "local",
-                verdict: BootVerdict(passed: status == .passed, reached: nil, failedStage: nil, reason: "r"), logPath: "",
+                verdict: BootVerdict(passed: status == .passed, reached: nil, failedStage: nil, reason: "r"),
+                logPath: "",
                 status: status)
         }
         #expect(MatrixExitCode.of([]) == .passed)
@@ -210,7 +235,9 @@ struct MatrixSchedulerTests {
     }
 
     @Test func notRunnableCellsKeepTheirReason() async throws {
-        let scheduler = try MatrixScheduler(hosts: [MatrixHost(backend: FakeBackend(host: "local"), slots: 1, memoryMiB: 4096)])
+        let scheduler = try MatrixScheduler(hosts: [
+            MatrixHost(backend: FakeBackend(host: "local"), slots: 1, memoryMiB: 4096)
+        ])
         let skipped = MatrixJob(
             cell: MatrixCell(board: "rpi4", format: .raw, backend: .qemu), notRunnable: .skipped,
             reason: "board rpi4 needs QEMU ≥ 9.0", buildSeconds: 12)

@@ -4,7 +4,7 @@
 
 import Foundation
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 import IngotSpec
 import IngotContract
@@ -19,7 +19,8 @@ struct MatrixWatcherTests {
                 .kernel: StageRule(patterns: ["Linux version [0-9]"], timeoutSeconds: 30),
                 .`init`: StageRule(patterns: [], timeoutSeconds: 60),
                 .ready: StageRule(patterns: [], timeoutSeconds: 120),
-            ], notExpected: [.firmware, .bootloader], readinessTimeoutSeconds: readinessTimeout, serviceSettleSeconds: settle)
+            ], notExpected: [.firmware, .bootloader], readinessTimeoutSeconds: readinessTimeout,
+            serviceSettleSeconds: settle)
     }
 
     static func marker(_ stage: String, _ seq: Int, _ fields: [String: String] = [:]) -> String {
@@ -35,9 +36,12 @@ struct MatrixWatcherTests {
         #expect(watcher.feed(text: Self.marker("ready", 3, ["name": "demo"]), at: 2.2) == nil)
         #expect(watcher.check(at: 4) == nil)
         watcher.feed(text: Self.marker("service", 4, ["name": "web", "status": "started"]), at: 3.1)
-        #expect(watcher.feed(text: Self.marker("service", 5, ["name": "web", "status": "restarting", "rc": "1"]), at: 3.2) == nil)
+        #expect(
+            watcher.feed(text: Self.marker("service", 5, ["name": "web", "status": "restarting", "rc": "1"]), at: 3.2)
+                == nil)
         watcher.feed(text: Self.marker("service", 6, ["name": "other", "status": "restarting", "rc": "2"]), at: 3.3)
-        let verdict = try #require(watcher.feed(text: Self.marker("service", 7, ["name": "web", "status": "restarting", "rc": "1"]), at: 5.2))
+        let verdict = try #require(
+            watcher.feed(text: Self.marker("service", 7, ["name": "web", "status": "restarting", "rc": "1"]), at: 5.2))
         #expect(!verdict.passed)
         #expect(verdict.failedStage == .`init`)
         #expect(verdict.reached == .`init`)
@@ -84,7 +88,8 @@ struct MatrixWatcherTests {
     @Test func infrastructureClassification() {
         func result(_ reached: BootStage?, _ exit: IngotBoot.ExitStatus) -> BootResult {
             BootResult(
-                verdict: BootVerdict(passed: false, reached: reached, failedStage: .kernel, reason: "x"), wallSeconds: 1,
+                verdict: BootVerdict(passed: false, reached: reached, failedStage: .kernel, reason: "x"),
+                wallSeconds: 1,
                 accelerator: "tcg", exitStatus: exit, logPath: "", qemuStderr: "")
         }
         #expect(result(nil, .exited(1)).isInfrastructureFailure)
@@ -96,24 +101,40 @@ struct MatrixWatcherTests {
     // MARK: - Reports with matrix statuses
 
     static func cells() -> [CellResult] {
-        let pass = BootVerdict(passed: true, reached: .ready, failedStage: nil, reason: "ready", stageTimes: [.kernel: 1, .`init`: 2, .ready: 3])
-        let fail = BootVerdict(passed: false, reached: .`init`, failedStage: .`init`, reason: "init reported failure (onboot): step boom exited with rc=3")
-        let none = BootVerdict(passed: false, reached: nil, failedStage: nil, reason: "output format 'raw' is not available")
+        let pass = BootVerdict(
+            passed: true, reached: .ready, failedStage: nil, reason: "ready",
+            stageTimes: [.kernel: 1, .`init`: 2, .ready: 3])
+        let fail = BootVerdict(
+            passed: false, reached: .`init`, failedStage: .`init`,
+            reason: "init reported failure (onboot): step boom exited with rc=3")
+        let none = BootVerdict(
+            passed: false, reached: nil, failedStage: nil, reason: "output format 'raw' is not available")
         return [
-            CellResult(board: "x86_64-efi", format: .kernelInitrd, backend: .qemu, host: "local", verdict: pass, logPath: "/nonexistent"),
-            CellResult(board: "x86_64-efi", format: .raw, backend: .qemu, host: "-", verdict: none, logPath: "", status: .skipped, attempts: 0),
-            CellResult(board: "arm64-efi", format: .kernelInitrd, backend: .qemu, host: "local", verdict: fail, logPath: "/nonexistent"),
+            CellResult(
+                board: "x86_64-efi", format: .kernelInitrd, backend: .qemu, host: "local", verdict: pass,
+                logPath: "/nonexistent"),
+            CellResult(
+                board: "x86_64-efi", format: .raw, backend: .qemu, host: "-", verdict: none, logPath: "",
+                status: .skipped, attempts: 0),
+            CellResult(
+                board: "arm64-efi", format: .kernelInitrd, backend: .qemu, host: "local", verdict: fail,
+                logPath: "/nonexistent"),
             CellResult(
                 board: "arm64-efi", format: .raw, backend: .libvirt, host: "qemu:///system",
-                verdict: BootVerdict(passed: false, reached: nil, failedStage: nil, reason: "infrastructure failure after 2 attempt(s)"),
-                logPath: "", status: .error, attempts: 2, retryReasons: ["attempt 1 on qemu:///system: the backend failed: refused"]),
+                verdict: BootVerdict(
+                    passed: false, reached: nil, failedStage: nil, reason: "infrastructure failure after 2 attempt(s)"),
+                logPath: "", status: .error, attempts: 2,
+                retryReasons: ["attempt 1 on qemu:///system: the backend failed: refused"]),
         ]
     }
 
     final class Collector: NSObject, XMLParserDelegate {
         var elements: [String: [String: String]] = [:]
         var order: [String] = []
-        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String]) {
+        func parser(
+            _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+            attributes: [String: String]
+        ) {
             order.append(name)
             elements[name] = attributes
         }
@@ -131,7 +152,9 @@ struct MatrixWatcherTests {
         #expect(collector.elements["testsuites"]?["failures"] == "1")
         #expect(collector.elements["testsuites"]?["errors"] == "1")
         #expect(collector.elements["testsuites"]?["skipped"] == "1")
-        #expect(collector.elements["failure"]?["message"] == "stage init: init reported failure (onboot): step boom exited with rc=3")
+        #expect(
+            collector.elements["failure"]?["message"]
+                == "stage init: init reported failure (onboot): step boom exited with rc=3")
         #expect(collector.elements["skipped"]?["message"] == "output format 'raw' is not available")
     }
 
@@ -156,6 +179,7 @@ struct MatrixWatcherTests {
         #expect(html.contains("<td class=\"error\">"))
         #expect(html.contains("1 of 4 cells passed (1 failed, 1 skipped, 1 error)"))
         #expect(html.contains("retried: attempt 1 on qemu:///system"))
-        #expect(html.components(separatedBy: "<svg class=\"timeline\"").count == 2)  // only cells that ran have a timeline
+        // Only cells that ran have a timeline.
+        #expect(html.components(separatedBy: "<svg class=\"timeline\"").count == 2)
     }
 }

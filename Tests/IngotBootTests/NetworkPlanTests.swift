@@ -26,9 +26,12 @@ struct NetworkPlanTests {
         let hosts = network.forwards.map(\.hostPort)
         #expect(Set(hosts).count == 2 && hosts.allSatisfy { (1024...65535).contains($0) })
         let netdev = try #require(plan.arguments.firstIndex(of: "-netdev"))
-        #expect(plan.arguments[netdev + 1]
-            == "user,id=ingotnet0,restrict=on,hostfwd=tcp:127.0.0.1:\(hosts[0])-:80,hostfwd=tcp:127.0.0.1:\(hosts[1])-:2222")
-        #expect(plan.arguments[netdev + 2] == "-device" && plan.arguments[netdev + 3] == "virtio-net-pci,netdev=ingotnet0")
+        #expect(
+            plan.arguments[netdev + 1]
+                == "user,id=ingotnet0,restrict=on,hostfwd=tcp:127.0.0.1:\(hosts[0])-:80,hostfwd=tcp:127.0.0.1:\(hosts[1])-:2222"
+        )
+        #expect(
+            plan.arguments[netdev + 2] == "-device" && plan.arguments[netdev + 3] == "virtio-net-pci,netdev=ingotnet0")
         // Another plan in the same process never gets the same host ports (parallel matrix cells).
         let other = try #require(try Self.plan(board, ports: [80]).network)
         #expect(!hosts.contains(other.forwards[0].hostPort))
@@ -41,7 +44,9 @@ struct NetworkPlanTests {
         do {
             _ = try MachinePlan(
                 board: try PlanTests.board("rpi3"), artifacts: BusPlanTests.sd,
-                options: { var o = PlanOptions(runDirectory: "/run/x", bus: .sd); o.forwardPorts = [80]; return o }(),
+                options: {
+                    var o = PlanOptions(runDirectory: "/run/x", bus: .sd); o.forwardPorts = [80]; return o
+                }(),
                 host: PlanTests.host)
             Issue.record("rpi3 planned a network it does not have")
         } catch let error as MachinePlan.Error {
@@ -62,9 +67,12 @@ struct NetworkPlanTests {
         #expect(args == ["-machine", "graphics=off", "-netdev", netdev, "-device", "virtio-net-pci,netdev=ingotnet0"])
         #expect(doc.count("domain/devices/interface") == 0)
         // A remote libvirt host named by IPv4: the forwards listen there and the probe goes there.
-        let remote = plan.withForwardAddress(try LibvirtBackend.forwardAddress(uri: "qemu+tcp://10.0.0.5/system", board: "x86_64-efi"))
+        let remote = plan.withForwardAddress(
+            try LibvirtBackend.forwardAddress(uri: "qemu+tcp://10.0.0.5/system", board: "x86_64-efi"))
         #expect(remote.arguments.contains { $0.contains("hostfwd=tcp:10.0.0.5:") })
-        #expect(throws: LibvirtConnection.Error.self) { try LibvirtBackend.forwardAddress(uri: "qemu+ssh://lab/system", board: "x86_64-efi") }
+        #expect(throws: LibvirtConnection.Error.self) {
+            try LibvirtBackend.forwardAddress(uri: "qemu+ssh://lab/system", board: "x86_64-efi")
+        }
     }
 }
 
@@ -80,7 +88,9 @@ final class LocalServer: Sendable {
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         try #require(bound == 0 && listen(fd, 8) == 0)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
@@ -131,7 +141,8 @@ struct ProbeClientTests {
         defer { forwarder.stop() }
         let closed = ProbeClient.attempt(Self.http, address: "127.0.0.1", port: forwarder.port)
         #expect(closed.result == .closed && closed.detail.hasPrefix("refused:"), "\(closed)")
-        let tcpClosed = ProbeClient.attempt(ReadinessProbe(kind: .tcp, guestPort: 22), address: "127.0.0.1", port: forwarder.port)
+        let tcpClosed = ProbeClient.attempt(
+            ReadinessProbe(kind: .tcp, guestPort: 22), address: "127.0.0.1", port: forwarder.port)
         #expect(tcpClosed.result == .closed, "\(tcpClosed)")
 
         // Nothing at all on the host port (the machine is gone).
@@ -150,11 +161,16 @@ struct ProbeClientTests {
         _ = failing.feed(Array("Linux version 6.1\n".utf8), at: 1)
         _ = failing.feed(Array((MarkerTestsLines.initLine + "\n" + MarkerTestsLines.readyLine + "\n").utf8), at: 2)
         #expect(failing.probesDue == [0])
-        let closed = ProbeOutcome(result: .closed, detail: "refused: connection reset before any response (nothing listens on guest port 8080)")
+        let closed = ProbeOutcome(
+            result: .closed,
+            detail: "refused: connection reset before any response (nothing listens on guest port 8080)")
         #expect(failing.probeAttempted(0, endpoint: "127.0.0.1:40000", outcome: closed, at: 3) == nil)
         let verdict = try #require(failing.check(at: 51))
         #expect(!verdict.passed && verdict.failedStage == .ready)
-        #expect(verdict.reason.contains("http GET /health on guest port 8080 (want 200) via 127.0.0.1:40000 did not answer: refused"), "\(verdict.reason)")
+        #expect(
+            verdict.reason.contains(
+                "http GET /health on guest port 8080 (want 200) via 127.0.0.1:40000 did not answer: refused"),
+            "\(verdict.reason)")
         #expect(verdict.probes?.first?.last?.result == .closed)
 
         let passing = try StageWatcher(rules: rules)

@@ -68,13 +68,21 @@ struct PlanTests {
     @Test func x86BiosDisk() throws {
         let board = try Self.board("x86_64-bios")
         let plan = try MachinePlan(
-            board: board, artifacts: BootArtifacts(kind: .disk(path: "/img/disk.raw", format: "raw")), options: Self.run, host: Self.host)
+            board: board, artifacts: BootArtifacts(kind: .disk(path: "/img/disk.raw", format: "raw")),
+            options: Self.run, host: Self.host)
         #expect(plan.executable == "/usr/bin/qemu-system-x86_64")
         let expected =
-            ["-M", "q35,graphics=off", "-accel", "tcg", "-m", "\(board.emulation.memoryMiB)", "-smp", "\(board.emulation.smp)"]
-            + Self.common + ["-drive", "file=/img/disk.raw,format=raw,if=virtio,snapshot=on"] + board.emulation.extraArgs
+            [
+                "-M", "q35,graphics=off", "-accel", "tcg", "-m", "\(board.emulation.memoryMiB)", "-smp",
+                "\(board.emulation.smp)",
+            ]
+            + Self.common + ["-drive", "file=/img/disk.raw,format=raw,if=virtio,snapshot=on"]
+            + board.emulation.extraArgs
         #expect(plan.arguments == expected)
-        #expect(plan.firmware == [FirmwareFile(role: "bios", path: "/usr/share/seabios/bios-256k.bin", sha256: "sha-bios-256k.bin")])
+        #expect(
+            plan.firmware == [
+                FirmwareFile(role: "bios", path: "/usr/share/seabios/bios-256k.bin", sha256: "sha-bios-256k.bin")
+            ])
         #expect(plan.accelerator == "tcg")
         #expect(plan.notes.contains { $0.contains("probe hung") })
         #expect(!plan.directKernelBoot)
@@ -84,7 +92,8 @@ struct PlanTests {
         let board = try Self.board("x86_64-efi")
         let options = PlanOptions(runDirectory: "/run/x", writable: true)
         let plan = try MachinePlan(
-            board: board, artifacts: BootArtifacts(kind: .disk(path: "/img/disk.qcow2", format: "qcow2")), options: options, host: Self.host)
+            board: board, artifacts: BootArtifacts(kind: .disk(path: "/img/disk.qcow2", format: "qcow2")),
+            options: options, host: Self.host)
         let expected =
             ["-M", "q35,graphics=off", "-accel", "tcg", "-m", "512", "-smp", "1"] + Self.common + [
                 "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.fd",
@@ -92,7 +101,12 @@ struct PlanTests {
                 "-drive", "file=/img/disk.qcow2,format=qcow2,if=virtio",
             ]
         #expect(plan.arguments == expected)
-        #expect(plan.scratchFiles == [ScratchFile(source: "/usr/share/OVMF/OVMF_VARS_4M.fd", path: "/run/x/efivars.fd", purpose: "per-run UEFI variable store")])
+        #expect(
+            plan.scratchFiles == [
+                ScratchFile(
+                    source: "/usr/share/OVMF/OVMF_VARS_4M.fd", path: "/run/x/efivars.fd",
+                    purpose: "per-run UEFI variable store")
+            ])
         #expect(plan.firmware.map(\.role) == ["code", "vars-template"])
     }
 
@@ -100,7 +114,8 @@ struct PlanTests {
         var host = Self.host
         host.kvm = true
         let plan = try MachinePlan(
-            board: try Self.board("x86_64-bios"), artifacts: BootArtifacts(kind: .disk(path: "/img/disk.raw", format: "raw")),
+            board: try Self.board("x86_64-bios"),
+            artifacts: BootArtifacts(kind: .disk(path: "/img/disk.raw", format: "raw")),
             options: Self.run, host: host)
         #expect(plan.accelerator == "kvm")
         #expect(plan.arguments[2...3] == ["-accel", "kvm"])
@@ -109,14 +124,19 @@ struct PlanTests {
     @Test func arm64EfiUsesAavmfAndCpu() throws {
         let board = try Self.board("arm64-efi")
         let plan = try MachinePlan(
-            board: board, artifacts: BootArtifacts(kind: .iso(path: "/img/app.iso")), options: Self.run, host: Self.host)
+            board: board, artifacts: BootArtifacts(kind: .iso(path: "/img/app.iso")), options: Self.run, host: Self.host
+        )
         #expect(plan.executable == "/usr/bin/qemu-system-aarch64")
         let expected =
-            ["-M", "virt", "-accel", "tcg", "-cpu", "cortex-a57", "-m", "\(board.emulation.memoryMiB)", "-smp", "\(board.emulation.smp)"]
+            [
+                "-M", "virt", "-accel", "tcg", "-cpu", "cortex-a57", "-m", "\(board.emulation.memoryMiB)", "-smp",
+                "\(board.emulation.smp)",
+            ]
             + Self.common + [
                 "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=/usr/share/AAVMF/AAVMF_CODE.fd",
                 "-drive", "if=pflash,format=raw,unit=1,file=/run/x/efivars.fd",
-                "-device", "virtio-scsi-pci,id=scsi0", "-drive", "if=none,id=cd0,media=cdrom,format=raw,readonly=on,file=/img/app.iso",
+                "-device", "virtio-scsi-pci,id=scsi0", "-drive",
+                "if=none,id=cd0,media=cdrom,format=raw,readonly=on,file=/img/app.iso",
                 "-device", "scsi-cd,drive=cd0,bus=scsi0.0",
             ] + board.emulation.extraArgs
         #expect(plan.arguments == expected)
@@ -125,17 +145,27 @@ struct PlanTests {
 
     @Test func rpi3PadsSDOnACopy() throws {
         let board = try Self.board("rpi3")
-        let artifacts = BootArtifacts(kind: .disk(path: "/img/odd.raw", format: "raw"), ubootKernel: "/img/u-boot.bin", dtb: "/img/rpi3.dtb")
+        let artifacts = BootArtifacts(
+            kind: .disk(path: "/img/odd.raw", format: "raw"), ubootKernel: "/img/u-boot.bin", dtb: "/img/rpi3.dtb")
         let plan = try MachinePlan(board: board, artifacts: artifacts, options: Self.run, host: Self.host)
         let expected =
-            ["-M", "raspi3b", "-accel", "tcg,thread=single", "-m", "1024", "-smp", "4", "-no-reboot", "-display", "none",
-             // Both UARTs (PL011 for the kernel, mini UART for U-Boot) on one console.
-             "-chardev", "stdio,id=console,mux=on,signal=off", "-serial", "chardev:console", "-serial", "chardev:console",
-             "-monitor", "none"] + [
+            [
+                "-M", "raspi3b", "-accel", "tcg,thread=single", "-m", "1024", "-smp", "4", "-no-reboot", "-display",
+                "none",
+                // Both UARTs (PL011 for the kernel, mini UART for U-Boot) on one console.
+                "-chardev", "stdio,id=console,mux=on,signal=off", "-serial", "chardev:console", "-serial",
+                "chardev:console",
+                "-monitor", "none",
+            ] + [
                 "-kernel", "/img/u-boot.bin", "-dtb", "/img/rpi3.dtb", "-drive", "file=/run/x/sd.img,if=sd,format=raw",
             ]
         #expect(plan.arguments == expected)
-        #expect(plan.scratchFiles == [ScratchFile(source: "/img/odd.raw", path: "/run/x/sd.img", size: 512 << 20, purpose: "SD image padded to a power of two")])
+        #expect(
+            plan.scratchFiles == [
+                ScratchFile(
+                    source: "/img/odd.raw", path: "/run/x/sd.img", size: 512 << 20,
+                    purpose: "SD image padded to a power of two")
+            ])
         #expect(plan.endsOnlyWhenKilled)
         #expect(plan.firmware.map(\.role) == ["u-boot", "dtb"])
 
@@ -143,19 +173,26 @@ struct PlanTests {
         #expect(throws: MachinePlan.Error.sdSizeNotPowerOfTwo(path: "/img/odd.raw", size: 300 << 20, next: 512 << 20)) {
             try MachinePlan(board: board, artifacts: artifacts, options: strict, host: Self.host)
         }
-        let even = BootArtifacts(kind: .disk(path: "/img/sd.raw", format: "raw"), ubootKernel: "/img/u-boot.bin", dtb: "/img/rpi3.dtb")
+        let even = BootArtifacts(
+            kind: .disk(path: "/img/sd.raw", format: "raw"), ubootKernel: "/img/u-boot.bin", dtb: "/img/rpi3.dtb")
         let direct = try MachinePlan(board: board, artifacts: even, options: Self.run, host: Self.host)
         #expect(direct.arguments.last == "file=/img/sd.raw,if=sd,format=raw,snapshot=on")
         #expect(direct.scratchFiles.isEmpty)
         #expect(throws: MachinePlan.Error.self) {
-            try MachinePlan(board: board, artifacts: BootArtifacts(kind: .disk(path: "/img/sd.raw", format: "raw")), options: Self.run, host: Self.host)
+            try MachinePlan(
+                board: board, artifacts: BootArtifacts(kind: .disk(path: "/img/sd.raw", format: "raw")),
+                options: Self.run, host: Self.host)
         }
     }
 
     @Test func rpi4NeedsNewQEMU() throws {
         let board = try Self.board("rpi4")
-        let artifacts = BootArtifacts(kind: .disk(path: "/img/sd.raw", format: "raw"), ubootKernel: "/img/u-boot.bin", dtb: "/img/rpi3.dtb")
-        #expect(throws: MachinePlan.Error.qemuTooOld(board: "rpi4", machine: "raspi4b", have: "/usr/bin/qemu-system-aarch64 7.2.22", need: "9.0")) {
+        let artifacts = BootArtifacts(
+            kind: .disk(path: "/img/sd.raw", format: "raw"), ubootKernel: "/img/u-boot.bin", dtb: "/img/rpi3.dtb")
+        #expect(
+            throws: MachinePlan.Error.qemuTooOld(
+                board: "rpi4", machine: "raspi4b", have: "/usr/bin/qemu-system-aarch64 7.2.22", need: "9.0")
+        ) {
             try MachinePlan(board: board, artifacts: artifacts, options: Self.run, host: Self.host)
         }
         var newer = Self.host
@@ -166,21 +203,29 @@ struct PlanTests {
 
     @Test func directKernelBoot() throws {
         let board = try Self.board("x86_64-bios")
-        let artifacts = BootArtifacts(kind: .kernelInitrd(kernel: "/img/vmlinuz", initrd: "/img/initrd", cmdline: "quiet", dtb: nil))
+        let artifacts = BootArtifacts(
+            kind: .kernelInitrd(kernel: "/img/vmlinuz", initrd: "/img/initrd", cmdline: "quiet", dtb: nil))
         let plan = try MachinePlan(board: board, artifacts: artifacts, options: Self.run, host: Self.host)
         #expect(plan.directKernelBoot)
         let tail = Array(plan.arguments.suffix(6 + board.emulation.extraArgs.count).prefix(6))
-        #expect(tail == ["-kernel", "/img/vmlinuz", "-initrd", "/img/initrd", "-append", "console=\(board.console) quiet"])
+        #expect(
+            tail == ["-kernel", "/img/vmlinuz", "-initrd", "/img/initrd", "-append", "console=\(board.console) quiet"])
         // An x86 bzImage on an arm64 board is refused.
-        #expect(throws: MachinePlan.Error.architectureMismatch(board: "arm64-efi", path: "/img/vmlinuz", expected: "arm64", found: "amd64")) {
-            try MachinePlan(board: try Self.board("arm64-efi"), artifacts: artifacts, options: Self.run, host: Self.host)
+        #expect(
+            throws: MachinePlan.Error.architectureMismatch(
+                board: "arm64-efi", path: "/img/vmlinuz", expected: "arm64", found: "amd64")
+        ) {
+            try MachinePlan(
+                board: try Self.board("arm64-efi"), artifacts: artifacts, options: Self.run, host: Self.host)
         }
     }
 
     @Test func missingInputsAreClear() throws {
         let board = try Self.board("x86_64-bios")
         let error = #expect(throws: MachinePlan.Error.self) {
-            try MachinePlan(board: board, artifacts: BootArtifacts(kind: .disk(path: "/nope.raw", format: "raw")), options: Self.run, host: Self.host)
+            try MachinePlan(
+                board: board, artifacts: BootArtifacts(kind: .disk(path: "/nope.raw", format: "raw")),
+                options: Self.run, host: Self.host)
         }
         #expect(error?.description.contains("/nope.raw") == true)
         var noFirmware = Self.host
@@ -188,7 +233,8 @@ struct PlanTests {
         noFirmware.files["/usr/share/OVMF/OVMF_CODE_4M.fd"] = nil
         #expect(throws: MachinePlan.Error.self) {
             try MachinePlan(
-                board: try Self.board("x86_64-efi"), artifacts: BootArtifacts(kind: .disk(path: "/img/disk.raw", format: "raw")),
+                board: try Self.board("x86_64-efi"),
+                artifacts: BootArtifacts(kind: .disk(path: "/img/disk.raw", format: "raw")),
                 options: Self.run, host: noFirmware)
         }
     }
@@ -196,7 +242,8 @@ struct PlanTests {
     @Test func interactiveSerialUsesChardevLog() throws {
         let options = PlanOptions(runDirectory: "/run/x", serial: .stdio)
         let plan = try MachinePlan(
-            board: try Self.board("x86_64-bios"), artifacts: BootArtifacts(kind: .disk(path: "/img/disk.raw", format: "raw")),
+            board: try Self.board("x86_64-bios"),
+            artifacts: BootArtifacts(kind: .disk(path: "/img/disk.raw", format: "raw")),
             options: options, host: Self.host)
         #expect(plan.arguments.contains("stdio,id=console,mux=on,signal=off,logfile=/run/x/console.log"))
         #expect(!plan.arguments.contains("-monitor"))
@@ -204,7 +251,8 @@ struct PlanTests {
     }
 
     @Test func realHostEfiPlanAndScratchFiles() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ingot-plan-\(UUID().uuidString)").path
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ingot-plan-\(UUID().uuidString)")
+            .path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let image = directory + "/disk.raw"

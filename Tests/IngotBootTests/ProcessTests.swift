@@ -26,19 +26,26 @@ struct ProcessTests {
     }
 
     static func isZombie(_ pid: pid_t) -> Bool {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else {
             return true
         }
         return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
     }
 
     static func shellPlan(_ script: String, directory: String) -> MachinePlan {
-        MachinePlan(board: "shell", executable: "/bin/sh", arguments: ["-c", script], consoleLogPath: directory + "/console.log")
+        MachinePlan(
+            board: "shell", executable: "/bin/sh", arguments: ["-c", script], consoleLogPath: directory + "/console.log"
+        )
     }
 
     static let rules = WatchRules(
-        stages: [.kernel: StageRule(patterns: ["Linux version"], timeoutSeconds: 5), .`init`: StageRule(patterns: [], timeoutSeconds: 5),
-                 .ready: StageRule(patterns: [], timeoutSeconds: 5)],
+        stages: [
+            .kernel: StageRule(patterns: ["Linux version"], timeoutSeconds: 5),
+            .`init`: StageRule(patterns: [], timeoutSeconds: 5),
+            .ready: StageRule(patterns: [], timeoutSeconds: 5),
+        ],
         notExpected: [.firmware, .bootloader])
 
     @Test func verdictEndsTheWholeGroup() async throws {
@@ -47,7 +54,8 @@ struct ProcessTests {
         let ready = IngotMarker(stage: "ready", seq: 1, fields: ["name": "demo"]).line
         // The shell forks a sleeping grandchild in the same group, then prints and hangs like a raspi.
         // It ignores SIGTERM before saying anything, so the harness must escalate to SIGKILL.
-        let script = "trap '' TERM; echo $$ > \(directory)/pid; sleep 100 & echo 'Linux version 6.1'; echo '\(ready)'; sleep 100"
+        let script =
+            "trap '' TERM; echo $$ > \(directory)/pid; sleep 100 & echo 'Linux version 6.1'; echo '\(ready)'; sleep 100"
         let watcher = try StageWatcher(rules: Self.rules)
         let started = Date()
         let result = try await QEMUProcess(graceSeconds: 0.5).run(
@@ -66,10 +74,12 @@ struct ProcessTests {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let rules = WatchRules(
-            stages: [.kernel: StageRule(patterns: ["Linux version"], timeoutSeconds: 1)], notExpected: [.firmware, .bootloader])
+            stages: [.kernel: StageRule(patterns: ["Linux version"], timeoutSeconds: 1)],
+            notExpected: [.firmware, .bootloader])
         let script = "echo $$ > \(directory)/pid; echo 'booting...'; sleep 100"
         let result = try await QEMUProcess(graceSeconds: 0.5).run(
-            plan: Self.shellPlan(script, directory: directory), watcher: try StageWatcher(rules: rules), logPath: directory + "/console.log")
+            plan: Self.shellPlan(script, directory: directory), watcher: try StageWatcher(rules: rules),
+            logPath: directory + "/console.log")
         #expect(!result.verdict.passed)
         #expect(result.verdict.failedStage == .kernel)
         #expect(result.verdict.reason.contains("not reached within 1.0 s"))
@@ -82,7 +92,8 @@ struct ProcessTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let script = "echo 'Linux version 6'; echo 'qemu: could not open disk image' >&2; exit 3"
         let result = try await QEMUProcess().run(
-            plan: Self.shellPlan(script, directory: directory), watcher: try StageWatcher(rules: Self.rules), logPath: directory + "/console.log")
+            plan: Self.shellPlan(script, directory: directory), watcher: try StageWatcher(rules: Self.rules),
+            logPath: directory + "/console.log")
         #expect(!result.verdict.passed)
         #expect(result.exitStatus == .exited(3))
         #expect(result.verdict.reason.contains("could not open disk image"))
@@ -95,8 +106,11 @@ struct ProcessTests {
         let script = "echo $$ > \(directory)/pid; sleep 100"
         // Stage deadlines far away: on a loaded machine a 5 s deadline could decide before the cancel.
         let patient = WatchRules(
-            stages: [.kernel: StageRule(patterns: ["Linux version"], timeoutSeconds: 600), .`init`: StageRule(patterns: [], timeoutSeconds: 600),
-                     .ready: StageRule(patterns: [], timeoutSeconds: 600)],
+            stages: [
+                .kernel: StageRule(patterns: ["Linux version"], timeoutSeconds: 600),
+                .`init`: StageRule(patterns: [], timeoutSeconds: 600),
+                .ready: StageRule(patterns: [], timeoutSeconds: 600),
+            ],
             notExpected: [.firmware, .bootloader])
         let task = Task {
             try await QEMUProcess(graceSeconds: 0.5).run(
@@ -131,10 +145,13 @@ struct ProcessTests {
             board: board, artifacts: BootArtifacts(kind: .disk(path: image, format: "raw")),
             options: PlanOptions(runDirectory: directory, accelerator: .tcg))
         let rules = WatchRules(
-            stages: [.firmware: StageRule(patterns: ["SeaBIOS \\(version"], timeoutSeconds: 20),
-                     .bootloader: StageRule(patterns: ["Booting from Hard Disk"], timeoutSeconds: 20)],
+            stages: [
+                .firmware: StageRule(patterns: ["SeaBIOS \\(version"], timeoutSeconds: 20),
+                .bootloader: StageRule(patterns: ["Booting from Hard Disk"], timeoutSeconds: 20),
+            ],
             readinessPatterns: ["Booting from Hard Disk"])
-        let result = try await QEMUProcess(graceSeconds: 1).run(plan: plan, watcher: try StageWatcher(rules: rules), logPath: directory + "/console.log")
+        let result = try await QEMUProcess(graceSeconds: 1).run(
+            plan: plan, watcher: try StageWatcher(rules: rules), logPath: directory + "/console.log")
         #expect(result.verdict.stageTimes[.firmware] != nil)
         #expect(result.verdict.passed)
         #expect(result.accelerator == "tcg")

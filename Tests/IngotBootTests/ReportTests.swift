@@ -2,7 +2,7 @@
 
 import Foundation
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 import IngotSpec
 import IngotContract
@@ -13,15 +13,21 @@ import Testing
 struct ReportTests {
     static func cells() -> [CellResult] {
         let pass = BootVerdict(
-            passed: true, reached: .ready, failedStage: nil, reason: "ready marker", stageTimes: [.kernel: 1, .`init`: 3, .ready: 4],
+            passed: true, reached: .ready, failedStage: nil, reason: "ready marker",
+            stageTimes: [.kernel: 1, .`init`: 3, .ready: 4],
             stageLines: [.kernel: 1, .ready: 3], skipped: [.firmware, .bootloader])
         let fail = BootVerdict(
-            passed: false, reached: .kernel, failedStage: .kernel, reason: "failure pattern 'Kernel panic' <boom> & more",
+            passed: false, reached: .kernel, failedStage: .kernel,
+            reason: "failure pattern 'Kernel panic' <boom> & more",
             stageTimes: [.firmware: 1, .bootloader: 2, .kernel: 5], stageLines: [.kernel: 2],
             lastLines: ["<script>alert(1)</script>", "Kernel panic"])
         return [
-            CellResult(board: "x86_64-bios", format: .raw, backend: .qemu, host: "ci", verdict: pass, durations: ["wall": 4.5], logPath: "/logs/a"),
-            CellResult(board: "rpi3", format: .raw, backend: .qemu, host: "ci", verdict: fail, durations: ["wall": 6], logPath: "/logs/b"),
+            CellResult(
+                board: "x86_64-bios", format: .raw, backend: .qemu, host: "ci", verdict: pass, durations: ["wall": 4.5],
+                logPath: "/logs/a"),
+            CellResult(
+                board: "rpi3", format: .raw, backend: .qemu, host: "ci", verdict: fail, durations: ["wall": 6],
+                logPath: "/logs/b"),
         ]
     }
 
@@ -29,7 +35,10 @@ struct ReportTests {
         var testcases: [String] = []
         var failures: [String] = []
         var suites: [String: String] = [:]
-        func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String]) {
+        func parser(
+            _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+            attributes: [String: String]
+        ) {
             if name == "testcase" { testcases.append("\(attributes["classname"] ?? "")/\(attributes["name"] ?? "")") }
             if name == "failure" { failures.append(attributes["message"] ?? "") }
             if name == "testsuites" { suites = attributes }
@@ -50,7 +59,8 @@ struct ReportTests {
 
     @Test func junitAcceptedByXmllint() throws {
         guard FileManager.default.fileExists(atPath: "/usr/bin/xmllint") else { return }
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ingot-junit-\(UUID().uuidString).xml").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("ingot-junit-\(UUID().uuidString).xml")
+            .path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try JUnitReport.render(Self.cells()).write(toFile: path, atomically: true, encoding: .utf8)
         let count = try ProcessCapture.run("/usr/bin/xmllint", ["--xpath", "count(//testcase/failure)", path])

@@ -28,15 +28,23 @@ struct WatcherTests {
         #expect(watcher.feed(text: "SYSLINUX 6.04\r\n", at: 1.0) == nil)
         #expect(watcher.feed(text: "[    0.000000] Linux version 6.1.0-56-amd64\r\n", at: 2.0) == nil)
         #expect(watcher.feed(text: Self.marker("init", 1, ["name": "demo"]) + "\r\n", at: 3.0) == nil)
-        #expect(watcher.feed(text: Self.marker("onboot", 2, ["name": "dhcp", "status": "ok", "rc": "0"]) + "\n", at: 3.5) == nil)
-        #expect(watcher.feed(text: Self.marker("service", 3, ["name": "web", "status": "started", "rc": "0"]) + "\n", at: 3.6) == nil)
+        #expect(
+            watcher.feed(text: Self.marker("onboot", 2, ["name": "dhcp", "status": "ok", "rc": "0"]) + "\n", at: 3.5)
+                == nil)
+        #expect(
+            watcher.feed(
+                text: Self.marker("service", 3, ["name": "web", "status": "started", "rc": "0"]) + "\n", at: 3.6) == nil
+        )
         let verdict = try #require(watcher.feed(text: Self.marker("ready", 4, ["name": "demo"]) + "\n", at: 4.0))
         #expect(verdict.passed)
         #expect(verdict.reached == .ready)
         #expect(verdict.stageTimes == [.firmware: 0.5, .bootloader: 1.0, .kernel: 2.0, .`init`: 3.0, .ready: 4.0])
         #expect(verdict.stageLines[.kernel] == 3)
         #expect(verdict.skipped.isEmpty)
-        #expect(verdict.events.map(\.summary) == ["init demo", "onboot dhcp ok rc=0", "service web started rc=0", "ready demo"])
+        #expect(
+            verdict.events.map(\.summary) == [
+                "init demo", "onboot dhcp ok rc=0", "service web started rc=0", "ready demo",
+            ])
         #expect(verdict.lastLines.first == "SeaBIOS (version 1.16.2)")
     }
 
@@ -51,7 +59,8 @@ struct WatcherTests {
         broken.insert(contentsOf: "[ 2.5] usb 1-1: new device", at: broken.index(broken.startIndex, offsetBy: 12))
         #expect(watcher.feed(text: broken + "\n", at: 2.5) == nil)
         // A genuine marker with kernel text around it on the same line counts.
-        let verdict = try #require(watcher.feed(text: "[ 2.9] eth0: up" + Self.marker("ready", 7, ["name": "demo"]) + "[ 3.0] x\n", at: 3))
+        let verdict = try #require(
+            watcher.feed(text: "[ 2.9] eth0: up" + Self.marker("ready", 7, ["name": "demo"]) + "[ 3.0] x\n", at: 3))
         #expect(verdict.passed)
         #expect(verdict.skipped == [.firmware, .bootloader, .`init`])
         #expect(verdict.events.count == 1)
@@ -60,7 +69,8 @@ struct WatcherTests {
     @Test func panicFailsInKernelStage() throws {
         let watcher = try StageWatcher(rules: Self.rules(notExpected: [.firmware, .bootloader]))
         watcher.feed(text: "Linux version 6.1.0\n", at: 1)
-        let verdict = try #require(watcher.feed(text: "[ 1.9] Kernel panic - not syncing: VFS: Unable to mount root fs\n", at: 2))
+        let verdict = try #require(
+            watcher.feed(text: "[ 1.9] Kernel panic - not syncing: VFS: Unable to mount root fs\n", at: 2))
         #expect(!verdict.passed)
         #expect(verdict.failedStage == .kernel)
         #expect(verdict.reason.contains("Kernel panic"))
@@ -72,9 +82,11 @@ struct WatcherTests {
     @Test func initFailMarkerNamesStep() throws {
         let watcher = try StageWatcher(rules: Self.rules(notExpected: [.firmware, .bootloader]))
         watcher.feed(text: "Linux version 6.1\n" + Self.marker("init", 1, ["name": "demo"]) + "\n", at: 1)
-        watcher.feed(text: Self.marker("onboot", 2, ["name": "format-data", "status": "fail", "rc": "3"]) + "\n", at: 2)
+        watcher.feed(
+            text: Self.marker("onboot", 2, ["name": "format-data", "status": "fail", "rc": "3"]) + "\n", at: 2)
         let verdict = try #require(
-            watcher.feed(text: Self.marker("fail", 3, ["reason": "onboot", "name": "format-data", "rc": "3"]) + "\n", at: 2.1))
+            watcher.feed(
+                text: Self.marker("fail", 3, ["reason": "onboot", "name": "format-data", "rc": "3"]) + "\n", at: 2.1))
         #expect(!verdict.passed)
         #expect(verdict.failedStage == .`init`)
         #expect(verdict.reason.contains("format-data"))
@@ -117,7 +129,8 @@ struct WatcherTests {
     }
 
     @Test func promptWithoutNewlineMatches() throws {
-        let rules = WatchRules(stages: [.ready: StageRule(patterns: [], timeoutSeconds: 5)], readinessPatterns: ["login: $"])
+        let rules = WatchRules(
+            stages: [.ready: StageRule(patterns: [], timeoutSeconds: 5)], readinessPatterns: ["login: $"])
         let watcher = try StageWatcher(rules: rules)
         let verdict = try #require(watcher.feed(text: "demo login: ", at: 1))
         #expect(verdict.passed)

@@ -15,10 +15,13 @@ import Testing
         try extraFiles(dir)
         try E2E.write(spec, to: dir + "/spec.yml")
         let out = dir + "/out"
-        let r = try E2E.ingot(["build", dir + "/spec.yml", "--board", board, "--format", "kernel+initrd", "-o", out] + extraArgs)
+        let r = try E2E.ingot(
+            ["build", dir + "/spec.yml", "--board", board, "--format", "kernel+initrd", "-o", out] + extraArgs)
         #expect(r.status != 0, "build should fail: \(r.all)", sourceLocation: sourceLocation)
         #expect(check(r.stderr), "unexpected error text: \(r.stderr)", sourceLocation: sourceLocation)
-        #expect(!FileManager.default.fileExists(atPath: out), "partial output left: \(E2E.listing(out))", sourceLocation: sourceLocation)
+        #expect(
+            !FileManager.default.fileExists(atPath: out), "partial output left: \(E2E.listing(out))",
+            sourceLocation: sourceLocation)
     }
 
     static let base = """
@@ -49,7 +52,9 @@ import Testing
     }
 
     @Test func packageAptCannotFind() throws {
-        try expectFailure(spec: Self.base + "onboot:\n  - name: x\n    image: deb:no-such-package-ingot\n    command: [/bin/true]\n") {
+        try expectFailure(
+            spec: Self.base + "onboot:\n  - name: x\n    image: deb:no-such-package-ingot\n    command: [/bin/true]\n"
+        ) {
             $0.contains("no-such-package-ingot") && $0.contains("spec.yml:7")
         }
     }
@@ -58,12 +63,15 @@ import Testing
         try expectFailure(
             spec: Self.base + "onboot:\n  - name: x\n    image: tar:./layer.tar.gz\n    command: [/bin/true]\n",
             extraFiles: { dir in
-                let tar = try shellOutput("cd \(dir) && mkdir -p l/bin && head -c 300000 /dev/urandom > l/bin/true && tar czf layer.tar.gz -C l . && echo ok")
+                let tar = try shellOutput(
+                    "cd \(dir) && mkdir -p l/bin && head -c 300000 /dev/urandom > l/bin/true && tar czf layer.tar.gz -C l . && echo ok"
+                )
                 #expect(tar == "ok")
                 let h = try #require(FileHandle(forUpdatingAtPath: dir + "/layer.tar.gz"))
                 try h.truncate(atOffset: 20_000)
                 try h.close()
-            }) { $0.contains("layer.tar.gz") && ($0.contains("truncated") || $0.contains("corrupt")) }
+            }
+        ) { $0.contains("layer.tar.gz") && ($0.contains("truncated") || $0.contains("corrupt")) }
     }
 
     @Test func layerEscapingTheRoot() throws {
@@ -71,9 +79,11 @@ import Testing
             spec: Self.base + "onboot:\n  - name: x\n    image: tar:./evil.tar\n    command: [/bin/true]\n",
             extraFiles: { dir in
                 let r = try shellOutput(
-                    "cd \(dir) && mkdir -p e/bin && touch e/bin/true && tar cf evil.tar -C e ./bin/true --transform 's,^./bin/true,../../etc/owned,' -P && echo ok")
+                    "cd \(dir) && mkdir -p e/bin && touch e/bin/true && tar cf evil.tar -C e ./bin/true --transform 's,^./bin/true,../../etc/owned,' -P && echo ok"
+                )
                 #expect(r == "ok")
-            }) { $0.contains("outside the image root") && $0.contains("../../etc/owned") }
+            }
+        ) { $0.contains("outside the image root") && $0.contains("../../etc/owned") }
     }
 
     @Test func digestMismatchNamesBothDigests() throws {
@@ -85,14 +95,18 @@ import Testing
             {"packages":[{"arch":"amd64","filename":"busybox-static.deb","name":"busybox-static","sha256":"\(String(repeating: "0", count: 64))","version":"\(version)"}],"version":1}
             """
         try E2E.write(lock, to: lockDir + "/lock.json")
-        try expectFailure(spec: Self.base, extraArgs: ["--lock", lockDir + "/lock.json", "--cache", lockDir + "/cache"]) {
+        try expectFailure(
+            spec: Self.base, extraArgs: ["--lock", lockDir + "/lock.json", "--cache", lockDir + "/cache"]
+        ) {
             $0.contains("busybox-static") && $0.contains(String(repeating: "0", count: 64))
                 && $0.range(of: "[0-9a-f]{64}", options: .regularExpression) != nil && $0.contains("ingot lock")
         }
     }
 
     @Test func unknownFormatIsRejected() throws {
-        let r = try E2E.ingot(["build", "examples/hello.yml", "--board", "x86_64-efi", "--format", "rwa", "-o", "/tmp/never-\(UUID())"])
+        let r = try E2E.ingot([
+            "build", "examples/hello.yml", "--board", "x86_64-efi", "--format", "rwa", "-o", "/tmp/never-\(UUID())",
+        ])
         #expect(r.status != 0)
         #expect(r.stderr.contains("--format: unknown value 'rwa'") && r.stderr.contains("raw"))
     }
@@ -103,7 +117,9 @@ import Testing
         let dir = try E2E.tempDir("interrupt")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = dir + "/out"
-        let p = try Command.startIngot(["build", "examples/hello.yml", "--board", "rpi3", "--format", "raw,qcow2", "-o", out, "-q"])
+        let p = try Command.startIngot([
+            "build", "examples/hello.yml", "--board", "rpi3", "--format", "raw,qcow2", "-o", out, "-q",
+        ])
         // Wait (bounded) until the build is staging, then interrupt it.
         var staging = false
         for _ in 0..<600 where !staging {

@@ -15,7 +15,9 @@ import Testing
 @Suite(.serialized) struct BusBootTests {
     /// The `data` marker's fields from a console log.
     static func dataMarker(_ log: String) -> [String: String]? {
-        guard let line = log.split(separator: "\n").last(where: { $0.contains("@@INGOT v1 stage=data ") }) else { return nil }
+        guard let line = log.split(separator: "\n").last(where: { $0.contains("@@INGOT v1 stage=data ") }) else {
+            return nil
+        }
         var fields: [String: String] = [:]
         for token in line.split(separator: " ") {
             let pair = token.split(separator: "=", maxSplits: 1).map(String.init)
@@ -32,13 +34,16 @@ import Testing
     static func build(_ board: String, into out: String, spec: String = "examples/hello.yml") throws -> String {
         let r = try E2E.ingot(["build", spec, "--board", board, "--format", "raw", "-o", out])
         try #require(r.status == 0, "\(r.all)")
-        let name = (try? String(contentsOfFile: spec.hasPrefix("/") ? spec : E2E.root + "/" + spec, encoding: .utf8))?
-            .split(separator: "\n").first { $0.hasPrefix("name:") }?.split(separator: " ").last.map(String.init) ?? "hello"
+        let name =
+            (try? String(contentsOfFile: spec.hasPrefix("/") ? spec : E2E.root + "/" + spec, encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("name:") }?.split(separator: " ").last.map(String.init)
+            ?? "hello"
         return "\(out)/\(name)-\(board).img"
     }
 
     @Test(arguments: [
-        ("x86_64-bios", "ahci", "1G"), ("x86_64-efi", "usb", "2G"), ("arm64-efi", "nvme", "1G"), ("x86_64-bios", "scsi", "1G"),
+        ("x86_64-bios", "ahci", "1G"), ("x86_64-efi", "usb", "2G"), ("arm64-efi", "nvme", "1G"),
+        ("x86_64-bios", "scsi", "1G"),
         ("rpi3", "sd", "1G"), ("rpi4", "sd", "1G"),
     ])
     func bootsOnTheBusAndGrowsTheData(board: String, bus: String, size: String) throws {
@@ -96,11 +101,15 @@ import Testing
 
         // A fourth partition after the data partition: data cannot grow; the boot goes on and says so.
         let odd = out + "/odd.img"
-        _ = try shellOutput("cp --sparse=always \(image) \(odd) && truncate -s +32M \(odd) && echo ',16M' | sfdisk -q --append \(odd)")
+        _ = try shellOutput(
+            "cp --sparse=always \(image) \(odd) && truncate -s +32M \(odd) && echo ',16M' | sfdisk -q --append \(odd)")
         let r = try E2E.ingot(["test", odd, "--board", "x86_64-bios", "--disk-size", "1G", "--log", out + "/odd.log"])
         #expect(r.status == 0, "\(r.all)")
         let log = try String(contentsOfFile: out + "/odd.log", encoding: .utf8)
-        #expect(log.contains("ingot-stage1: data partition 3 is not the last on /dev/vda, so it cannot grow; it keeps 64 MiB"), "\(log.suffix(2000))")
+        #expect(
+            log.contains(
+                "ingot-stage1: data partition 3 is not the last on /dev/vda, so it cannot grow; it keeps 64 MiB"),
+            "\(log.suffix(2000))")
         #expect(Self.dataMarker(log)?["part_kib"] == "65536")
     }
 
@@ -115,11 +124,15 @@ import Testing
         let manifest = try String(contentsOfFile: out + "/o/nogrow-x86_64-efi.manifest.json", encoding: .utf8)
         #expect(manifest.contains("ingot.datamount=/var/lib/hello") && !manifest.contains("ingot.grow"))
         // Its stage 1 carries no sfdisk/resize2fs (the hello image's does).
-        let listing = try shellOutput("mcopy -o -i \(image)@@1M ::ingot/initrd.img \(out)/i.gz && zcat \(out)/i.gz | cpio -t 2>/dev/null")
+        let listing = try shellOutput(
+            "mcopy -o -i \(image)@@1M ::ingot/initrd.img \(out)/i.gz && zcat \(out)/i.gz | cpio -t 2>/dev/null")
         #expect(listing.contains("init") && !listing.contains("sbin/sfdisk"), "\(listing.prefix(500))")
         let hello = try Self.build("x86_64-efi", into: out + "/h")
-        let withTools = try shellOutput("mcopy -o -i \(hello)@@1M ::ingot/initrd.img \(out)/h.gz && zcat \(out)/h.gz | cpio -t 2>/dev/null")
-        #expect(withTools.contains("sbin/sfdisk") && withTools.contains("sbin/resize2fs") && withTools.contains("lib/ingot/libc.so.6"))
+        let withTools = try shellOutput(
+            "mcopy -o -i \(hello)@@1M ::ingot/initrd.img \(out)/h.gz && zcat \(out)/h.gz | cpio -t 2>/dev/null")
+        #expect(
+            withTools.contains("sbin/sfdisk") && withTools.contains("sbin/resize2fs")
+                && withTools.contains("lib/ingot/libc.so.6"))
     }
 }
 
@@ -130,7 +143,9 @@ struct BusBadInputTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let image = try LabBackendTests.fakeImage(in: dir)
         let small = try E2E.ingot(["test", image, "--board", "x86_64-bios", "--disk-size", "1M"])
-        #expect(small.status != 0 && small.stderr.contains("--disk-size 1048576 bytes is smaller than the image"), "\(small.all)")
+        #expect(
+            small.status != 0 && small.stderr.contains("--disk-size 1048576 bytes is smaller than the image"),
+            "\(small.all)")
         #expect(small.stderr.contains("(4194304 bytes)"), "\(small.all)")
         let garbage = try E2E.ingot(["test", image, "--board", "x86_64-bios", "--disk-size", "8X"])
         #expect(garbage.status != 0 && garbage.stderr.contains("--disk-size '8X' is not a size"), "\(garbage.all)")

@@ -55,7 +55,10 @@ import Testing
 
         """
 
-    static let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+    static let nobody = [
+        "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+        "--bounding-set=-all",
+    ]
 
     /// ci/test runs the cross-built arm64 case (x86_64 Debian software boots in
     /// nginxExampleBootsFromDisk); the full tier runs both.
@@ -76,20 +79,31 @@ import Testing
         let out = dir + "/o"
         // A disk image: four closures (perl comes with dropbear through usrmerge) make an initramfs
         // too large for QEMU to load within the kernel stage's timeout under TCG.
-        let build = try E2E.ingot(["build", dir + "/closures.yml", "--board", board, "-o", out], prefix: prefix, env: env)
+        let build = try E2E.ingot(
+            ["build", dir + "/closures.yml", "--board", board, "-o", out], prefix: prefix, env: env)
         try #require(build.status == 0, "\(build.all.suffix(3000))")
         // Maintainer scripts that did something the image lacks are named with package and script.
-        #expect(build.stderr.contains("dropbear-bin postinst") || build.stderr.contains("dropbear postinst"), "\(build.stderr.suffix(2000))")
+        #expect(
+            build.stderr.contains("dropbear-bin postinst") || build.stderr.contains("dropbear postinst"),
+            "\(build.stderr.suffix(2000))")
 
         let prefixPath = "\(out)/closures-\(board)"
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: prefixPath + ".manifest.json"))) as? [String: Any]
+        let manifest =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: prefixPath + ".manifest.json"))) as? [String: Any]
         let packages = try #require(manifest?["packages"] as? [[String: Any]])
         let names = Set(packages.compactMap { $0["name"] as? String })
-        for n in ["curl", "libcurl4", "libc6", "python3", "python3.11-minimal", "nginx", "nginx-light", "dropbear-bin", "busybox-static"] {
+        for n in [
+            "curl", "libcurl4", "libc6", "python3", "python3.11-minimal", "nginx", "nginx-light", "dropbear-bin",
+            "busybox-static",
+        ] {
             #expect(names.contains(n), "\(n) missing from the manifest's packages")
         }
         #expect(names.contains { $0.hasPrefix("linux-image-6.") })
-        #expect(packages.allSatisfy { (($0["sha256"] as? String)?.count ?? 0) == 64 && ($0["version"] as? String)?.isEmpty == false })
+        #expect(
+            packages.allSatisfy {
+                (($0["sha256"] as? String)?.count ?? 0) == 64 && ($0["version"] as? String)?.isEmpty == false
+            })
         // libc6 is stored and listed once although four closures use it.
         let libc = packages.filter { ($0["name"] as? String) == "libc6" }
         #expect(libc.count == 1)
@@ -108,7 +122,8 @@ import Testing
         for step in ["curl", "python", "dropbear-version", "nginx-test"] {
             #expect(console.contains("name=\(step) status=ok"), "onboot step \(step) did not succeed")
         }
-        #expect(console.contains("INGOT-WEB-OK"), "busybox wget did not get the page from nginx\n\(console.suffix(3000))")
+        #expect(
+            console.contains("INGOT-WEB-OK"), "busybox wget did not get the page from nginx\n\(console.suffix(3000))")
         #expect(console.contains("INGOT-SSH-OK"), "dropbear did not answer with its banner\n\(console.suffix(3000))")
         #expect(!console.contains("status=restarting"), "a service kept failing")
     }
@@ -132,7 +147,9 @@ import Testing
     @Test(.nightly) func curlExampleBoots() throws {
         let dir = try E2E.tempDir("curl-example")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let build = try E2E.ingot(["build", "examples/curl.yml", "--board", "arm64-efi", "--format", "kernel+initrd", "-o", dir])
+        let build = try E2E.ingot([
+            "build", "examples/curl.yml", "--board", "arm64-efi", "--format", "kernel+initrd", "-o", dir,
+        ])
         try #require(build.status == 0, "\(build.all.suffix(3000))")
         let log = dir + "/console.log"
         let test = try E2E.ingot(["test", dir + "/curl-arm64-efi", "--log", log])
@@ -149,34 +166,56 @@ import Testing
         let lockPath = dir + "/lock.json"
         let lock = try E2E.ingot(["lock", "--spec", "examples/curl.yml", "--board", "arm64-efi", "--lock", lockPath])
         try #require(lock.status == 0, "\(lock.all)")
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: lockPath))) as? [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: lockPath))) as? [String: Any]
         let closures = try #require(json?["closures"] as? [[String: Any]])
-        let curl = try #require(closures.first { ($0["request"] as? String) == "curl" && ($0["arch"] as? String) == "arm64" })
+        let curl = try #require(
+            closures.first { ($0["request"] as? String) == "curl" && ($0["arch"] as? String) == "arm64" })
         let members = try #require(curl["packages"] as? [String])
         #expect(members.contains("libc6") && members.contains("libcurl4") && members.contains("curl"))
         let entries = try #require(json?["packages"] as? [[String: Any]])
         for m in members {
-            #expect(entries.contains { ($0["name"] as? String) == m && ($0["arch"] as? String) == "arm64" && ($0["sha256"] as? String)?.count == 64 }, "\(m) not pinned")
+            #expect(
+                entries.contains {
+                    ($0["name"] as? String) == m && ($0["arch"] as? String) == "arm64"
+                        && ($0["sha256"] as? String)?.count == 64
+                }, "\(m) not pinned")
         }
         let out = dir + "/o"
-        let build = try E2E.ingot(["build", "examples/curl.yml", "--board", "arm64-efi", "--format", "kernel+initrd", "--lock", lockPath, "-o", out])
+        let build = try E2E.ingot([
+            "build", "examples/curl.yml", "--board", "arm64-efi", "--format", "kernel+initrd", "--lock", lockPath, "-o",
+            out,
+        ])
         try #require(build.status == 0, "\(build.all.suffix(2000))")
         #expect(!build.stderr.contains("does not pin"), "\(build.stderr)")
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/curl-arm64-efi.manifest.json"))) as? [String: Any]
+        let manifest =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: out + "/curl-arm64-efi.manifest.json"))) as? [String: Any]
         let packages = try #require(manifest?["packages"] as? [[String: Any]])
-        #expect(packages.allSatisfy { ($0["locked"] as? Bool) == true }, "unlocked: \(packages.filter { ($0["locked"] as? Bool) != true }.map { $0["name"] ?? "?" })")
+        #expect(
+            packages.allSatisfy { ($0["locked"] as? Bool) == true },
+            "unlocked: \(packages.filter { ($0["locked"] as? Bool) != true }.map { $0["name"] ?? "?" })")
 
         // Pin curl to a version the mirror does not have (and the cache cannot hold).
         var text = try String(contentsOfFile: lockPath, encoding: .utf8)
-        let version = try #require((entries.first { ($0["name"] as? String) == "curl" && ($0["arch"] as? String) == "arm64" })?["version"] as? String)
-        let sha = try #require((entries.first { ($0["name"] as? String) == "curl" && ($0["arch"] as? String) == "arm64" })?["sha256"] as? String)
+        let version = try #require(
+            (entries.first { ($0["name"] as? String) == "curl" && ($0["arch"] as? String) == "arm64" })?["version"]
+                as? String)
+        let sha = try #require(
+            (entries.first { ($0["name"] as? String) == "curl" && ($0["arch"] as? String) == "arm64" })?["sha256"]
+                as? String)
         text = text.replacingOccurrences(of: "\"version\" : \"\(version)\"", with: "\"version\" : \"7.0.0-ingot-gone\"")
             .replacingOccurrences(of: sha, with: String(repeating: "e", count: 64))
         try E2E.write(text, to: lockPath)
         let gone = dir + "/gone"
-        let r = try E2E.ingot(["build", "examples/curl.yml", "--board", "arm64-efi", "--format", "kernel+initrd", "--lock", lockPath, "-o", gone])
+        let r = try E2E.ingot([
+            "build", "examples/curl.yml", "--board", "arm64-efi", "--format", "kernel+initrd", "--lock", lockPath, "-o",
+            gone,
+        ])
         #expect(r.status != 0)
-        #expect(r.stderr.contains("curl 7.0.0-ingot-gone") && r.stderr.contains("no longer offers") && r.stderr.contains("ingot lock"), "\(r.stderr)")
+        #expect(
+            r.stderr.contains("curl 7.0.0-ingot-gone") && r.stderr.contains("no longer offers")
+                && r.stderr.contains("ingot lock"), "\(r.stderr)")
         #expect(E2E.listing(gone).isEmpty, "outputs were left in -o")
     }
 
@@ -185,10 +224,13 @@ import Testing
         let dir = try E2E.tempDir("closure-bad")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // The kernel comes from the lock and the shared cache; warm it with a normal build.
-        let warm = try E2E.ingot(["build", "examples/hello.yml", "--board", "arm64-efi", "--format", "kernel+initrd", "-o", dir + "/warm"])
+        let warm = try E2E.ingot([
+            "build", "examples/hello.yml", "--board", "arm64-efi", "--format", "kernel+initrd", "-o", dir + "/warm",
+        ])
         try #require(warm.status == 0, "\(warm.all)")
         let repo = try FakeAptRepo()
-        try repo.add(.init(name: "broken", version: "1", arch: "arm64", fields: ["Depends": "ingot-missing-lib (>= 2)"]))
+        try repo.add(
+            .init(name: "broken", version: "1", arch: "arm64", fields: ["Depends": "ingot-missing-lib (>= 2)"]))
         try repo.add(.init(name: "x86only", version: "1", arch: "amd64", files: ["usr/bin/x": "x\n"]))
         try repo.add(.init(name: "clash", version: "1", fields: ["Depends": "tool-a, tool-b"]))
         try repo.add(.init(name: "tool-a", version: "1", files: ["usr/bin/tool": "a\n"]))
@@ -208,7 +250,8 @@ import Testing
                 env: ["APT_CONFIG": repo.aptConfig])
             #expect(r.status != 0, "\(c.image) built")
             for s in c.says { #expect(r.stderr.contains(s), "\(c.image): '\(s)' not in: \(r.stderr)") }
-            #expect(r.stderr.contains("bad\(i).yml:3:"), "\(c.image): the error does not name the spec line: \(r.stderr)")
+            #expect(
+                r.stderr.contains("bad\(i).yml:3:"), "\(c.image): the error does not name the spec line: \(r.stderr)")
             #expect(E2E.listing(out).isEmpty, "\(c.image): outputs were left in -o")
         }
     }
@@ -222,7 +265,8 @@ enum SBOMCheck {
     }
 
     static func validate(_ path: String, packages count: Int) throws {
-        let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        let doc = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
         #expect(doc["spdxVersion"] as? String == "SPDX-2.3")
         #expect(doc["dataLicense"] as? String == "CC0-1.0")
         #expect(doc["SPDXID"] as? String == "SPDXRef-DOCUMENT")
@@ -244,7 +288,10 @@ enum SBOMCheck {
             #expect(refs?.first?["referenceLocator"]?.hasPrefix("pkg:deb/debian/") == true)
         }
         let rels = try #require(doc["relationships"] as? [[String: Any]])
-        #expect(rels.contains { $0["relationshipType"] as? String == "DESCRIBES" && $0["spdxElementId"] as? String == "SPDXRef-DOCUMENT" })
+        #expect(
+            rels.contains {
+                $0["relationshipType"] as? String == "DESCRIBES" && $0["spdxElementId"] as? String == "SPDXRef-DOCUMENT"
+            })
         #expect(rels.filter { $0["relationshipType"] as? String == "CONTAINS" }.count == count)
 
         guard let validator else {
@@ -260,7 +307,9 @@ enum SBOMCheck {
         try JSONSerialization.data(withJSONObject: broken).write(to: URL(fileURLWithPath: bad))
         defer { unlink(bad) }
         let no = try run([validator, "-i", bad])
-        #expect(no.status != 0 || no.output.lowercased().contains("error") || no.output.contains("name"), "pyspdxtools accepted a broken document")
+        #expect(
+            no.status != 0 || no.output.lowercased().contains("error") || no.output.contains("name"),
+            "pyspdxtools accepted a broken document")
     }
 
     static func run(_ argv: [String]) throws -> (status: Int32, output: String) {

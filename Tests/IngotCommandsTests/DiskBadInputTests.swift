@@ -19,29 +19,40 @@ import Testing
         return dir
     }
 
-    func expectRefused(board: String, edit: (String) -> String, _ check: (String) -> Bool,
-                       sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectRefused(
+        board: String, edit: (String) -> String, _ check: (String) -> Bool,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
         let boardsDir = try boards(editing: board, edit)
         let out = try E2E.tempDir("refused") + "/out"
         defer {
             try? FileManager.default.removeItem(atPath: boardsDir)
             try? FileManager.default.removeItem(atPath: (out as NSString).deletingLastPathComponent)
         }
-        let r = try E2E.ingot(["build", "examples/hello.yml", "--board", board, "--boards-dir", boardsDir,
-                               "--lock", E2E.root + "/firmware/lock.json", "-o", out])
+        let r = try E2E.ingot([
+            "build", "examples/hello.yml", "--board", board, "--boards-dir", boardsDir,
+            "--lock", E2E.root + "/firmware/lock.json", "-o", out,
+        ])
         #expect(r.status != 0, "should be refused: \(r.all)", sourceLocation: sourceLocation)
         #expect(check(r.stderr), "error text: \(r.stderr)", sourceLocation: sourceLocation)
-        #expect(!FileManager.default.fileExists(atPath: out), "output left: \(E2E.listing(out))", sourceLocation: sourceLocation)
+        #expect(
+            !FileManager.default.fileExists(atPath: out), "output left: \(E2E.listing(out))",
+            sourceLocation: sourceLocation)
     }
 
     @Test func raspberryPiRefusesGPT() throws {
-        try expectRefused(board: "rpi3", edit: { $0.replacingOccurrences(of: "partitionTable: mbr", with: "partitionTable: gpt") }) {
+        try expectRefused(
+            board: "rpi3", edit: { $0.replacingOccurrences(of: "partitionTable: mbr", with: "partitionTable: gpt") }
+        ) {
             $0.contains("rpi3") && $0.lowercased().contains("mbr")
         }
     }
 
     @Test func missingDeviceTree() throws {
-        try expectRefused(board: "rpi3", edit: { $0.replacingOccurrences(of: "broadcom/bcm2837-rpi-3-b.dtb", with: "broadcom/bcm2837-rpi-9-z.dtb") }) {
+        try expectRefused(
+            board: "rpi3",
+            edit: { $0.replacingOccurrences(of: "broadcom/bcm2837-rpi-3-b.dtb", with: "broadcom/bcm2837-rpi-9-z.dtb") }
+        ) {
             $0.contains("bcm2837-rpi-9-z.dtb")
         }
     }
@@ -53,7 +64,10 @@ import Testing
     }
 
     @Test func bootContentLargerThanItsPartition() throws {
-        try expectRefused(board: "x86_64-bios", edit: { $0.replacingOccurrences(of: "bootPartitionMiB: 64", with: "bootPartitionMiB: 4") }) {
+        try expectRefused(
+            board: "x86_64-bios",
+            edit: { $0.replacingOccurrences(of: "bootPartitionMiB: 64", with: "bootPartitionMiB: 4") }
+        ) {
             $0.contains("does not fit") || ($0.contains("needs") && $0.contains("bytes"))
         }
     }

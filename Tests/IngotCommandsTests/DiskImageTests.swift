@@ -14,7 +14,10 @@ import Testing
         return d
     }()
 
-    static let nobody = ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+    static let nobody = [
+        "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+        "--bounding-set=-all",
+    ]
 
     struct Part: Decodable {
         var number: Int
@@ -34,7 +37,8 @@ import Testing
 
     /// Copies partition `p` of `img` out to a file (for tools without an offset option).
     func extract(_ img: String, _ p: Part, to path: String) throws {
-        let r = try shellOutput("dd if=\(img) of=\(path) bs=1M skip=\(p.offset >> 20) count=\(p.size >> 20) status=none && echo ok")
+        let r = try shellOutput(
+            "dd if=\(img) of=\(path) bs=1M skip=\(p.offset >> 20) count=\(p.size >> 20) status=none && echo ok")
         #expect(r == "ok")
     }
 
@@ -53,16 +57,20 @@ import Testing
         try #require(build.status == 0, "\(build.all)")
         let o = out + "/o"
         let img = "\(o)/hello-\(board).img"
-        #expect(E2E.listing(o) == [
-            "hello-\(board)-rootfs.tar", "hello-\(board).img", "hello-\(board).img.bmap", "hello-\(board).manifest.json",
-            "hello-\(board).qcow2", "hello-\(board).spdx.json",
-        ])
-        let manifest = try JSONDecoder().decode(Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: "\(o)/hello-\(board).manifest.json")))
+        #expect(
+            E2E.listing(o) == [
+                "hello-\(board)-rootfs.tar", "hello-\(board).img", "hello-\(board).img.bmap",
+                "hello-\(board).manifest.json",
+                "hello-\(board).qcow2", "hello-\(board).spdx.json",
+            ])
+        let manifest = try JSONDecoder().decode(
+            Manifest.self, from: Data(contentsOf: URL(fileURLWithPath: "\(o)/hello-\(board).manifest.json")))
         let parts = manifest.partitions
         try #require(parts.map(\.filesystem) == ["vfat", "squashfs", "ext4"])
 
         // 2. Partition table, by sfdisk.
-        let table = try JSONSerialization.jsonObject(with: Data(shellOutput("sfdisk --json \(img)").utf8)) as? [String: Any]
+        let table =
+            try JSONSerialization.jsonObject(with: Data(shellOutput("sfdisk --json \(img)").utf8)) as? [String: Any]
         let pt = try #require(table?["partitiontable"] as? [String: Any])
         let gpt = board.hasSuffix("-efi")
         #expect(pt["label"] as? String == (gpt ? "gpt" : "dos"))
@@ -88,15 +96,25 @@ import Testing
         try extract(img, parts[1], to: out + "/root.sqfs")
         try extract(img, parts[2], to: out + "/data.ext4")
         let fsck = try shellOutput("fsck.fat -n \(out)/boot.fat 2>&1; echo rc=$?")
-        #expect(fsck.hasSuffix("rc=0") && !fsck.contains("differences") && !fsck.lowercased().contains("dirty"), "\(fsck)")
+        #expect(
+            fsck.hasSuffix("rc=0") && !fsck.contains("differences") && !fsck.lowercased().contains("dirty"), "\(fsck)")
         let bootFiles = try shellOutput("mdir -/ -b -a -i \(out)/boot.fat ::")
-        let expected: [String] = switch board {
-        case "x86_64-bios": ["::/ldlinux.sys", "::/syslinux.cfg", "::/vmlinuz", "::/initrd.img"]
-        case "x86_64-efi": ["::/EFI/BOOT/BOOTX64.EFI", "::/loader/entries/ingot.conf", "::/ingot/vmlinuz"]
-        case "arm64-efi": ["::/EFI/BOOT/BOOTAA64.EFI", "::/loader/loader.conf", "::/ingot/initrd.img"]
-        case "rpi3": ["::/bootcode.bin", "::/start.elf", "::/fixup.dat", "::/u-boot.bin", "::/bcm2837-rpi-3-b.dtb", "::/config.txt", "::/extlinux/extlinux.conf"]
-        default: ["::/start4.elf", "::/fixup4.dat", "::/u-boot.bin", "::/bcm2711-rpi-4-b.dtb", "::/config.txt", "::/extlinux/extlinux.conf"]
-        }
+        let expected: [String] =
+            switch board {
+            case "x86_64-bios": ["::/ldlinux.sys", "::/syslinux.cfg", "::/vmlinuz", "::/initrd.img"]
+            case "x86_64-efi": ["::/EFI/BOOT/BOOTX64.EFI", "::/loader/entries/ingot.conf", "::/ingot/vmlinuz"]
+            case "arm64-efi": ["::/EFI/BOOT/BOOTAA64.EFI", "::/loader/loader.conf", "::/ingot/initrd.img"]
+            case "rpi3":
+                [
+                    "::/bootcode.bin", "::/start.elf", "::/fixup.dat", "::/u-boot.bin", "::/bcm2837-rpi-3-b.dtb",
+                    "::/config.txt", "::/extlinux/extlinux.conf",
+                ]
+            default:
+                [
+                    "::/start4.elf", "::/fixup4.dat", "::/u-boot.bin", "::/bcm2711-rpi-4-b.dtb", "::/config.txt",
+                    "::/extlinux/extlinux.conf",
+                ]
+            }
         for f in expected { #expect(bootFiles.contains(f), "\(f) missing from the boot partition:\n\(bootFiles)") }
         if board.hasPrefix("rpi") {
             let config = try shellOutput("mtype -i \(out)/boot.fat ::config.txt")
@@ -109,27 +127,40 @@ import Testing
         let sqInfo = try shellOutput("unsquashfs -s \(out)/root.sqfs")
         #expect(sqInfo.contains("Compression zstd"))
         // Every path of the root tar is in the squashfs, with the same owner and mode.
-        let sq = try shellOutput("unsquashfs -lln \(out)/root.sqfs | awk '{print $1, $2, $NF}' | sed 's,squashfs-root,,' | grep -v -- '->' | sort")
-        let tarList = try shellOutput("tar -tvf \(o)/hello-\(board)-rootfs.tar --numeric-owner | grep -v -- '->' | awk '{print $1, $2, \"/\"$NF}' | sed 's,/$,,' | sort")
+        let sq = try shellOutput(
+            "unsquashfs -lln \(out)/root.sqfs | awk '{print $1, $2, $NF}' | sed 's,squashfs-root,,' | grep -v -- '->' | sort"
+        )
+        let tarList = try shellOutput(
+            "tar -tvf \(o)/hello-\(board)-rootfs.tar --numeric-owner | grep -v -- '->' | awk '{print $1, $2, \"/\"$NF}' | sed 's,/$,,' | sort"
+        )
         let sqPaths = Set(sq.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
         let tarPaths = Set(tarList.split(separator: "\n").compactMap { $0.split(separator: " ").last.map(String.init) })
-        #expect(tarPaths.count > 20 && tarPaths.isSubset(of: sqPaths.union(["/"])), "\(tarPaths.subtracting(sqPaths).sorted().prefix(10))")
+        #expect(
+            tarPaths.count > 20 && tarPaths.isSubset(of: sqPaths.union(["/"])),
+            "\(tarPaths.subtracting(sqPaths).sorted().prefix(10))")
         #expect(sq.contains("-rwxr-xr-x 0/0 /sbin/init") && sq.contains("/containers/services/web/rootfs/bin/busybox"))
         let e2fsck = try shellOutput("e2fsck -fn \(out)/data.ext4 2>&1; echo rc=$?")
         #expect(e2fsck.hasSuffix("rc=0") && e2fsck.contains("data:"), "\(e2fsck)")
 
         // 4. bmap, qcow2 and inspect.
-        let copy = try shellOutput("bmaptool copy --bmap \(img).bmap \(img) \(out)/copy.img 2>&1 && cmp \(img) \(out)/copy.img && echo same")
+        let copy = try shellOutput(
+            "bmaptool copy --bmap \(img).bmap \(img) \(out)/copy.img 2>&1 && cmp \(img) \(out)/copy.img && echo same")
         #expect(copy.hasSuffix("same"), "\(copy)")
-        #expect(try shellOutput("qemu-img compare -f raw -F qcow2 \(img) \(o)/hello-\(board).qcow2").contains("Images are identical"))
+        #expect(
+            try shellOutput("qemu-img compare -f raw -F qcow2 \(img) \(o)/hello-\(board).qcow2").contains(
+                "Images are identical"))
         let inspect = try E2E.ingot(["inspect", img, "--verify-content"])
         #expect(inspect.status == 0 && inspect.stdout.contains("matches"), "\(inspect.all)")
 
         // 5. Rebuilt as root, elsewhere, in another time zone: the same bytes.
-        let rebuild = try E2E.ingot(["build", "examples/hello.yml", "--board", board, "--format", "raw,qcow2,tar", "-o", again], env: ["TZ": "Asia/Tokyo"])
+        let rebuild = try E2E.ingot(
+            ["build", "examples/hello.yml", "--board", board, "--format", "raw,qcow2,tar", "-o", again],
+            env: ["TZ": "Asia/Tokyo"])
         try #require(rebuild.status == 0, "\(rebuild.all)")
         for name in E2E.listing(o) {
-            #expect(FileManager.default.contentsEqual(atPath: "\(o)/\(name)", andPath: "\(again)/\(name)"), "\(name) differs between builds")
+            #expect(
+                FileManager.default.contentsEqual(atPath: "\(o)/\(name)", andPath: "\(again)/\(name)"),
+                "\(name) differs between builds")
         }
 
         // 6. Boot to ready. ci/test boots the x86_64-efi qcow2 here (the virtio bus and the qcow2
@@ -145,7 +176,9 @@ import Testing
             let q = try E2E.ingot(["test", "\(o)/hello-\(board).qcow2", "--log", out + "/qcow2.log"])
             #expect(q.status == 0 && q.stdout.contains("PASS"), "\(q.all)")
             let console = (try? String(contentsOfFile: out + "/qcow2.log", encoding: .utf8)) ?? ""
-            #expect(console.contains("ingot-stage1: root /dev/vda") && console.contains("ingot: hello is ready"), "\(console.suffix(2000))")
+            #expect(
+                console.contains("ingot-stage1: root /dev/vda") && console.contains("ingot: hello is ready"),
+                "\(console.suffix(2000))")
         }
         #expect(try shellOutput("pgrep -f '[q]emu-system.*\(out)' || true").isEmpty)
     }

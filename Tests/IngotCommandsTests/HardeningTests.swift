@@ -37,7 +37,8 @@ enum Hostile {
 
     /// Runs `ingot ARGS` in `cwd` (its own process group), killing it at `deadline` seconds.
     static func ingot(
-        _ args: [String], cwd: String = E2E.root, env: [String: String] = [:], deadline: Double = 300, shell: String? = nil
+        _ args: [String], cwd: String = E2E.root, env: [String: String] = [:], deadline: Double = 300,
+        shell: String? = nil
     ) throws -> Outcome {
         let p = Process()
         if let shell {
@@ -117,7 +118,8 @@ enum Hostile {
 @Suite(.serialized) struct HardeningTests {
     /// Builds `dir/spec.yml` and expects a clean failure whose stderr passes `check`, with no output left.
     func expectBuildFailure(
-        _ dir: String, board: String = "x86_64-efi", format: String = "tar", env: [String: String] = [:], deadline: Double = 300,
+        _ dir: String, board: String = "x86_64-efi", format: String = "tar", env: [String: String] = [:],
+        deadline: Double = 300,
         _ check: (String) -> Bool, sourceLocation: SourceLocation = #_sourceLocation
     ) throws {
         let out = dir + "/out"
@@ -125,10 +127,14 @@ enum Hostile {
             ["build", dir + "/spec.yml", "--board", board, "--format", format, "-o", out], env: env, deadline: deadline)
         #expect(r.failedCleanly, "\(r)", sourceLocation: sourceLocation)
         #expect(check(r.stderr), "unexpected error: \(r)", sourceLocation: sourceLocation)
-        #expect(!FileManager.default.fileExists(atPath: out), "left behind: \(E2E.listing(out))", sourceLocation: sourceLocation)
+        #expect(
+            !FileManager.default.fileExists(atPath: out), "left behind: \(E2E.listing(out))",
+            sourceLocation: sourceLocation)
     }
 
-    func expectInvalid(_ dir: String, _ check: (String) -> Bool, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    func expectInvalid(_ dir: String, _ check: (String) -> Bool, sourceLocation: SourceLocation = #_sourceLocation)
+        throws
+    {
         let r = try Hostile.ingot(["validate", dir + "/spec.yml"], deadline: 60)
         #expect(r.failedCleanly, "\(r)", sourceLocation: sourceLocation)
         #expect(check(r.stderr), "unexpected error: \(r)", sourceLocation: sourceLocation)
@@ -146,14 +152,16 @@ enum Hostile {
     @Test func case02_flippedByteInATarGzFailsNamingTheLayer() throws {
         let dir = try Hostile.specDir("gzip", "  - tar:./layer.tar.gz\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (rc, log) = try Hostile.sh("""
+        let (rc, log) = try Hostile.sh(
+            """
             cd '\(dir)' && mkdir -p l/bin && head -c 300000 /dev/urandom > l/bin/payload && tar czf layer.tar.gz -C l . \
             && size=$(stat -c %s layer.tar.gz) && printf '\\377' | dd of=layer.tar.gz bs=1 seek=$((size / 2)) conv=notrunc status=none \
             && ! gzip -t layer.tar.gz 2>/dev/null && echo damaged
             """)
         #expect(rc == 0 && log.contains("damaged"), "fixture: \(log)")
         try expectBuildFailure(dir) {
-            $0.contains("spec.yml:4:5") && $0.contains("tar:./layer.tar.gz") && $0.contains("CRC-32 mismatch") && $0.contains("integrity")
+            $0.contains("spec.yml:4:5") && $0.contains("tar:./layer.tar.gz") && $0.contains("CRC-32 mismatch")
+                && $0.contains("integrity")
         }
     }
 
@@ -162,12 +170,15 @@ enum Hostile {
         let dir = try Hostile.specDir("owner", "  - tar:./owner.tar\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         // GNU tar refuses to write such an owner; the PAX header is written by hand.
-        try PaxTar.file(dir + "/owner.tar", name: "bin/su-evil", mode: 0o4755, data: Array("evil".utf8), pax: [("uid", "1099511627776")])
+        try PaxTar.file(
+            dir + "/owner.tar", name: "bin/su-evil", mode: 0o4755, data: Array("evil".utf8),
+            pax: [("uid", "1099511627776")])
         // (GNU tar itself calls the record out of range, as it is.)
         let (_, log) = try Hostile.sh("tar tvf '\(dir)/owner.tar' --numeric-owner 2>&1")
         #expect(log.contains("uid=1099511627776"), "fixture: \(log)")
         try expectBuildFailure(dir) {
-            $0.contains("spec.yml:4:5") && $0.contains("bin/su-evil") && $0.contains("uid 1099511627776") && $0.contains("32 bits")
+            $0.contains("spec.yml:4:5") && $0.contains("bin/su-evil") && $0.contains("uid 1099511627776")
+                && $0.contains("32 bits")
         }
     }
 
@@ -176,12 +187,15 @@ enum Hostile {
         let dir = try Hostile.specDir("sparse", "  - tar:./sparse.tar\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let (rc, log) = try Hostile.sh(
-            "cd '\(dir)' && mkdir s && truncate -s 256M s/hole && tar --sparse -cf sparse.tar -C s hole && ls -l sparse.tar")
+            "cd '\(dir)' && mkdir s && truncate -s 256M s/hole && tar --sparse -cf sparse.tar -C s hole && ls -l sparse.tar"
+        )
         #expect(rc == 0, "fixture: \(log)")
         let out = dir + "/out"
-        let r = try Hostile.ingot(["build", dir + "/spec.yml", "--board", "x86_64-efi", "--format", "raw,tar", "-o", out], deadline: 600)
+        let r = try Hostile.ingot(
+            ["build", dir + "/spec.yml", "--board", "x86_64-efi", "--format", "raw,tar", "-o", out], deadline: 600)
         try #require(r.succeeded, "\(r)")
-        let (trc, listing) = try Hostile.sh("tar tvf '\(out)/hostile-x86_64-efi-rootfs.tar' ./hole hole 2>/dev/null; true")
+        let (trc, listing) = try Hostile.sh(
+            "tar tvf '\(out)/hostile-x86_64-efi-rootfs.tar' ./hole hole 2>/dev/null; true")
         #expect(trc == 0 && listing.contains("268435456"), "tar output: \(listing)")
         // The squashfs root: unsquashfs lists the apparent size; the image stays small (sparse blocks).
         struct Manifest: Decodable {
@@ -230,7 +244,8 @@ enum Hostile {
                 + "&& stat -f -c %T '\(mnt)' && mkdir -p '\(shm)' && stat -f -c %T '\(shm)'")
         try #require(rc == 0 && log.contains("ext2/ext3") && log.contains("tmpfs"), "\(log)")
         for out in [shm + "/o", mnt + "/o"] {
-            let r = try Hostile.ingot(["build", "examples/hello.yml", "--board", "rpi3", "--format", "raw", "-o", out], deadline: 600)
+            let r = try Hostile.ingot(
+                ["build", "examples/hello.yml", "--board", "rpi3", "--format", "raw", "-o", out], deadline: 600)
             try #require(r.succeeded, "\(r)")
         }
         for name in ["hello-rpi3.img", "hello-rpi3.img.bmap", "hello-rpi3.manifest.json"] {
@@ -239,7 +254,8 @@ enum Hostile {
         }
         // The bmap still copies the image exactly (bmaptool checks every range's sha256).
         let (copied, copyLog) = try Hostile.sh(
-            "bmaptool copy --bmap '\(mnt)/o/hello-rpi3.img.bmap' '\(mnt)/o/hello-rpi3.img' '\(shm)/copy.img' 2>&1 && cmp '\(shm)/copy.img' '\(mnt)/o/hello-rpi3.img' && echo equal")
+            "bmaptool copy --bmap '\(mnt)/o/hello-rpi3.img.bmap' '\(mnt)/o/hello-rpi3.img' '\(shm)/copy.img' 2>&1 && cmp '\(shm)/copy.img' '\(mnt)/o/hello-rpi3.img' && echo equal"
+        )
         #expect(copied == 0 && copyLog.contains("equal"), "\(copyLog)")
     }
 
@@ -279,7 +295,8 @@ enum Hostile {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for args in [["--format", "raw,raw"], ["--board", "x86_64-efi", "--board", "x86_64-efi", "--format", "raw"]] {
             let r = try Hostile.ingot(
-                ["matrix", "examples/hello.yml", "--dry-run", "-o", dir + "/out"] + (args.contains("--board") ? args : ["--board", "x86_64-efi"] + args),
+                ["matrix", "examples/hello.yml", "--dry-run", "-o", dir + "/out"]
+                    + (args.contains("--board") ? args : ["--board", "x86_64-efi"] + args),
                 deadline: 120)
             #expect(!r.timedOut && r.signal == nil, "\(args): \(r)")
             #expect(!r.all.contains("Fatal error") && !r.all.contains("Duplicate values"), "\(args): \(r)")
@@ -303,10 +320,12 @@ enum Hostile {
         let r = try Hostile.ingot(["inspect", dir + "/pipe"], deadline: 60)
         #expect(r.failedCleanly && r.stderr.contains("FIFO"), "\(r)")
         // An OCI layout whose layer blob is a FIFO (the index and manifest are real).
-        let oci = try Hostile.specDir("fifo-oci", "onboot:\n  - name: x\n    image: oci-layout:./img\n    command: [/bin/true]\n")
+        let oci = try Hostile.specDir(
+            "fifo-oci", "onboot:\n  - name: x\n    image: oci-layout:./img\n    command: [/bin/true]\n")
         defer { try? FileManager.default.removeItem(atPath: oci) }
         let layer = try OCILayoutFixture.write(oci + "/img", fifoLayer: true)
-        let b = try Hostile.ingot(["build", oci + "/spec.yml", "--board", "x86_64-efi", "--format", "tar", "-o", oci + "/out"], deadline: 300)
+        let b = try Hostile.ingot(
+            ["build", oci + "/spec.yml", "--board", "x86_64-efi", "--format", "tar", "-o", oci + "/out"], deadline: 300)
         #expect(b.failedCleanly && b.stderr.contains("FIFO") && b.stderr.contains(layer), "\(b)")
     }
 
@@ -325,7 +344,9 @@ enum Hostile {
             deadline: 300, shell: "ulimit -f 20000 && exec \"$INGOT\" \"$@\"")
         #expect(r.failedCleanly, "\(r)")
         #expect(r.stderr.contains("ulimit -f"), "\(r)")
-        #expect(r.seconds < 60 && !r.stderr.contains("writing the squashfs"), "the limit must be checked before the build: \(r)")
+        #expect(
+            r.seconds < 60 && !r.stderr.contains("writing the squashfs"),
+            "the limit must be checked before the build: \(r)")
         #expect(!FileManager.default.fileExists(atPath: limit + "/out"))
     }
 
@@ -338,12 +359,15 @@ enum Hostile {
             try? FileManager.default.removeItem(atPath: dir)
         }
         let (rc, log) = try Hostile.sh(
-            "mkdir -p '\(mnt)' && truncate -s 64M '\(dir)/fs.img' && mkfs.ext4 -q -F '\(dir)/fs.img' && mount -o loop '\(dir)/fs.img' '\(mnt)'")
+            "mkdir -p '\(mnt)' && truncate -s 64M '\(dir)/fs.img' && mkfs.ext4 -q -F '\(dir)/fs.img' && mount -o loop '\(dir)/fs.img' '\(mnt)'"
+        )
         try #require(rc == 0, "\(log)")
         let r = try Hostile.ingot(
             ["build", dir + "/spec.yml", "--board", "x86_64-efi", "--format", "raw", "-o", mnt + "/out"], deadline: 300)
         #expect(r.failedCleanly, "\(r)")
-        #expect(r.stderr.contains(mnt + "/out") && r.stderr.contains("File too large") && r.stderr.contains("16.0 TiB"), "\(r)")
+        #expect(
+            r.stderr.contains(mnt + "/out") && r.stderr.contains("File too large") && r.stderr.contains("16.0 TiB"),
+            "\(r)")
         #expect(!r.stderr.contains("writing the squashfs"), "the limit must be checked before the build: \(r)")
         #expect(!FileManager.default.fileExists(atPath: mnt + "/out"))
     }
@@ -354,14 +378,18 @@ enum Hostile {
         let dir = try Hostile.specDir("4g", "data:\n  mount: /var/lib/a\n  size: 4G\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let out = dir + "/out"
-        let r = try Hostile.ingot(["build", dir + "/spec.yml", "--board", "x86_64-efi", "--format", "raw", "-o", out], deadline: 600)
+        let r = try Hostile.ingot(
+            ["build", dir + "/spec.yml", "--board", "x86_64-efi", "--format", "raw", "-o", out], deadline: 600)
         try #require(r.succeeded, "\(r)")
         let img = out + "/hostile-x86_64-efi.img"
         let (_, du) = try Hostile.sh("du -k '\(img)' | cut -f1; stat -c %s '\(img)'")
         let numbers = du.split(separator: "\n").compactMap { Int64($0) }
         try #require(numbers.count == 2, "\(du)")
-        #expect(numbers[1] > 4 << 30 && numbers[0] < 300 << 10, "apparent \(numbers[1]) bytes, allocated \(numbers[0]) KiB")
-        #expect(r.stderr.contains("4.0 GiB ext4 data partition") && r.stderr.contains("hashing the"), "progress lines: \(r)")
+        #expect(
+            numbers[1] > 4 << 30 && numbers[0] < 300 << 10, "apparent \(numbers[1]) bytes, allocated \(numbers[0]) KiB")
+        #expect(
+            r.stderr.contains("4.0 GiB ext4 data partition") && r.stderr.contains("hashing the"), "progress lines: \(r)"
+        )
     }
 
     // 16. Stage 1 was staged as $TMPDIR/ingot-stage1-*.img (left there by a SIGKILL); the
@@ -388,13 +416,16 @@ enum Hostile {
         let watching = Locked(true)
         let watcher = Thread {
             while watching.get() {
-                for n in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] { names.update { _ = $0.insert(n) } }
+                for n in (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? [] {
+                    names.update { _ = $0.insert(n) }
+                }
                 usleep(2_000)
             }
         }
         watcher.start()
         let r = try Hostile.ingot(
-            ["build", "examples/hello.yml", "--board", "rpi3", "--format", "raw", "-o", dir + "/out"], env: ["TMPDIR": tmp], deadline: 600)
+            ["build", "examples/hello.yml", "--board", "rpi3", "--format", "raw", "-o", dir + "/out"],
+            env: ["TMPDIR": tmp], deadline: 600)
         watching.update { $0 = false }
         try #require(r.succeeded, "\(r)")
         let temps = names.get().filter { $0.contains("stage1") || $0.contains("vmlinuz") }
@@ -411,7 +442,8 @@ enum Hostile {
         try FileManager.default.createDirectory(atPath: dir + "/real/etc", withIntermediateDirectories: true)
         try E2E.write("hi\n", to: dir + "/real/etc/greeting")
         #expect(symlink("real", dir + "/overlay") == 0)
-        let r = try Hostile.ingot(["build", dir + "/spec.yml", "--board", "x86_64-efi", "--format", "tar", "-o", dir + "/out"], deadline: 300)
+        let r = try Hostile.ingot(
+            ["build", dir + "/spec.yml", "--board", "x86_64-efi", "--format", "tar", "-o", dir + "/out"], deadline: 300)
         try #require(r.succeeded, "a dir: through a symlink must build: \(r)")
         let (_, listing) = try Hostile.sh("tar tf '\(dir)/out/hostile-x86_64-efi-rootfs.tar'")
         #expect(listing.contains("etc/greeting"), "\(listing)")
@@ -430,7 +462,8 @@ enum Hostile {
         // itself, naming the entry, the earlier entries and the fix (Composer.blame covers a file
         // placed under a top-level directory that an image made a file).
         try expectBuildFailure(dir) {
-            $0.contains("spec.yml:4:5") && $0.contains("tar:./etc.tar") && $0.contains("entry 'etc' replaces the directory /etc")
+            $0.contains("spec.yml:4:5") && $0.contains("tar:./etc.tar")
+                && $0.contains("entry 'etc' replaces the directory /etc")
                 && $0.contains("with a regular file") && $0.contains("fix the layer")
         }
     }
@@ -438,7 +471,8 @@ enum Hostile {
     @Test func case21_layerThatWhitesOutBusyboxIsNamed() throws {
         let dir = try Hostile.specDir("whiteout", "  - tar:./wh.tar\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (rc, log) = try Hostile.sh("cd '\(dir)' && mkdir -p w/bin && touch w/bin/.wh.busybox && tar cf wh.tar -C w bin")
+        let (rc, log) = try Hostile.sh(
+            "cd '\(dir)' && mkdir -p w/bin && touch w/bin/.wh.busybox && tar cf wh.tar -C w bin")
         #expect(rc == 0, "\(log)")
         try expectBuildFailure(dir) {
             $0.contains("spec.yml:4:5") && $0.contains("tar:./wh.tar") && $0.contains("removes /bin/busybox")
@@ -463,9 +497,12 @@ enum Hostile {
             try? FileManager.default.removeItem(atPath: dir)
         }
         let (rc, log) = try Hostile.sh(
-            "mkdir -p '\(tmp)' && mount -t tmpfs -o size=2m tmpfs '\(tmp)' && head -c 8000000 /dev/urandom > '\(dir)/big'")
+            "mkdir -p '\(tmp)' && mount -t tmpfs -o size=2m tmpfs '\(tmp)' && head -c 8000000 /dev/urandom > '\(dir)/big'"
+        )
         try #require(rc == 0, "\(log)")
-        try expectBuildFailure(dir, env: ["TMPDIR": tmp]) { $0.contains(tmp) && $0.contains("No space left") && $0.contains("TMPDIR") }
+        try expectBuildFailure(dir, env: ["TMPDIR": tmp]) {
+            $0.contains(tmp) && $0.contains("No space left") && $0.contains("TMPDIR")
+        }
     }
 
     @Test func case21_nulInNameIsVisibleAndRefused() throws {
@@ -475,10 +512,13 @@ enum Hostile {
     }
 
     @Test func case21_deepOCINestingSaysNesting() throws {
-        let dir = try Hostile.specDir("nested", "onboot:\n  - name: x\n    image: oci-layout:./img\n    command: [/bin/true]\n")
+        let dir = try Hostile.specDir(
+            "nested", "onboot:\n  - name: x\n    image: oci-layout:./img\n    command: [/bin/true]\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try OCILayoutFixture.writeNested(dir + "/img", depth: 6)
-        try expectBuildFailure(dir) { $0.contains("spec.yml:6:12") && $0.contains("nested more than 4 deep") && !$0.contains("Available: none") }
+        try expectBuildFailure(dir) {
+            $0.contains("spec.yml:6:12") && $0.contains("nested more than 4 deep") && !$0.contains("Available: none")
+        }
     }
 
     @Test(.enabled(if: Hostile.canMount, "mounts a small tmpfs (root)"))
@@ -493,27 +533,35 @@ enum Hostile {
             "mkdir -p '\(cache)' && mount -t tmpfs -o size=1m tmpfs '\(cache)' && mkdir -p '\(cache)/blobs/sha256' '\(cache)/refs' '\(cache)/tmp' "
                 + "&& (dd if=/dev/zero of='\(cache)/filler' bs=64k count=64 status=none || true)")
         try #require(rc == 0, "\(log)")
-        try expectBuildFailure(dir, env: ["INGOT_CACHE": cache]) { $0.contains("cache is full") && $0.contains(cache) && !$0.contains("network") }
+        try expectBuildFailure(dir, env: ["INGOT_CACHE": cache]) {
+            $0.contains("cache is full") && $0.contains(cache) && !$0.contains("network")
+        }
     }
 
     @Test func case21_overlongFileNameHasItsLocation() throws {
-        let dir = try Hostile.specDir("long", "files:\n  - path: etc/\(String(repeating: "x", count: 300))\n    contents: hi\n")
+        let dir = try Hostile.specDir(
+            "long", "files:\n  - path: etc/\(String(repeating: "x", count: 300))\n    contents: hi\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try expectBuildFailure(dir, format: "raw") { $0.contains("spec.yml:5:11") && $0.contains("255 bytes") }
     }
 
     // 23. `files: source` took any readable host file (/etc/shadow through a symlink) silently.
     @Test func case23_hostFilesAreLoggedAndRecordedWithTheirDigest() throws {
-        let dir = try Hostile.specDir("hostfile", "files:\n  - path: etc/inside\n    source: ./inside.txt\n  - path: etc/outside\n    source: ./link\n")
+        let dir = try Hostile.specDir(
+            "hostfile",
+            "files:\n  - path: etc/inside\n    source: ./inside.txt\n  - path: etc/outside\n    source: ./link\n")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let outsideFile = dir + "-outside.txt"
         defer { unlink(outsideFile) }
         try E2E.write("secret\n", to: outsideFile)
         try E2E.write("inside\n", to: dir + "/inside.txt")
         #expect(symlink(outsideFile, dir + "/link") == 0)
-        let r = try Hostile.ingot(["build", dir + "/spec.yml", "--board", "x86_64-efi", "--format", "tar", "-o", dir + "/out"], deadline: 300)
+        let r = try Hostile.ingot(
+            ["build", dir + "/spec.yml", "--board", "x86_64-efi", "--format", "tar", "-o", dir + "/out"], deadline: 300)
         try #require(r.succeeded, "\(r)")
-        #expect(r.stderr.contains("etc/outside") && r.stderr.contains(outsideFile) && r.stderr.contains("outside the spec's directory"), "\(r)")
+        #expect(
+            r.stderr.contains("etc/outside") && r.stderr.contains(outsideFile)
+                && r.stderr.contains("outside the spec's directory"), "\(r)")
         #expect(!r.stderr.contains("inside.txt"), "files inside the spec's directory are not called out: \(r)")
         struct Manifest: Decodable {
             struct Host: Decodable {
@@ -560,7 +608,9 @@ enum ForgedGPT {
         img[510] = 0x55
         img[511] = 0xAA
         var entries = [UInt8](repeating: 0, count: 128 * 128)
-        let type: [UInt8] = [0xAF, 0x3D, 0xC6, 0x0F, 0x83, 0x84, 0x72, 0x47, 0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D, 0xE4]
+        let type: [UInt8] = [
+            0xAF, 0x3D, 0xC6, 0x0F, 0x83, 0x84, 0x72, 0x47, 0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D, 0xE4,
+        ]
         for i in 0..<16 {
             entries[i] = type[i]
             entries[16 + i] = UInt8(i + 1)
@@ -589,7 +639,8 @@ enum ForgedGPT {
         img.replaceSubrange(1024..<(1024 + entries.count), with: entries)
         let backup = Int(last - 32) * 512
         img.replaceSubrange(backup..<(backup + entries.count), with: entries)
-        img.replaceSubrange(Int(last) * 512..<(Int(last) * 512 + 92), with: header(my: last, alt: 1, entriesLBA: last - 32))
+        img.replaceSubrange(
+            Int(last) * 512..<(Int(last) * 512 + 92), with: header(my: last, alt: 1, entriesLBA: last - 32))
         try Data(img).write(to: URL(fileURLWithPath: path))
     }
 }
@@ -612,24 +663,40 @@ enum OCILayoutFixture {
         return ("sha256:" + hex, data.count)
     }
 
-    static func json(_ object: Any) throws -> Data { try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys]) }
+    static func json(_ object: Any) throws -> Data {
+        try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+    }
 
     /// An amd64 image of one layer; with `fifoLayer` the layer blob is replaced by a FIFO.
     /// Returns the layer's digest.
     static func write(_ layout: String, fifoLayer: Bool) throws -> String {
         let src = layout + "-src"
-        let (rc, log) = try Hostile.sh("mkdir -p '\(src)/etc' && echo x > '\(src)/etc/x' && tar cf '\(layout)-layer.tar' -C '\(src)' .")
+        let (rc, log) = try Hostile.sh(
+            "mkdir -p '\(src)/etc' && echo x > '\(src)/etc/x' && tar cf '\(layout)-layer.tar' -C '\(src)' .")
         guard rc == 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSLocalizedDescriptionKey: log]) }
         let layer = try blob(layout, try Data(contentsOf: URL(fileURLWithPath: layout + "-layer.tar")))
-        let config = try blob(layout, try json(["architecture": "amd64", "os": "linux", "rootfs": ["type": "layers", "diff_ids": []]]))
-        let manifest = try blob(layout, try json([
-            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": ["mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.digest, "size": config.size],
-            "layers": [["mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer.digest, "size": layer.size]],
-        ]))
+        let config = try blob(
+            layout, try json(["architecture": "amd64", "os": "linux", "rootfs": ["type": "layers", "diff_ids": []]]))
+        let manifest = try blob(
+            layout,
+            try json([
+                "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": [
+                    "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.digest,
+                    "size": config.size,
+                ],
+                "layers": [
+                    ["mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer.digest, "size": layer.size]
+                ],
+            ]))
         try json([
             "schemaVersion": 2,
-            "manifests": [["mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest.digest, "size": manifest.size]],
+            "manifests": [
+                [
+                    "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest.digest,
+                    "size": manifest.size,
+                ]
+            ],
         ]).write(to: URL(fileURLWithPath: layout + "/index.json"))
         try json(["imageLayoutVersion": "1.0.0"]).write(to: URL(fileURLWithPath: layout + "/oci-layout"))
         if fifoLayer {
@@ -643,12 +710,16 @@ enum OCILayoutFixture {
     /// index.json → `depth` nested indexes, the innermost empty.
     static func writeNested(_ layout: String, depth: Int) throws {
         try FileManager.default.createDirectory(atPath: layout, withIntermediateDirectories: true)
-        var inner: [String: Any] = ["schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []]
+        var inner: [String: Any] = [
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [],
+        ]
         for _ in 0..<depth {
             let b = try blob(layout, try json(inner))
             inner = [
                 "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
-                "manifests": [["mediaType": "application/vnd.oci.image.index.v1+json", "digest": b.digest, "size": b.size]],
+                "manifests": [
+                    ["mediaType": "application/vnd.oci.image.index.v1+json", "digest": b.digest, "size": b.size]
+                ],
             ]
         }
         try json(inner).write(to: URL(fileURLWithPath: layout + "/index.json"))
@@ -686,7 +757,9 @@ enum PaxTar {
             records += "\(length)\(body)"
         }
         let recordBytes = Array(records.utf8)
-        var out = header(name: "PaxHeaders/x", mode: 0o644, size: recordBytes.count, typeflag: UInt8(ascii: "x")) + padded(recordBytes)
+        var out =
+            header(name: "PaxHeaders/x", mode: 0o644, size: recordBytes.count, typeflag: UInt8(ascii: "x"))
+            + padded(recordBytes)
         out += header(name: name, mode: mode, size: data.count, typeflag: UInt8(ascii: "0")) + padded(data)
         out += [UInt8](repeating: 0, count: 1024)
         try Data(out).write(to: URL(fileURLWithPath: path))

@@ -18,12 +18,17 @@ import Testing
 
     /// The El Torito entries and the system-area summary of `iso`, parsed from xorriso's report.
     func report(_ iso: String) throws -> (entries: [BootEntry], systemArea: String, lines: [String]) {
-        let text = try shellOutput("xorriso -indev \(iso) -report_el_torito plain -report_system_area plain 2>/dev/null")
+        let text = try shellOutput(
+            "xorriso -indev \(iso) -report_el_torito plain -report_system_area plain 2>/dev/null")
         let lines = text.split(separator: "\n").map(String.init)
         func fields(_ prefix: String) -> [[String]] {
-            lines.filter { $0.hasPrefix(prefix) }.map { $0.dropFirst(prefix.count).split(separator: " ").map(String.init) }
+            lines.filter { $0.hasPrefix(prefix) }.map {
+                $0.dropFirst(prefix.count).split(separator: " ").map(String.init)
+            }
         }
-        var entries = fields("El Torito boot img :").compactMap { f in f.count >= 2 ? BootEntry(platform: f[1], path: nil) : nil }
+        var entries = fields("El Torito boot img :").compactMap { f in
+            f.count >= 2 ? BootEntry(platform: f[1], path: nil) : nil
+        }
         for f in fields("El Torito img path :") {
             if let n = Int(f.first ?? ""), n >= 1, n <= entries.count, f.count >= 2 { entries[n - 1].path = f[1] }
         }
@@ -52,17 +57,26 @@ import Testing
     func buildVerifyBoot(board: String) throws {
         let out = try E2E.tempDir("iso-\(board)")
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let build = try E2E.ingot(["build", "examples/hello.yml", "--board", board, "--format", "iso", "-o", out + "/o"])
+        let build = try E2E.ingot([
+            "build", "examples/hello.yml", "--board", board, "--format", "iso", "-o", out + "/o",
+        ])
         #expect(build.status == 0, "\(build.all)")
         let iso = "\(out)/o/hello-\(board).iso"
-        #expect(E2E.listing(out + "/o") == ["hello-\(board).iso", "hello-\(board).manifest.json", "hello-\(board).spdx.json"])
+        #expect(
+            E2E.listing(out + "/o") == [
+                "hello-\(board).iso", "hello-\(board).manifest.json", "hello-\(board).spdx.json",
+            ])
 
         // The manifest records the ISO with its real digest.
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/o/hello-\(board).manifest.json"))) as? [String: Any]
+        let manifest =
+            try JSONSerialization.jsonObject(
+                with: Data(contentsOf: URL(fileURLWithPath: "\(out)/o/hello-\(board).manifest.json"))) as? [String: Any]
         let outputs = try #require(manifest?["outputs"] as? [[String: Any]])
         let isoRecord = try #require(outputs.first { $0["name"] as? String == "hello-\(board).iso" })
         #expect(isoRecord["role"] as? String == "iso")
-        #expect(isoRecord["sha256"] as? String == (try shellOutput("sha256sum \(iso)").split(separator: " ").first.map(String.init)))
+        #expect(
+            isoRecord["sha256"] as? String
+                == (try shellOutput("sha256sum \(iso)").split(separator: " ").first.map(String.init)))
 
         // blkid: an ISO 9660 volume whose label is the id stage 1 looks for.
         let blkid = try probe(iso)
@@ -79,8 +93,13 @@ import Testing
         if board == "x86_64-bios" {
             #expect(r.entries == [BootEntry(platform: "BIOS", path: "/isolinux/isolinux.bin")], "\(r.lines)")
             #expect(r.systemArea.contains("MBR isohybrid"), "\(r.systemArea)")
-            #expect(r.lines.contains { $0.hasPrefix("MBR partition      :   1   0x80") }, "no bootable MBR partition: \(r.lines)")
-            for f in ["/isolinux/isolinux.bin", "/isolinux/ldlinux.c32", "/isolinux/isolinux.cfg", "/ingot/vmlinuz", "/ingot/initrd.img"] {
+            #expect(
+                r.lines.contains { $0.hasPrefix("MBR partition      :   1   0x80") },
+                "no bootable MBR partition: \(r.lines)")
+            for f in [
+                "/isolinux/isolinux.bin", "/isolinux/ldlinux.c32", "/isolinux/isolinux.cfg", "/ingot/vmlinuz",
+                "/ingot/initrd.img",
+            ] {
                 #expect(files.contains(f), "\(f) missing: \(files)")
             }
             entryFile = out + "/isolinux.cfg"
@@ -89,7 +108,9 @@ import Testing
             #expect(r.entries == [BootEntry(platform: "UEFI", path: "/ingot/efi.img")], "\(r.lines)")
             #expect(r.systemArea.contains("GPT"), "\(r.systemArea)")
             // The EFI image is also the GPT's EFI system partition (C12A7328-F81F-11D2-BA4B-00A0C93EC93B on disk).
-            #expect(r.lines.contains { $0.hasPrefix("GPT type GUID") && $0.hasSuffix("28732ac11ff8d211ba4b00a0c93ec93b") }, "\(r.lines)")
+            #expect(
+                r.lines.contains { $0.hasPrefix("GPT type GUID") && $0.hasSuffix("28732ac11ff8d211ba4b00a0c93ec93b") },
+                "\(r.lines)")
             let efi = out + "/efi.img"
             try extract(iso, "/ingot/efi.img", to: efi)
             let fsck = try shellOutput("fsck.fat -n \(efi) 2>&1; echo rc=$?")
@@ -109,7 +130,9 @@ import Testing
         let squash = out + "/root.squashfs"
         try extract(iso, "/ingot/root.squashfs", to: squash)
         let listing = try shellOutput("unsquashfs -l \(squash)")
-        #expect(listing.contains("squashfs-root/bin/busybox") && listing.contains("squashfs-root/sbin/init"), "\(listing.prefix(400))")
+        #expect(
+            listing.contains("squashfs-root/bin/busybox") && listing.contains("squashfs-root/sbin/init"),
+            "\(listing.prefix(400))")
 
         // Boot it: the firmware takes the El Torito entry, stage 1 finds the volume by its id.
         // ci/test boots the BIOS ISO; the full tier (ci/nightly) boots the UEFI ones too.
@@ -119,7 +142,8 @@ import Testing
         #expect(test.status == 0, "\(test.all)")
         #expect(test.stdout.contains("PASS hello-\(board) on \(board)"), "\(test.stdout)")
         let console = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
-        #expect(console.contains("ingot-stage1: root /ingot/root.squashfs on /dev/"), "stage 1 did not report the ISO root")
+        #expect(
+            console.contains("ingot-stage1: root /ingot/root.squashfs on /dev/"), "stage 1 did not report the ISO root")
         #expect(console.contains("(ISO 9660 \(label), squashfs"))
         #expect(console.contains("name=greet status=ok") && console.contains("ingot: hello is ready"))
         #expect(try shellOutput("pgrep -f '[q]emu-system.*\(out)' || true").isEmpty, "QEMU left running")
@@ -134,16 +158,20 @@ import Testing
             try? FileManager.default.removeItem(atPath: b)
         }
         let first = try E2E.ingot(
-            ["build", "examples/hello.yml", "--board", board, "--format", "iso", "-o", a + "/o"], prefix: DiskImageTests.nobody,
+            ["build", "examples/hello.yml", "--board", board, "--format", "iso", "-o", a + "/o"],
+            prefix: DiskImageTests.nobody,
             env: ["INGOT_CACHE": DiskImageTests.nobodyCache, "HOME": "/nonexistent", "TMPDIR": a])
         #expect(first.status == 0, "\(first.all)")
         let second = try E2E.ingot(
-            ["build", "examples/hello.yml", "--board", board, "--format", "iso", "-o", b + "/o"], env: ["TZ": "Pacific/Auckland"])
+            ["build", "examples/hello.yml", "--board", board, "--format", "iso", "-o", b + "/o"],
+            env: ["TZ": "Pacific/Auckland"])
         #expect(second.status == 0, "\(second.all)")
         let name = "hello-\(board).iso"
         var st = stat()
         #expect(stat("\(a)/o/\(name)", &st) == 0 && st.st_uid == 65534)
-        #expect(FileManager.default.contentsEqual(atPath: "\(a)/o/\(name)", andPath: "\(b)/o/\(name)"), "\(name) differs between builds")
+        #expect(
+            FileManager.default.contentsEqual(atPath: "\(a)/o/\(name)", andPath: "\(b)/o/\(name)"),
+            "\(name) differs between builds")
         // No work files are left beside the outputs.
         #expect(E2E.listing(a + "/o") == [name, "hello-\(board).manifest.json", "hello-\(board).spdx.json"])
     }
@@ -151,7 +179,9 @@ import Testing
     @Test func bootTargetPicksTheISO() throws {
         let out = try E2E.tempDir("iso-target")
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let build = try E2E.ingot(["build", "examples/hello.yml", "--board", "x86_64-efi", "--format", "iso", "-o", out])
+        let build = try E2E.ingot([
+            "build", "examples/hello.yml", "--board", "x86_64-efi", "--format", "iso", "-o", out,
+        ])
         #expect(build.status == 0, "\(build.all)")
         let prefix = out + "/hello-x86_64-efi"
         // By prefix and by .iso path, the board coming from the manifest: the plan boots a CD.

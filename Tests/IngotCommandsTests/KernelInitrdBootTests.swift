@@ -14,16 +14,28 @@ import Testing
     func buildsAndBootsToReady(board: String) throws {
         let out = try E2E.tempDir("boot-\(board)")
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let build = try E2E.ingot(["build", "examples/hello.yml", "--board", board, "--format", "kernel+initrd", "-o", out])
+        let build = try E2E.ingot([
+            "build", "examples/hello.yml", "--board", board, "--format", "kernel+initrd", "-o", out,
+        ])
         #expect(build.status == 0, "\(build.all)")
         let prefix = "\(out)/hello-\(board)"
-        #expect(E2E.listing(out) == ["hello-\(board)-cmdline", "hello-\(board)-initrd.img", "hello-\(board)-kernel", "hello-\(board).manifest.json", "hello-\(board).spdx.json"])
+        #expect(
+            E2E.listing(out) == [
+                "hello-\(board)-cmdline", "hello-\(board)-initrd.img", "hello-\(board)-kernel",
+                "hello-\(board).manifest.json", "hello-\(board).spdx.json",
+            ])
 
         // The manifest lists every input with a digest and every output's real sha256.
-        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: prefix + ".manifest.json"))) as? [String: Any]
+        let manifest =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: prefix + ".manifest.json")))
+            as? [String: Any]
         let inputs = try #require(manifest?["inputs"] as? [[String: Any]])
         #expect(inputs.contains { ($0["name"] as? String)?.hasPrefix("linux-image-6.") == true })
-        #expect(inputs.contains { ($0["name"] as? String) == "busybox-static" && ($0["arch"] as? String) == (board.hasPrefix("arm64") ? "arm64" : "amd64") })
+        #expect(
+            inputs.contains {
+                ($0["name"] as? String) == "busybox-static"
+                    && ($0["arch"] as? String) == (board.hasPrefix("arm64") ? "arm64" : "amd64")
+            })
         #expect(inputs.allSatisfy { (($0["sha256"] as? String)?.count ?? 0) == 64 })
         let outputs = try #require(manifest?["outputs"] as? [[String: Any]])
         for o in outputs {
@@ -49,10 +61,16 @@ import Testing
     @Test func fullExampleBootsAndItsServiceStaysUp() throws {
         let out = try E2E.tempDir("full")
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let build = try E2E.ingot(["build", "examples/full.yml", "--board", "x86_64-efi", "--format", "kernel+initrd,tar", "-o", out])
+        let build = try E2E.ingot([
+            "build", "examples/full.yml", "--board", "x86_64-efi", "--format", "kernel+initrd,tar", "-o", out,
+        ])
         try #require(build.status == 0, "\(build.all)")
-        let initScript = try shellOutput("tar -xOf \(out)/full-x86_64-efi-rootfs.tar ./sbin/init 2>/dev/null || tar -xOf \(out)/full-x86_64-efi-rootfs.tar sbin/init")
-        #expect(initScript.contains("'/bin/busybox' 'sh' -c 'cd \"$0\" && exec \"$@\"'"), "cwd should run through the image's busybox")
+        let initScript = try shellOutput(
+            "tar -xOf \(out)/full-x86_64-efi-rootfs.tar ./sbin/init 2>/dev/null || tar -xOf \(out)/full-x86_64-efi-rootfs.tar sbin/init"
+        )
+        #expect(
+            initScript.contains("'/bin/busybox' 'sh' -c 'cd \"$0\" && exec \"$@\"'"),
+            "cwd should run through the image's busybox")
         let test = try E2E.ingot(["test", "\(out)/full-x86_64-efi", "--settle", "3"])
         #expect(test.status == 0 && test.stdout.contains("PASS"), "\(test.all)")
     }
@@ -64,9 +82,15 @@ import Testing
             try? FileManager.default.removeItem(atPath: a)
             try? FileManager.default.removeItem(atPath: b)
         }
-        #expect(try E2E.ingot(["build", "examples/hello.yml", "--board", "arm64-efi", "--format", "kernel+initrd,tar", "-o", a]).status == 0)
-        #expect(try E2E.ingot(["build", "examples/hello.yml", "--board", "arm64-efi", "--format", "kernel+initrd,tar", "-o", b],
-                              env: ["TZ": "Pacific/Auckland"]).status == 0)
+        #expect(
+            try E2E.ingot([
+                "build", "examples/hello.yml", "--board", "arm64-efi", "--format", "kernel+initrd,tar", "-o", a,
+            ]).status == 0)
+        #expect(
+            try E2E.ingot(
+                ["build", "examples/hello.yml", "--board", "arm64-efi", "--format", "kernel+initrd,tar", "-o", b],
+                env: ["TZ": "Pacific/Auckland"]
+            ).status == 0)
         let names = E2E.listing(a)
         #expect(names == E2E.listing(b) && names.count == 6)
         for n in names {
@@ -83,14 +107,19 @@ import Testing
         }
         let r = try E2E.ingot(
             ["build", "examples/hello.yml", "--board", "arm64-efi", "--format", "kernel+initrd", "-o", out + "/o"],
-            prefix: ["/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"],
+            prefix: [
+                "/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                "--bounding-set=-all",
+            ],
             env: ["INGOT_CACHE": cache, "HOME": "/nonexistent", "TMPDIR": out])
         #expect(r.status == 0, "\(r.all)")
         var st = stat()
         #expect(stat(out + "/o/hello-arm64-efi-initrd.img", &st) == 0)
         #expect(st.st_uid == 65534)
         // Owners inside the image come from the packages and the spec, not from the builder.
-        let listing = try shellOutput("zcat \(out)/o/hello-arm64-efi-initrd.img | cpio -tv --quiet --numeric-uid-gid 2>/dev/null | grep ' bin/busybox$'")
+        let listing = try shellOutput(
+            "zcat \(out)/o/hello-arm64-efi-initrd.img | cpio -tv --quiet --numeric-uid-gid 2>/dev/null | grep ' bin/busybox$'"
+        )
         #expect(listing.contains(" 0 ") && !listing.contains("65534"))
     }
 }
@@ -101,7 +130,8 @@ import Testing
     @Test func onshutdownStepsRunOnPoweroff() throws {
         let dir = try E2E.tempDir("shutdown")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        try E2E.write("""
+        try E2E.write(
+            """
             name: bye
             init:
               - deb:busybox-static
@@ -116,7 +146,9 @@ import Testing
                 command: ["/bin/busybox", "sh", "-c", "echo farewell-from-onshutdown > /dev/console"]
 
             """, to: dir + "/bye.yml")
-        let build = try E2E.ingot(["build", dir + "/bye.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "-o", dir + "/o"])
+        let build = try E2E.ingot([
+            "build", dir + "/bye.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "-o", dir + "/o",
+        ])
         try #require(build.status == 0, "\(build.all)")
         let log = dir + "/console.log"
         let test = try E2E.ingot(["test", dir + "/o/bye-x86_64-efi", "--settle", "15", "--log", log])
@@ -136,12 +168,15 @@ import Testing
     @Test func ctrlCEndsQEMU() throws {
         let dir = try E2E.tempDir("run")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let build = try E2E.ingot(["build", "examples/hello.yml", "--board", "arm64-efi", "--format", "kernel+initrd", "-o", dir])
+        let build = try E2E.ingot([
+            "build", "examples/hello.yml", "--board", "arm64-efi", "--format", "kernel+initrd", "-o", dir,
+        ])
         try #require(build.status == 0, "\(build.all)")
         E2E.bootLock.lock()
         defer { E2E.bootLock.unlock() }
         let out = dir + "/run.out"
-        let p = try Command.startIngot(["run", dir + "/hello-arm64-efi"], stdout: .file(out), stderr: .file(dir + "/run.err"))
+        let p = try Command.startIngot(
+            ["run", dir + "/hello-arm64-efi"], stdout: .file(out), stderr: .file(dir + "/run.err"))
         // The console shows up on ingot's stdout; wait (bounded) for the ready line.
         var ready = false
         for _ in 0..<1200 where !ready {
@@ -149,11 +184,15 @@ import Testing
             if !ready { usleep(100_000) }
         }
         #expect(ready, "the appliance never printed its ready line on ingot run's console")
-        #expect(!(try shellOutput("pgrep -f '[q]emu-system-aarch64.*\(dir)' || true")).isEmpty, "QEMU should be running")
+        #expect(
+            !(try shellOutput("pgrep -f '[q]emu-system-aarch64.*\(dir)' || true")).isEmpty, "QEMU should be running")
         kill(p.pid, SIGINT)  // to ingot only, as the terminal's Ctrl-C would
         #expect(p.waitBlocking().status != .exited(0))
-        #expect(try shellOutput("pgrep -f '[q]emu-system-aarch64.*\(dir)' || true").isEmpty, "QEMU left running after Ctrl-C")
-        let said = ((try? String(contentsOfFile: dir + "/run.err", encoding: .utf8)) ?? "")
+        #expect(
+            try shellOutput("pgrep -f '[q]emu-system-aarch64.*\(dir)' || true").isEmpty,
+            "QEMU left running after Ctrl-C")
+        let said =
+            ((try? String(contentsOfFile: dir + "/run.err", encoding: .utf8)) ?? "")
             + ((try? String(contentsOfFile: out, encoding: .utf8)) ?? "")
         #expect(said.contains("interrupted by signal 2") && said.contains("QEMU was stopped"), "\(said.suffix(300))")
     }

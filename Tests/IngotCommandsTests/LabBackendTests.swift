@@ -11,14 +11,16 @@ import Testing
 @Suite(.serialized) struct LabBackendTests {
     /// The scripts of a QEMU-played x86_64-bios board; every call is logged to `calls`.
     static func writeBench(_ dir: String) throws {
-        try E2E.write("""
+        try E2E.write(
+            """
             #!/bin/sh
             # The SD muxer: the image under test becomes the board's disk.
             echo media-switch >> calls
             cp --sparse=always "$INGOT_IMAGE" card.img
 
             """, to: dir + "/media-switch.sh")
-        try E2E.write("""
+        try E2E.write(
+            """
             #!/bin/sh
             # Power on: QEMU plays the board, paused until the lab has the console open (QEMU drops
             # what it prints while nobody has the pseudo-terminal open). Whatever keeps running
@@ -43,7 +45,8 @@ import Testing
               done' resume "$pts" < /dev/null > /dev/null 2>&1 &
 
             """, to: dir + "/power-on.sh")
-        try E2E.write("""
+        try E2E.write(
+            """
             #!/bin/sh
             echo power-off >> calls
             if [ -f qemu.pid ]; then
@@ -57,7 +60,9 @@ import Testing
             """, to: dir + "/power-off.sh")
     }
 
-    static func lab(_ dir: String, device: String? = nil, powerOn: String = "sh power-on.sh", extra: String = "") -> String {
+    static func lab(_ dir: String, device: String? = nil, powerOn: String = "sh power-on.sh", extra: String = "")
+        -> String
+    {
         """
         # QEMU playing an x86_64-bios board on a pseudo-terminal.
         board: x86_64-bios
@@ -90,7 +95,9 @@ import Testing
             _ = try? shellOutput("cd \(out)/bench && sh power-off.sh")
             try? FileManager.default.removeItem(atPath: out)
         }
-        let build = try E2E.ingot(["build", "examples/hello.yml", "--board", "x86_64-bios", "--format", "raw", "-o", out + "/o"])
+        let build = try E2E.ingot([
+            "build", "examples/hello.yml", "--board", "x86_64-bios", "--format", "raw", "-o", out + "/o",
+        ])
         try #require(build.status == 0, "\(build.all)")
         let bench = out + "/bench"
         try FileManager.default.createDirectory(atPath: bench, withIntermediateDirectories: true)
@@ -99,18 +106,23 @@ import Testing
         let image = out + "/o/hello-x86_64-bios.img"
         let before = try shellOutput("sha256sum \(image)")
 
-        let r = try E2E.ingot(["test", image, "--lab", bench + "/lab.yml", "--log", out + "/console.log", "--json", out + "/result.json"])
+        let r = try E2E.ingot([
+            "test", image, "--lab", bench + "/lab.yml", "--log", out + "/console.log", "--json", out + "/result.json",
+        ])
         #expect(r.status == 0, "\(r.all)")
         #expect(r.stdout.contains("PASS hello-x86_64-bios on x86_64-bios"), "\(r.all)")
         #expect(Self.calls(bench) == ["power-off", "media-switch", "power-on", "power-off"])
         let console = try String(contentsOfFile: out + "/console.log", encoding: .utf8)
         #expect(console.contains("SeaBIOS (version"), "the firmware's first lines reach the console")
         #expect(console.contains("@@INGOT v1 stage=ready"))
-        let result = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/result.json"))) as? [String: Any])
+        let result = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/result.json")))
+                as? [String: Any])
         #expect(result["accelerator"] as? String == "lab")
         // Powered off: the QEMU playing the board is gone, and the image was only read.
         #expect(!FileManager.default.fileExists(atPath: bench + "/qemu.pid"))
-        let pid = try String(contentsOfFile: bench + "/qemu.lastpid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let pid = try String(contentsOfFile: bench + "/qemu.lastpid", encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines)
         #expect(!pid.isEmpty && !FileManager.default.fileExists(atPath: "/proc/\(pid)"), "QEMU \(pid) still runs")
         #expect(try shellOutput("sha256sum \(image)") == before)
     }
@@ -120,7 +132,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let image = try Self.fakeImage(in: dir)
         try E2E.write("#!/bin/sh\necho \"$(basename \"$0\" .sh)\" >> calls\n", to: dir + "/record.sh")
-        try E2E.write("""
+        try E2E.write(
+            """
             board: x86_64-bios
             serial:
               device: /dev/ttyINGOT-nonexistent
@@ -140,21 +153,25 @@ import Testing
         let dir = try E2E.tempDir("lab-power")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let image = try Self.fakeImage(in: dir)
-        try E2E.write("""
+        try E2E.write(
+            """
             serial: {device: /dev/ttyINGOT-nonexistent}
             power-on: echo relay says no >&2; exit 3
             power-off: echo power-off >> calls
             """, to: dir + "/lab.yml")
         let r = try E2E.ingot(["test", image, "--board", "x86_64-bios", "--lab", dir + "/lab.yml"])
         #expect(r.status == 2, "\(r.all)")
-        #expect(r.stderr.contains("lab power-on command failed (exit status 3)") && r.stderr.contains("relay says no"), "\(r.all)")
+        #expect(
+            r.stderr.contains("lab power-on command failed (exit status 3)") && r.stderr.contains("relay says no"),
+            "\(r.all)")
         #expect(r.stderr.contains("\(dir)/lab.yml:2:"), "\(r.all)")
         #expect(Self.calls(dir) == ["power-off", "power-off"], "powered off again after the failed power-on")
 
         // A serial "device" that is a plain file.
         try E2E.write("serial: {device: \(dir)/lab.yml}\npower-on: 'true'\npower-off: 'true'\n", to: dir + "/file.yml")
         let notTTY = try E2E.ingot(["test", image, "--board", "x86_64-bios", "--lab", dir + "/file.yml"])
-        #expect(notTTY.status == 2 && notTTY.stderr.contains("is not a serial device (not a terminal)"), "\(notTTY.all)")
+        #expect(
+            notTTY.status == 2 && notTTY.stderr.contains("is not a serial device (not a terminal)"), "\(notTTY.all)")
     }
 
     @Test func labFileMistakesNameTheLine() throws {
@@ -162,11 +179,17 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let image = try Self.fakeImage(in: dir)
         let cases: [(String, String)] = [
-            ("serial: {device: /dev/ttyUSB0, baud: 12345}\npower-on: 'true'\npower-off: 'true'\n", "lab.yml:1:38: error: 12345 is not a baud rate"),
+            (
+                "serial: {device: /dev/ttyUSB0, baud: 12345}\npower-on: 'true'\npower-off: 'true'\n",
+                "lab.yml:1:38: error: 12345 is not a baud rate"
+            ),
             ("serial: {device: /dev/ttyUSB0}\npower-on: 'true'\npowr-off: 'true'\n", "lab.yml:3:1"),
             ("serial: {device: ttyUSB0}\npower-on: 'true'\npower-off: 'true'\n", "is not an absolute path"),
             ("serial: {device: /dev/ttyUSB0}\npower-off: 'true'\n", "power-on"),
-            ("board: rpi3\nserial: {device: /dev/ttyUSB0}\npower-on: 'true'\npower-off: 'true'\n", "the lab's board is rpi3"),
+            (
+                "board: rpi3\nserial: {device: /dev/ttyUSB0}\npower-on: 'true'\npower-off: 'true'\n",
+                "the lab's board is rpi3"
+            ),
         ]
         for (index, (text, expected)) in cases.enumerated() {
             try E2E.write(text, to: dir + "/lab.yml")
@@ -175,6 +198,8 @@ import Testing
             #expect(r.stderr.contains(expected), "case \(index): \(r.all)")
         }
         let missing = try E2E.ingot(["test", image, "--board", "x86_64-bios", "--lab", dir + "/nope.yml"])
-        #expect(missing.status == 2 && missing.stderr.contains("nope.yml:1:1: error: cannot read the lab file"), "\(missing.all)")
+        #expect(
+            missing.status == 2 && missing.stderr.contains("nope.yml:1:1: error: cannot read the lab file"),
+            "\(missing.all)")
     }
 }

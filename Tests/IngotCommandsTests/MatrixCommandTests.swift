@@ -4,7 +4,7 @@
 // file with a mistake names file:line.
 import Foundation
 #if canImport(FoundationXML)
-import FoundationXML
+    import FoundationXML
 #endif
 import Testing
 
@@ -12,7 +12,10 @@ final class JUnitCells: NSObject, XMLParserDelegate {
     var cases: [String] = []
     var outcomes: [String: String] = [:]
     private var current = ""
-    func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?, attributes: [String: String]) {
+    func parser(
+        _ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
+        attributes: [String: String]
+    ) {
         switch name {
         case "testcase":
             current = "\(attributes["classname"] ?? "")/\(attributes["name"] ?? "")"
@@ -39,20 +42,25 @@ final class JUnitCells: NSObject, XMLParserDelegate {
         // rpi4 boots under the QEMU 10 ci/bootstrap installs; a copy of the boards asking for a
         // QEMU that does not exist makes it the cell this QEMU cannot emulate.
         let boards = try E2E.boardsNeedingFutureQEMU("rpi4", in: out)
-        let r = try E2E.ingot([
-            "matrix", "examples/hello.yml", "--board", "arm64-efi", "--board", "rpi4", "--format", "kernel+initrd", "-o", out + "/m",
-            "--junit", out + "/r.xml", "--json", out + "/r.json", "--html", out + "/r.html", "--jobs", "1",
-        ], env: boards)
+        let r = try E2E.ingot(
+            [
+                "matrix", "examples/hello.yml", "--board", "arm64-efi", "--board", "rpi4", "--format", "kernel+initrd",
+                "-o", out + "/m",
+                "--junit", out + "/r.xml", "--json", out + "/r.json", "--html", out + "/r.html", "--jobs", "1",
+            ], env: boards)
         #expect(r.status == 0, "\(r.all)")
         #expect(r.stdout.contains("matrix: 1 passed, 0 failed, 1 skipped, 0 error; exit 0"))
-        #expect(r.stdout.contains("skipped rpi4/kernel+initrd/qemu: board rpi4 needs QEMU"))  // skips are said, not silent
+        // Skips are said, not silent.
+        #expect(r.stdout.contains("skipped rpi4/kernel+initrd/qemu: board rpi4 needs QEMU"))
 
         let junit = try JUnitCells.parse(out + "/r.xml")
         #expect(junit.cases == ["ingot.arm64-efi/kernel+initrd/qemu", "ingot.rpi4/kernel+initrd/qemu"])
         #expect(junit.outcomes["ingot.arm64-efi/kernel+initrd/qemu"] == nil)
         #expect(junit.outcomes["ingot.rpi4/kernel+initrd/qemu"]?.hasPrefix("skipped: board rpi4 needs QEMU") == true)
 
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/r.json"))) as? [String: Any])
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/r.json")))
+                as? [String: Any])
         #expect(json["passed"] as? Int == 1 && json["skipped"] as? Int == 1)
         let cells = try #require(json["cells"] as? [[String: Any]])
         let first = try #require(cells.first)
@@ -71,12 +79,15 @@ final class JUnitCells: NSObject, XMLParserDelegate {
         let out = try E2E.tempDir("matrix-fail")
         defer { try? FileManager.default.removeItem(atPath: out) }
         let r = try E2E.ingot([
-            "matrix", "examples/faults/onboot-fails.yml", "--board", "arm64-efi", "-o", out + "/m", "--junit", out + "/r.xml",
+            "matrix", "examples/faults/onboot-fails.yml", "--board", "arm64-efi", "-o", out + "/m", "--junit",
+            out + "/r.xml",
             "--retries", "2",
         ])
         #expect(r.status == 1, "\(r.all)")
         let junit = try JUnitCells.parse(out + "/r.xml")
-        #expect(junit.outcomes["ingot.arm64-efi/kernel+initrd/qemu"]?.contains("failure: stage init: init reported failure (onboot): step boom exited with rc=3") == true)
+        #expect(
+            junit.outcomes["ingot.arm64-efi/kernel+initrd/qemu"]?.contains(
+                "failure: stage init: init reported failure (onboot): step boom exited with rc=3") == true)
         #expect(!r.stdout.contains("retry"))  // guest failures are never retried
         #expect(try shellOutput("pgrep -f '[q]emu-system.*\(out)' || true").isEmpty)
     }
@@ -89,7 +100,9 @@ final class JUnitCells: NSObject, XMLParserDelegate {
             "--host", "qemu+tcp://127.0.0.1:9/system", "--retries", "1", "--json", out + "/r.json",
         ])
         #expect(r.status == 2, "\(r.all)")
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/r.json"))) as? [String: Any])
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/r.json")))
+                as? [String: Any])
         let cell = try #require((json["cells"] as? [[String: Any]])?.first)
         #expect(cell["status"] as? String == "error")
         #expect(cell["attempts"] as? Int == 2)
@@ -100,7 +113,9 @@ final class JUnitCells: NSObject, XMLParserDelegate {
     @Test func dryRunPrintsCellsAndPlans() throws {
         let out = try E2E.tempDir("matrix-dry")
         defer { try? FileManager.default.removeItem(atPath: out) }
-        let r = try E2E.ingot(["matrix", "examples/hello.yml", "--board", "all", "--format", "kernel+initrd,raw", "-o", out, "--dry-run"])
+        let r = try E2E.ingot([
+            "matrix", "examples/hello.yml", "--board", "all", "--format", "kernel+initrd,raw", "-o", out, "--dry-run",
+        ])
         #expect(r.status == 0, "\(r.all)")
         #expect(r.stdout.contains("cells (10):"))
         #expect(r.stdout.contains("x86_64-efi/raw/virtio/qemu: runs (512 MiB"))
@@ -118,11 +133,17 @@ final class JUnitCells: NSObject, XMLParserDelegate {
         try E2E.write("boards: [arm64-efi]\nformats: [kernel+initrd, qcow]\n", to: file)
         var r = try E2E.ingot(["matrix", "examples/hello.yml", "--matrix", file, "--dry-run"])
         #expect(r.status != 0)
-        #expect(r.stderr.contains("\(file):2:") && r.stderr.contains("unknown format 'qcow'") && r.stderr.contains("did you mean 'qcow2'"), "\(r.all)")
+        #expect(
+            r.stderr.contains("\(file):2:") && r.stderr.contains("unknown format 'qcow'")
+                && r.stderr.contains("did you mean 'qcow2'"), "\(r.all)")
         try E2E.write("boards: [arm64-efi]\nhosts:\n  - uri: local\n    job: 2\n", to: file)
         r = try E2E.ingot(["matrix", "examples/hello.yml", "--matrix", file, "--dry-run"])
-        #expect(r.stderr.contains("\(file):4:5") && r.stderr.contains("unknown host key 'job'") && r.stderr.contains("'jobs'"), "\(r.all)")
-        try E2E.write("boards: [arm64-efi]\nformats: raw\nretries: 3\nhosts:\n  - uri: local\n    jobs: 1\n    memory: 2048\n", to: file)
+        #expect(
+            r.stderr.contains("\(file):4:5") && r.stderr.contains("unknown host key 'job'")
+                && r.stderr.contains("'jobs'"), "\(r.all)")
+        try E2E.write(
+            "boards: [arm64-efi]\nformats: raw\nretries: 3\nhosts:\n  - uri: local\n    jobs: 1\n    memory: 2048\n",
+            to: file)
         r = try E2E.ingot(["matrix", "examples/hello.yml", "--matrix", file, "--dry-run", "-o", dir + "/o"])
         #expect(r.status == 0, "\(r.all)")
         #expect(r.stdout.contains("qemu local: 1 at once, 2048 MiB guest memory"))
@@ -133,7 +154,9 @@ final class JUnitCells: NSObject, XMLParserDelegate {
     @Test func helpDocumentsExitCodes() throws {
         let r = try E2E.ingot(["matrix", "--help"])
         #expect(r.stdout.contains("0  every cell that ran passed"))
-        #expect(r.stdout.contains("1  at least one guest failed a boot stage, or a cell was skipped\n     under --fail-on-skip"))
+        #expect(
+            r.stdout.contains(
+                "1  at least one guest failed a boot stage, or a cell was skipped\n     under --fail-on-skip"))
         #expect(r.stdout.contains("2  no guest failure, but infrastructure errors"))
         #expect(r.stdout.contains("--fail-on-skip") && r.stdout.contains("--bus"))
     }

@@ -22,12 +22,16 @@ import Testing
         #expect(test.stdout.contains("probe: http GET / on guest port 80 (want 200) via 127.0.0.1:"), "\(test.stdout)")
         #expect(test.stdout.contains(": answered 200 at "), "\(test.stdout)")
         // The verdict carries what the probe got: nginx's page from the spec's files.
-        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/verdict.json"))) as? [String: Any]
+        let json =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/verdict.json")))
+            as? [String: Any]
         let verdict = json?["verdict"] as? [String: Any]
         let probe = (verdict?["probes"] as? [[String: Any]])?.first
         let last = probe?["last"] as? [String: Any]
         #expect(last?["status"] as? Int == 200)
-        #expect((last?["body"] as? String)?.contains("nginx from Debian, in an Ingot appliance") == true, "\(String(describing: last))")
+        #expect(
+            (last?["body"] as? String)?.contains("nginx from Debian, in an Ingot appliance") == true,
+            "\(String(describing: last))")
     }
 
     @Test(.enabled(if: TestEnvironment.isFullTier, "full tier: a third boot, only to see a probe fail"))
@@ -47,7 +51,9 @@ import Testing
               http: {port: 8080, path: /health}
 
             """, to: dir + "/never.yml")
-        let build = try E2E.ingot(["build", dir + "/never.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "-o", dir + "/o"])
+        let build = try E2E.ingot([
+            "build", dir + "/never.yml", "--board", "x86_64-efi", "--format", "kernel+initrd", "-o", dir + "/o",
+        ])
         try #require(build.status == 0, "\(build.all.suffix(3000))")
         let test = try E2E.ingot(["test", dir + "/o/never-x86_64-efi", "--ready-timeout", "60"])
         #expect(test.status == 1, "\(test.all.suffix(3000))")
@@ -61,7 +67,9 @@ import Testing
 
     /// mmdebstrap can make a foreign-arch root only with qemu-user registered in binfmt_misc.
     static func canBootstrap(_ arch: String) -> Bool {
-        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/mmdebstrap"), TestEnvironment.isRoot else { return false }
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/mmdebstrap"), TestEnvironment.isRoot else {
+            return false
+        }
         return arch == "amd64" || FileManager.default.fileExists(atPath: "/proc/sys/fs/binfmt_misc/qemu-aarch64")
     }
 
@@ -81,10 +89,14 @@ import Testing
         }
         let made = try Command.run(
             "/usr/bin/mmdebstrap",
-            ["--variant=minbase", "--include=systemd-sysv,udev", "--architectures=\(arch)", "--format=directory", "bookworm", partial],
+            [
+                "--variant=minbase", "--include=systemd-sysv,udev", "--architectures=\(arch)", "--format=directory",
+                "bookworm", partial,
+            ],
             mergeStandardError: true)
         try #require(made.status == 0, "mmdebstrap: \(made.stdout.suffix(3000))")
-        let packed = try Command.run("/bin/tar", ["--numeric-owner", "-C", partial, "-cf", partial + ".tar", "."], mergeStandardError: true)
+        let packed = try Command.run(
+            "/bin/tar", ["--numeric-owner", "-C", partial, "-cf", partial + ".tar", "."], mergeStandardError: true)
         try #require(packed.status == 0, "tar: \(packed.stdout.suffix(2000))")
         try FileManager.default.moveItem(atPath: partial + ".tar", toPath: tar)
         return tar
@@ -95,18 +107,23 @@ import Testing
         let available = Self.canBootstrap(arch)
         if !available {
             // A missing tool skips locally and fails in CI (CI has mmdebstrap, root and, for arm64, binfmt).
-            #expect(!TestEnvironment.isCI, "mmdebstrap (as root, with qemu-user binfmt for foreign arches) is needed for \(arch)")
+            #expect(
+                !TestEnvironment.isCI,
+                "mmdebstrap (as root, with qemu-user binfmt for foreign arches) is needed for \(arch)")
             return
         }
         let tar = try Self.rootfs(arch)
         let dir = try E2E.tempDir("debian-\(board)")
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let example = try String(contentsOfFile: E2E.root + "/examples/debian.yml", encoding: .utf8)
-        try E2E.write(example.replacingOccurrences(of: "tar:debian-rootfs.tar", with: "tar:" + tar), to: dir + "/debian.yml")
+        try E2E.write(
+            example.replacingOccurrences(of: "tar:debian-rootfs.tar", with: "tar:" + tar), to: dir + "/debian.yml")
         let build = try E2E.ingot(["build", dir + "/debian.yml", "--board", board, "-o", dir + "/o"])
         try #require(build.status == 0, "\(build.all.suffix(3000))")
         // kernel+initrd has no stage 1 to hand over from: refused before anything is written.
-        let initrd = try E2E.ingot(["build", dir + "/debian.yml", "--board", board, "--format", "kernel+initrd", "-o", dir + "/k"])
+        let initrd = try E2E.ingot([
+            "build", dir + "/debian.yml", "--board", board, "--format", "kernel+initrd", "-o", dir + "/k",
+        ])
         #expect(initrd.status != 0 && initrd.stderr.contains("boot.init /sbin/init"), "\(initrd.all.suffix(2000))")
         #expect(E2E.listing(dir + "/k").isEmpty)
         let log = dir + "/console.log"

@@ -9,7 +9,9 @@ import Testing
 /// The tools the test needs; under CI=true the test runs (and fails) without them.
 let registryBootToolsPresent: Bool = {
     if ProcessInfo.processInfo.environment["CI"] == "true" { return true }
-    return ["/usr/bin/docker-registry", "/usr/bin/skopeo", "/bin/busybox"].allSatisfy { FileManager.default.fileExists(atPath: $0) }
+    return ["/usr/bin/docker-registry", "/usr/bin/skopeo", "/bin/busybox"].allSatisfy {
+        FileManager.default.fileExists(atPath: $0)
+    }
 }()
 
 @Suite(.serialized, .enabled(if: registryBootToolsPresent, "needs docker-registry, skopeo, python3, busybox-static"))
@@ -17,33 +19,33 @@ struct RegistryBootTests {
     /// A busybox image (static host busybox, amd64) as an OCI layout, made with python3.
     static func busyboxLayout(in dir: String) throws -> String {
         let script = #"""
-        import hashlib, json, os, sys, tarfile, io
-        out = sys.argv[1]
-        os.makedirs(out + "/blobs/sha256", exist_ok=True)
-        def blob(data):
-            h = hashlib.sha256(data).hexdigest()
-            open(f"{out}/blobs/sha256/{h}", "wb").write(data)
-            return "sha256:" + h, len(data)
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
-            for d in ["bin", "etc"]:
-                i = tarfile.TarInfo(d); i.type = tarfile.DIRTYPE; i.mode = 0o755; t.addfile(i)
-            data = open("/bin/busybox", "rb").read()
-            i = tarfile.TarInfo("bin/busybox"); i.size = len(data); i.mode = 0o755; t.addfile(i, io.BytesIO(data))
-            i = tarfile.TarInfo("bin/sh"); i.type = tarfile.SYMTYPE; i.linkname = "busybox"; t.addfile(i)
-        layer, lsize = blob(buf.getvalue())
-        config = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
-                  "rootfs": {"type": "layers", "diff_ids": [layer]}}
-        c, csize = blob(json.dumps(config).encode())
-        m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": c, "size": csize},
-             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": lsize}]}
-        md, msize = blob(json.dumps(m).encode())
-        index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
-                 "digest": md, "size": msize, "annotations": {"org.opencontainers.image.ref.name": "1"}}]}
-        open(out + "/index.json", "w").write(json.dumps(index))
-        open(out + "/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
-        """#
+            import hashlib, json, os, sys, tarfile, io
+            out = sys.argv[1]
+            os.makedirs(out + "/blobs/sha256", exist_ok=True)
+            def blob(data):
+                h = hashlib.sha256(data).hexdigest()
+                open(f"{out}/blobs/sha256/{h}", "wb").write(data)
+                return "sha256:" + h, len(data)
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+                for d in ["bin", "etc"]:
+                    i = tarfile.TarInfo(d); i.type = tarfile.DIRTYPE; i.mode = 0o755; t.addfile(i)
+                data = open("/bin/busybox", "rb").read()
+                i = tarfile.TarInfo("bin/busybox"); i.size = len(data); i.mode = 0o755; t.addfile(i, io.BytesIO(data))
+                i = tarfile.TarInfo("bin/sh"); i.type = tarfile.SYMTYPE; i.linkname = "busybox"; t.addfile(i)
+            layer, lsize = blob(buf.getvalue())
+            config = {"architecture": "amd64", "os": "linux", "config": {"Cmd": ["/bin/sh"]},
+                      "rootfs": {"type": "layers", "diff_ids": [layer]}}
+            c, csize = blob(json.dumps(config).encode())
+            m = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                 "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": c, "size": csize},
+                 "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": layer, "size": lsize}]}
+            md, msize = blob(json.dumps(m).encode())
+            index = {"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json",
+                     "digest": md, "size": msize, "annotations": {"org.opencontainers.image.ref.name": "1"}}]}
+            open(out + "/index.json", "w").write(json.dumps(index))
+            open(out + "/oci-layout", "w").write('{"imageLayoutVersion":"1.0.0"}')
+            """#
         try E2E.write(script, to: dir + "/layout.py")
         let layout = dir + "/busybox-layout"
         #expect(try shellOutput("python3 \(dir)/layout.py \(layout) && echo ok").contains("ok"))
@@ -53,9 +55,14 @@ struct RegistryBootTests {
     @Test func linuxKitSpecWithRegistryImagesBuildsOfflineAndBoots() throws {
         let dir = try E2E.tempDir("registry-boot")
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let port = Int(try shellOutput("python3 -c \"import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])\"")
-            .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
-        try E2E.write("""
+        let port =
+            Int(
+                try shellOutput(
+                    "python3 -c \"import socket; s=socket.socket(); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])\""
+                )
+                .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        try E2E.write(
+            """
             version: 0.1
             log:
               level: error
@@ -88,12 +95,14 @@ struct RegistryBootTests {
         try #require(up, "docker-registry did not start")
         let layout = try Self.busyboxLayout(in: dir)
         let push = try shellOutput(
-            "skopeo copy --quiet --dest-tls-verify=false oci:\(layout):1 docker://\(host)/ingot/busybox:1 2>&1 && echo pushed")
+            "skopeo copy --quiet --dest-tls-verify=false oci:\(layout):1 docker://\(host)/ingot/busybox:1 2>&1 && echo pushed"
+        )
         try #require(push.contains("pushed"), "\(push)")
 
         // A LinuxKit-shaped spec: no name, plain references, LinuxKit fields.
         let spec = dir + "/lk_hello.yml"
-        try E2E.write("""
+        try E2E.write(
+            """
             kernel:
               cmdline: "console=ttyS0"
             init:
@@ -126,13 +135,20 @@ struct RegistryBootTests {
         registry.terminate()
         registry.waitUntilExit()
         let offlineOut = dir + "/offline"
-        let offline = try E2E.ingot(["build", spec, "--board", "x86_64-efi", "--format", "kernel+initrd", "-o", offlineOut, "--offline"])
+        let offline = try E2E.ingot([
+            "build", spec, "--board", "x86_64-efi", "--format", "kernel+initrd", "-o", offlineOut, "--offline",
+        ])
         try #require(offline.status == 0, "\(offline.all)")
         for name in E2E.listing(out) {
-            #expect(FileManager.default.contentsEqual(atPath: "\(out)/\(name)", andPath: "\(offlineOut)/\(name)"), "\(name) differs")
+            #expect(
+                FileManager.default.contentsEqual(atPath: "\(out)/\(name)", andPath: "\(offlineOut)/\(name)"),
+                "\(name) differs")
         }
         // Without --offline the stopped registry is an error naming it.
-        let online = try E2E.ingot(["build", spec, "--board", "x86_64-efi", "--format", "kernel+initrd", "-o", dir + "/x", "--registry-http", host])
+        let online = try E2E.ingot([
+            "build", spec, "--board", "x86_64-efi", "--format", "kernel+initrd", "-o", dir + "/x", "--registry-http",
+            host,
+        ])
         #expect(online.status != 0)
         #expect(online.all.contains("cannot reach registry \(host)"), "\(online.all)")
 

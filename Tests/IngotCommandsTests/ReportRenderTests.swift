@@ -14,25 +14,35 @@ struct ReportRenderTests {
     }
 
     static func cells(logs: String) throws -> [CellResult] {
-        let bootLog = "Linux version 6.1.0-56-arm64\n" + IngotMarker(stage: "init", seq: 0, fields: ["name": "hello"]).line + "\n"
+        let bootLog =
+            "Linux version 6.1.0-56-arm64\n" + IngotMarker(stage: "init", seq: 0, fields: ["name": "hello"]).line + "\n"
             + IngotMarker(stage: "ready", seq: 1, fields: ["name": "hello"]).line + "\n"
-        let failLog = "Linux version 6.1.0-56-amd64\n" + IngotMarker(stage: "init", seq: 0).line + "\nboom: about to fail <&>\n"
+        let failLog =
+            "Linux version 6.1.0-56-amd64\n" + IngotMarker(stage: "init", seq: 0).line + "\nboom: about to fail <&>\n"
             + IngotMarker(stage: "fail", seq: 1, fields: ["reason": "onboot", "name": "boom", "rc": "3"]).line + "\n"
         try bootLog.write(toFile: logs + "/pass.log", atomically: true, encoding: .utf8)
         try failLog.write(toFile: logs + "/fail.log", atomically: true, encoding: .utf8)
         let pass = BootVerdict(
             passed: true, reached: .ready, failedStage: nil, reason: "ready marker (hello) on console line 3 at 2.4 s",
-            stageTimes: [.firmware: 0.4, .bootloader: 0.4, .kernel: 0.4, .`init`: 1.9, .ready: 2.4], stageLines: [.kernel: 1, .`init`: 2, .ready: 3],
+            stageTimes: [.firmware: 0.4, .bootloader: 0.4, .kernel: 0.4, .`init`: 1.9, .ready: 2.4],
+            stageLines: [.kernel: 1, .`init`: 2, .ready: 3],
             skipped: [.firmware, .bootloader])
         let fail = BootVerdict(
-            passed: false, reached: .`init`, failedStage: .`init`, reason: "init reported failure (onboot): step boom exited with rc=3",
-            stageTimes: [.firmware: 3.1, .bootloader: 3.1, .kernel: 3.1, .`init`: 7.8], stageLines: [.kernel: 1, .`init`: 2])
+            passed: false, reached: .`init`, failedStage: .`init`,
+            reason: "init reported failure (onboot): step boom exited with rc=3",
+            stageTimes: [.firmware: 3.1, .bootloader: 3.1, .kernel: 3.1, .`init`: 7.8],
+            stageLines: [.kernel: 1, .`init`: 2])
         return [
-            CellResult(board: "arm64-efi", format: .kernelInitrd, backend: .qemu, host: "local", verdict: pass, durations: ["wall": 3], logPath: logs + "/pass.log"),
-            CellResult(board: "x86_64-efi", format: .kernelInitrd, backend: .qemu, host: "local", verdict: fail, durations: ["wall": 9], logPath: logs + "/fail.log"),
+            CellResult(
+                board: "arm64-efi", format: .kernelInitrd, backend: .qemu, host: "local", verdict: pass,
+                durations: ["wall": 3], logPath: logs + "/pass.log"),
+            CellResult(
+                board: "x86_64-efi", format: .kernelInitrd, backend: .qemu, host: "local", verdict: fail,
+                durations: ["wall": 9], logPath: logs + "/fail.log"),
             CellResult(
                 board: "rpi4", format: .raw, backend: .qemu, host: "-",
-                verdict: BootVerdict(passed: false, reached: nil, failedStage: nil, reason: "board rpi4 needs QEMU ≥ 9.0"), logPath: "",
+                verdict: BootVerdict(
+                    passed: false, reached: nil, failedStage: nil, reason: "board rpi4 needs QEMU ≥ 9.0"), logPath: "",
                 status: .skipped, attempts: 0),
         ]
     }
@@ -56,7 +66,8 @@ struct ReportRenderTests {
         #expect(dom.contains("1 of 3 cells passed (1 failed, 1 skipped)"))
 
         let shot = dir + "/report.png"
-        _ = try shellOutput("timeout 120 \(chromium) \(flags) --screenshot=\(shot) --window-size=1200,900 file://\(page) 2>/dev/null")
+        _ = try shellOutput(
+            "timeout 120 \(chromium) \(flags) --screenshot=\(shot) --window-size=1200,900 file://\(page) 2>/dev/null")
         let size = (try FileManager.default.attributesOfItem(atPath: shot)[.size] as? NSNumber)?.intValue ?? 0
         #expect(size > 20_000, "screenshot is only \(size) bytes")
         // Decode the PNG (zlib + row filters) and count colours: a blank or broken page has a handful.

@@ -34,12 +34,18 @@ import Testing
         let text = try String(contentsOfFile: profile, encoding: .utf8)
         try E2E.write(text.replacingOccurrences(of: "virtio_pci, virtio_blk, ", with: "virtio_pci, "), to: profile)
         #expect(!(try String(contentsOfFile: profile, encoding: .utf8)).contains("virtio_blk"))
-        try Fault.build("examples/faults/minimal.yml", board: "x86_64-efi", format: "raw", into: out, extra: ["--boards-dir", boards])
-        let r = try Fault.boot("\(out)/minimal-x86_64-efi.img", args: ["--boards-dir", boards, "--board", "x86_64-efi", "--ready-timeout", "90"])
+        try Fault.build(
+            "examples/faults/minimal.yml", board: "x86_64-efi", format: "raw", into: out,
+            extra: ["--boards-dir", boards])
+        let r = try Fault.boot(
+            "\(out)/minimal-x86_64-efi.img",
+            args: ["--boards-dir", boards, "--board", "x86_64-efi", "--ready-timeout", "90"])
         #expect(r.status == 1)
         #expect(r.failedStage == "init")
         #expect(r.reason.contains("root-not-found"), "\(r.reason)")
-        #expect(r.lastLines.contains { $0.contains("no disk with identifier") && $0.contains("initramfsModules") }, "\(r.lastLines)")
+        #expect(
+            r.lastLines.contains { $0.contains("no disk with identifier") && $0.contains("initramfsModules") },
+            "\(r.lastLines)")
         try Fault.noQEMULeft(out)
     }
 

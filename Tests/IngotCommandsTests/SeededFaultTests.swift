@@ -61,7 +61,9 @@ enum Fault {
         #expect(r.status == 1)
         #expect(r.failedStage == "init")
         #expect(r.reached == "init")
-        #expect(r.reason.contains("service flappy is crash-looping: restarted 3 times before ready, last rc=1"), "\(r.reason)")
+        #expect(
+            r.reason.contains("service flappy is crash-looping: restarted 3 times before ready, last rc=1"),
+            "\(r.reason)")
         try Fault.noQEMULeft(out)
     }
 
@@ -107,7 +109,8 @@ enum Fault {
         // broken); otherwise `ingot test` refuses a file changed after the build, before QEMU.
         let manifestPath = "\(out)/minimal-x86_64-efi.manifest.json"
         var manifest = try #require(
-            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: manifestPath))) as? [String: Any])
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: manifestPath)))
+                as? [String: Any])
         var outputs = try #require(manifest["outputs"] as? [[String: Any]])
         let index = try #require(outputs.firstIndex { $0["role"] as? String == "kernel" })
         outputs[index]["size"] = bytes.count
@@ -119,7 +122,9 @@ enum Fault {
         #expect(r.status == 1)
         #expect(r.reached == nil)
         #expect(r.failedStage == "kernel")
-        #expect(r.reason.contains("QEMU exited (exit status 1)") && r.reason.contains("before any stage was recognised"), "\(r.reason)")
+        #expect(
+            r.reason.contains("QEMU exited (exit status 1)") && r.reason.contains("before any stage was recognised"),
+            "\(r.reason)")
         #expect(r.reason.contains("kernel"))  // QEMU's message names the kernel it could not load
         try Fault.noQEMULeft(out)
     }

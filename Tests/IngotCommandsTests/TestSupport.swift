@@ -43,12 +43,15 @@ enum E2E {
     /// ci/test finds what to move to the full tier).
     static func logTiming(_ args: [String], seconds: Double) {
         guard let path = ProcessInfo.processInfo.environment["INGOT_TEST_TIMING"], !path.isEmpty,
-            let handle = FileHandle(forWritingAtPath: path) ?? (FileManager.default.createFile(atPath: path, contents: nil)
-                ? FileHandle(forWritingAtPath: path) : nil)
+            let handle = FileHandle(forWritingAtPath: path)
+                ?? (FileManager.default.createFile(atPath: path, contents: nil)
+                    ? FileHandle(forWritingAtPath: path) : nil)
         else { return }
         defer { try? handle.close() }
         _ = try? handle.seekToEnd()
-        try? handle.write(contentsOf: Data(String(format: "%7.1f s  ingot %@\n", seconds, args.prefix(6).joined(separator: " ")).utf8))
+        try? handle.write(
+            contentsOf: Data(String(format: "%7.1f s  ingot %@\n", seconds, args.prefix(6).joined(separator: " ")).utf8)
+        )
     }
 
     /// A copy of the repository's boards in which `board` needs a QEMU newer than any that

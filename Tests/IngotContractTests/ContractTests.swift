@@ -23,7 +23,9 @@ import Testing
     }
 
     @Test func refusesEmptyItemsRepeatsAndUnknowns() {
-        #expect(throws: ListError(option: "--format", message: "'raw,,qcow2' has an empty item; remove the extra comma")) {
+        #expect(
+            throws: ListError(option: "--format", message: "'raw,,qcow2' has an empty item; remove the extra comma")
+        ) {
             try OutputFormat.parseList("raw,,qcow2")
         }
         #expect(throws: ListError(option: "--format", message: "'raw' is given twice; name each value once")) {

@@ -35,7 +35,9 @@ import Testing
         img[510] = 0x55
         img[511] = 0xAA
         var entries = [UInt8](repeating: 0, count: 128 * 128)
-        let type: [UInt8] = [0xAF, 0x3D, 0xC6, 0x0F, 0x83, 0x84, 0x72, 0x47, 0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D, 0xE4]
+        let type: [UInt8] = [
+            0xAF, 0x3D, 0xC6, 0x0F, 0x83, 0x84, 0x72, 0x47, 0x8E, 0x79, 0x3D, 0x69, 0xD8, 0x47, 0x7D, 0xE4,
+        ]
         for i in 0..<16 {
             entries[i] = type[i]
             entries[16 + i] = UInt8(i + 1)
@@ -64,12 +66,16 @@ import Testing
         img.replaceSubrange(1024..<(1024 + entries.count), with: entries)
         let backup = Int(last - 32) * 512
         img.replaceSubrange(backup..<(backup + entries.count), with: entries)
-        img.replaceSubrange(Int(last) * 512..<(Int(last) * 512 + 92), with: header(my: last, alt: 1, entriesLBA: last - 32))
+        img.replaceSubrange(
+            Int(last) * 512..<(Int(last) * 512 + 92), with: header(my: last, alt: 1, entriesLBA: last - 32))
         try Data(img).write(to: URL(fileURLWithPath: path))
     }
 
     // Case 8: LBAs near 2^63 (or whose byte offset overflows) used to trap in ImageInspector.
-    @Test(arguments: [(UInt64(9_223_372_036_854_775_000), UInt64(100)), (UInt64(1) << 54, UInt64(100)), (UInt64(2048), UInt64.max / 2)])
+    @Test(arguments: [
+        (UInt64(9_223_372_036_854_775_000), UInt64(100)), (UInt64(1) << 54, UInt64(100)),
+        (UInt64(2048), UInt64.max / 2),
+    ])
     func forgedGPTWithHugeLBAsIsAnErrorNamingThePartition(start: UInt64, count: UInt64) throws {
         let tmp = try TempDir()
         try Self.forgedGPT(tmp.file("forged.img"), start: start, count: count)
@@ -130,7 +136,8 @@ import Testing
             for pow2 in [false, true] {
                 do {
                     let layout = try LayoutPlanner.plan(
-                        table: .gpt, partitions: plans, contentSizes: [:], seed: "s", constraints: Layouts.efiConstraints,
+                        table: .gpt, partitions: plans, contentSizes: [:], seed: "s",
+                        constraints: Layouts.efiConstraints,
                         roundDiskToPowerOfTwo: pow2)
                     Issue.record("a \(size)-byte partition was laid out: \(layout.diskSize)")
                 } catch let error as LayoutPlanner.Error {
@@ -165,12 +172,15 @@ import Testing
             Issue.record("a 3 TiB MBR disk was laid out")
         } catch {
             let text = "\(error)"
-            #expect(text.contains("'data'") && text.contains("2 TiB") && text.contains("rpi3") && text.contains("data.size"), "\(text)")
+            #expect(
+                text.contains("'data'") && text.contains("2 TiB") && text.contains("rpi3")
+                    && text.contains("data.size"), "\(text)")
         }
         // Just under the limit is fine, on GPT far more is.
         plans[2] = PartitionPlan(name: "data", role: .data, type: "linux", size: .fixed((2 << 40) - 512 * mib))
         _ = try LayoutPlanner.plan(
-            table: .mbr, partitions: plans, contentSizes: [:], firstOffset: 4 * mib, seed: "s", constraints: Layouts.rpiConstraints)
+            table: .mbr, partitions: plans, contentSizes: [:], firstOffset: 4 * mib, seed: "s",
+            constraints: Layouts.rpiConstraints)
     }
 
     @Test func hostFilesystemLimitIsCheckedWithoutWriting() throws {
@@ -197,7 +207,9 @@ import Testing
         let fd = open(img.path, O_WRONLY)
         #expect(fd >= 0)
         for block: Int64 in [1000, 1002] {
-            _ = [UInt8](repeating: 9, count: 100).withUnsafeBytes { pwrite(fd, $0.baseAddress, 100, off_t(block * 4096 + 7)) }
+            _ = [UInt8](repeating: 9, count: 100).withUnsafeBytes {
+                pwrite(fd, $0.baseAddress, 100, off_t(block * 4096 + 7))
+            }
         }
         _ = [UInt8](repeating: 0, count: 4096).withUnsafeBytes { pwrite(fd, $0.baseAddress, 4096, off_t(1001 * 4096)) }
         close(fd)
@@ -228,12 +240,16 @@ import Testing
         let img = try ImageFile(path: tmp.file("img.raw"), create: true, size: (64 << 20) + 1234)
         try img.write((0..<100_000).map { UInt8($0 % 253) }, at: 3 << 20)
         try img.write([UInt8](repeating: 0xEE, count: 5000), at: (64 << 20) - 100, dense: true)
-        let ranges = [ByteRange(offset: 0, size: img.size), ByteRange(offset: 1 << 20, size: 8 << 20), ByteRange(offset: 60 << 20, size: 4 << 20)]
+        let ranges = [
+            ByteRange(offset: 0, size: img.size), ByteRange(offset: 1 << 20, size: 8 << 20),
+            ByteRange(offset: 60 << 20, size: 4 << 20),
+        ]
         let digests = try ImageDigest.sha256(path: img.path, ranges: ranges)
         let whole = try run("sha256sum", [img.path]).stdout.prefix(64)
         #expect(digests[0] == String(whole))
         for (i, range) in ranges.enumerated().dropFirst() {
-            let r = try run("sh", ["-c", "tail -c +\(range.offset + 1) '\(img.path)' | head -c \(range.size) | sha256sum"])
+            let r = try run(
+                "sh", ["-c", "tail -c +\(range.offset + 1) '\(img.path)' | head -c \(range.size) | sha256sum"])
             #expect(digests[i] == String(r.stdout.prefix(64)), "range \(range)")
         }
     }

@@ -28,11 +28,15 @@ import Testing
         let boot = try #require(layout.partition(named: "boot"))
         let data = try #require(layout.partition(named: "data"))
         try place(
-            "mkfs.vfat", ["-C", "-F", "32", "-n", "EFI", "-i", "1234ABCD", tmp.file("esp.img"), "\(boot.range.size / 1024)"],
+            "mkfs.vfat",
+            ["-C", "-F", "32", "-n", "EFI", "-i", "1234ABCD", tmp.file("esp.img"), "\(boot.range.size / 1024)"],
             file: tmp.file("esp.img"), into: img, at: boot.range)
         try place(
-            "mke2fs", ["-q", "-t", "ext4", "-F", "-L", "data", "-U", "c0ffee00-1111-4222-8333-444455556666",
-                       tmp.file("data.img"), "\(data.range.size / 1024)k"],
+            "mke2fs",
+            [
+                "-q", "-t", "ext4", "-F", "-L", "data", "-U", "c0ffee00-1111-4222-8333-444455556666",
+                tmp.file("data.img"), "\(data.range.size / 1024)k",
+            ],
             file: tmp.file("data.img"), into: img, at: data.range)
 
         let report = try ImageInspector.inspect(path: img.path)
@@ -51,7 +55,8 @@ import Testing
             #expect(p.name == s.name)
             // blkid's own probe of the same range.
             let b = parseExport(
-                try run("blkid", ["-p", "-o", "export", "--offset", "\(p.offset)", "--size", "\(p.size)", img.path]).stdout)
+                try run("blkid", ["-p", "-o", "export", "--offset", "\(p.offset)", "--size", "\(p.size)", img.path])
+                    .stdout)
             #expect(p.filesystem == b["TYPE"], "partition \(p.number)")
             #expect(p.filesystemUUID == b["UUID"], "partition \(p.number)")
             #expect(p.filesystemLabel == b["LABEL"], "partition \(p.number)")

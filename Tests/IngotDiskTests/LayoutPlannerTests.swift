@@ -31,7 +31,8 @@ import Testing
     @Test func rpiRejectsGPTAndForbiddenTypes() {
         let m1 = message {
             try LayoutPlanner.plan(
-                table: .gpt, partitions: Layouts.rpi(), contentSizes: [:], seed: "s", constraints: Layouts.rpiConstraints)
+                table: .gpt, partitions: Layouts.rpi(), contentSizes: [:], seed: "s",
+                constraints: Layouts.rpiConstraints)
         }
         #expect(m1.contains("rpi3 needs an MBR partition table") && m1.contains("GPT"), "\(m1)")
         var parts = Layouts.rpi()
@@ -47,7 +48,8 @@ import Testing
         var parts = Layouts.efi()
         parts[0].type = "fat32"
         let m = message {
-            try LayoutPlanner.plan(table: .gpt, partitions: parts, contentSizes: [:], seed: "s", constraints: Layouts.efiConstraints)
+            try LayoutPlanner.plan(
+                table: .gpt, partitions: parts, contentSizes: [:], seed: "s", constraints: Layouts.efiConstraints)
         }
         #expect(m.contains("x86_64-efi") && m.contains("EFI system partition") && m.contains("'boot' (fat32)"), "\(m)")
     }
@@ -55,7 +57,8 @@ import Testing
     @Test func contentTooLargeNamesBothSizes() {
         let m = message {
             try LayoutPlanner.plan(
-                table: .gpt, partitions: Layouts.efi(), contentSizes: ["boot": 40 * mib], seed: "s", constraints: .none())
+                table: .gpt, partitions: Layouts.efi(), contentSizes: ["boot": 40 * mib], seed: "s",
+                constraints: .none())
         }
         #expect(m.contains("'boot'") && m.contains("33554432") && m.contains("41943040"), "\(m)")
     }
@@ -63,24 +66,35 @@ import Testing
     @Test func typeAndShapeErrors() {
         var bad = Layouts.efi()
         bad[1].type = "linux-root-sparc"
-        let m1 = message { try LayoutPlanner.plan(table: .gpt, partitions: bad, contentSizes: [:], seed: "s", constraints: .none()) }
+        let m1 = message {
+            try LayoutPlanner.plan(table: .gpt, partitions: bad, contentSizes: [:], seed: "s", constraints: .none())
+        }
         #expect(m1.contains("'root-a'") && m1.contains("linux-root-sparc") && m1.contains("fat32-lba, "), "\(m1)")
 
         let bios = [PartitionPlan(name: "bios", role: .other, type: "bios-boot", size: .fixed(mib))]
-        let m2 = message { try LayoutPlanner.plan(table: .mbr, partitions: bios, contentSizes: [:], seed: "s", constraints: .none()) }
+        let m2 = message {
+            try LayoutPlanner.plan(table: .mbr, partitions: bios, contentSizes: [:], seed: "s", constraints: .none())
+        }
         #expect(m2.contains("'bios'") && m2.contains("MBR type byte"), "\(m2)")
 
         var fillFirst = Layouts.efi()
         fillFirst.swapAt(0, 2)
-        let m3 = message { try LayoutPlanner.plan(table: .gpt, partitions: fillFirst, contentSizes: [:], seed: "s", constraints: .none()) }
+        let m3 = message {
+            try LayoutPlanner.plan(
+                table: .gpt, partitions: fillFirst, contentSizes: [:], seed: "s", constraints: .none())
+        }
         #expect(m3.contains("'data'") && m3.contains("fill"), "\(m3)")
 
         let five = (1...5).map { PartitionPlan(name: "p\($0)", role: .other, type: "linux", size: .fixed(mib)) }
-        let m4 = message { try LayoutPlanner.plan(table: .mbr, partitions: five, contentSizes: [:], seed: "s", constraints: .none()) }
+        let m4 = message {
+            try LayoutPlanner.plan(table: .mbr, partitions: five, contentSizes: [:], seed: "s", constraints: .none())
+        }
         #expect(m4.contains("at most 4"), "\(m4)")
 
         let m5 = message {
-            try LayoutPlanner.plan(table: .gpt, partitions: Layouts.efi(), contentSizes: [:], seed: "s", constraints: .none(), diskSize: 8 * mib)
+            try LayoutPlanner.plan(
+                table: .gpt, partitions: Layouts.efi(), contentSizes: [:], seed: "s", constraints: .none(),
+                diskSize: 8 * mib)
         }
         #expect(m5.contains("8388608") && m5.contains("smaller"), "\(m5)")
     }
@@ -92,12 +106,14 @@ import Testing
         #expect(g.mbr == 0xef && g.gpt == "C12A7328-F81F-11D2-BA4B-00A0C93EC93B")
         // 0x0c is accepted where the board lists fat32-lba.
         let parts = Layouts.rpi(first: PartitionPlan(name: "boot", role: .boot, type: "0x0c", size: .fixed(mib)))
-        _ = try LayoutPlanner.plan(table: .mbr, partitions: parts, contentSizes: [:], seed: "s", constraints: Layouts.rpiConstraints)
+        _ = try LayoutPlanner.plan(
+            table: .mbr, partitions: parts, contentSizes: [:], seed: "s", constraints: Layouts.rpiConstraints)
     }
 
     @Test func offsetsAlignmentAndIDs() throws {
         let layout = try LayoutPlanner.plan(
-            table: .gpt, partitions: Layouts.efi(), contentSizes: ["root-a": 10 * mib + 1, "data": 3 * mib], seed: "seed",
+            table: .gpt, partitions: Layouts.efi(), contentSizes: ["root-a": 10 * mib + 1, "data": 3 * mib],
+            seed: "seed",
             constraints: Layouts.efiConstraints, roundDiskToPowerOfTwo: true)
         let r = layout.partitions.map(\.range)
         #expect(r[0] == ByteRange(offset: mib, size: 32 * mib))
@@ -112,9 +128,12 @@ import Testing
             #expect("89AB".contains(Array(p.uuid)[19]))  // RFC 4122 variant
         }
         #expect(Set(layout.partitions.map(\.uuid)).count == 3)
-        #expect(layout.partitions.map(\.uuid) == (try LayoutPlanner.plan(
-            table: .gpt, partitions: Layouts.efi(), contentSizes: ["root-a": 10 * mib + 1, "data": 3 * mib], seed: "seed",
-            constraints: .none(), roundDiskToPowerOfTwo: true)).partitions.map(\.uuid))
+        #expect(
+            layout.partitions.map(\.uuid)
+                == (try LayoutPlanner.plan(
+                    table: .gpt, partitions: Layouts.efi(), contentSizes: ["root-a": 10 * mib + 1, "data": 3 * mib],
+                    seed: "seed",
+                    constraints: .none(), roundDiskToPowerOfTwo: true)).partitions.map(\.uuid))
         let text = layout.description
         #expect(text.contains("root-a") && text.contains(layout.diskID) && text.contains("64.0 MiB"), "\(text)")
     }

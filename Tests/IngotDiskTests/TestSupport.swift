@@ -74,15 +74,18 @@ enum Layouts {
     static func efi(root: String = "linux-root-x86-64") -> [PartitionPlan] {
         [
             PartitionPlan(name: "boot", role: .esp, type: "esp", size: .fixed(32 * mib), label: "EFI"),
-            PartitionPlan(name: "root-a", role: .rootA, type: root, size: .content(minimum: 8 * mib, headroomPercent: 10)),
+            PartitionPlan(
+                name: "root-a", role: .rootA, type: root, size: .content(minimum: 8 * mib, headroomPercent: 10)),
             PartitionPlan(name: "data", role: .data, type: "linux-data", size: .fill, label: "data"),
         ]
     }
 
     static func rpi(first: PartitionPlan? = nil) -> [PartitionPlan] {
         [
-            first ?? PartitionPlan(name: "boot", role: .boot, type: "fat32-lba", size: .fixed(64 * mib), bootable: true),
-            PartitionPlan(name: "root-a", role: .rootA, type: "linux", size: .content(minimum: 16 * mib, headroomPercent: 0)),
+            first
+                ?? PartitionPlan(name: "boot", role: .boot, type: "fat32-lba", size: .fixed(64 * mib), bootable: true),
+            PartitionPlan(
+                name: "root-a", role: .rootA, type: "linux", size: .content(minimum: 16 * mib, headroomPercent: 0)),
             PartitionPlan(name: "data", role: .data, type: "linux-data", size: .fixed(8 * mib)),
         ]
     }

@@ -40,11 +40,14 @@ enum FATTool {
             .init(exe, args, environment: ["MTOOLS_SKIP_CHECK": "1", "LC_ALL": "C.UTF-8"], graceSeconds: 1))
         if let timeout, child.waitBlocking(seconds: timeout) == nil { child.terminate() }
         let result = child.waitBlocking()
-        return FATToolResult(status: result.status.shellStatus, stdout: result.standardOutput, stderr: result.standardErrorText)
+        return FATToolResult(
+            status: result.status.shellStatus, stdout: result.standardOutput, stderr: result.standardErrorText)
     }
 
     static func exists(_ tool: String) -> Bool {
-        ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].contains { FileManager.default.isExecutableFile(atPath: $0 + "/" + tool) }
+        ["/usr/sbin", "/sbin", "/usr/bin", "/bin"].contains {
+            FileManager.default.isExecutableFile(atPath: $0 + "/" + tool)
+        }
     }
 }
 
@@ -78,7 +81,8 @@ enum FATSamples {
     /// A boot-partition-like tree: nested dirs, long and short names, names whose 8.3 bases
     /// collide, non-ASCII, an empty file and directory, 500 files in one directory and a 3 MB file.
     /// Returns the tree and the expected file contents by path.
-    static func tree(manyFiles: Int = 500, bigSize: Int = 3 << 20) throws -> (FileTree, [String: [UInt8]], Set<String>) {
+    static func tree(manyFiles: Int = 500, bigSize: Int = 3 << 20) throws -> (FileTree, [String: [UInt8]], Set<String>)
+    {
         let tree = try FileTree()
         var files: [String: [UInt8]] = [:]
         var dirs: Set<String> = []

@@ -20,13 +20,17 @@ import Testing
         let tree = try FileTree()
         try tree.addFile(
             "/startup.nsh",
-            text: "echo INGOT-FAT-SHELL\r\nfs0:\r\ntype \"fs0:\\EFI\\Ingot Long Directory\\Hello World.txt\"\r\nreset -s\r\n")
+            text:
+                "echo INGOT-FAT-SHELL\r\nfs0:\r\ntype \"fs0:\\EFI\\Ingot Long Directory\\Hello World.txt\"\r\nreset -s\r\n"
+        )
         try tree.addFile("/EFI/Ingot Long Directory/Hello World.txt", text: "HELLO-FROM-LONG-NAME-\(type.rawValue)\r\n")
         for i in 0..<300 { try tree.addFile("/EFI/Ingot Long Directory/padding file \(i).txt", text: "\(i)") }
         let img = dir.file("esp.img")
         let size: Int64 = 48 << 20
         let image = try ImageFile(path: img, create: true, size: size)
-        try FATWriter.write(tree: tree, to: image, range: ByteRange(offset: 0, size: size), options: FATOptions(type: type, volumeLabel: "ESP"))
+        try FATWriter.write(
+            tree: tree, to: image, range: ByteRange(offset: 0, size: size),
+            options: FATOptions(type: type, volumeLabel: "ESP"))
         try FileManager.default.copyItem(atPath: Self.vars, toPath: dir.file("vars.fd"))
         let r = try FATTool.run(
             "qemu-system-x86_64",

@@ -59,17 +59,21 @@ import Testing
 
     @Test func geometryLikeMkfsFat() throws {
         // 256 MiB auto: FAT16 with 4 KiB clusters; 600 MiB auto: FAT32 with 4 KiB clusters.
-        let g16 = try #require(FATGeometry.choose(totalSectors: 524_288, type: nil, sectorsPerCluster: nil, rootEntries: 512))
+        let g16 = try #require(
+            FATGeometry.choose(totalSectors: 524_288, type: nil, sectorsPerCluster: nil, rootEntries: 512))
         #expect(g16.type == .fat16 && g16.sectorsPerCluster == 8)
-        let g32 = try #require(FATGeometry.choose(totalSectors: 1_228_800, type: nil, sectorsPerCluster: nil, rootEntries: 512))
+        let g32 = try #require(
+            FATGeometry.choose(totalSectors: 1_228_800, type: nil, sectorsPerCluster: nil, rootEntries: 512))
         #expect(g32.type == .fat32 && g32.sectorsPerCluster == 8)
         #expect(g32.dataSector % 8 == 0)
         #expect((g32.clusters + 2) * 4 <= g32.fatSectors * 512)
-        let g12 = try #require(FATGeometry.choose(totalSectors: 8192, type: nil, sectorsPerCluster: nil, rootEntries: 512))
+        let g12 = try #require(
+            FATGeometry.choose(totalSectors: 8192, type: nil, sectorsPerCluster: nil, rootEntries: 512))
         #expect(g12.type == .fat12)
         #expect(FATGeometry.choose(totalSectors: 40_000, type: .fat32, sectorsPerCluster: nil, rootEntries: 0) == nil)
         // A 256 MiB FAT32 (RPi boot) gets 512-byte clusters, as mkfs.fat gives it.
-        let rpi = try #require(FATGeometry.choose(totalSectors: 524_288, type: .fat32, sectorsPerCluster: nil, rootEntries: 0))
+        let rpi = try #require(
+            FATGeometry.choose(totalSectors: 524_288, type: .fat32, sectorsPerCluster: nil, rootEntries: 0))
         #expect(rpi.sectorsPerCluster == 1 && rpi.clusters >= 65529)
     }
 }

@@ -43,7 +43,8 @@ import Testing
         let options = FATOptions(
             type: c.type, volumeLabel: "IngotBoot", volumeID: 0x1234_5678, sectorsPerCluster: c.spc,
             timestamp: 1_600_000_000)
-        let report = try FATWriter.write(tree: tree, to: image, range: ByteRange(offset: 0, size: c.size), options: options)
+        let report = try FATWriter.write(
+            tree: tree, to: image, range: ByteRange(offset: 0, size: c.size), options: options)
         #expect(report.type == c.type)
         if let spc = c.spc { #expect(report.clusterSize == spc * 512) }
 
@@ -79,15 +80,17 @@ import Testing
         // mtools: exactly the expected paths, long names and case preserved.
         let mdir = try FATTool.run("mdir", ["-/", "-b", "-i", img, "::"])
         #expect(mdir.status == 0, "\(mdir.stderr)")
-        let mpaths = Set(mdir.text.split(separator: "\n").map { line -> String in
-            var s = String(line.dropFirst(2))
-            if s.hasSuffix("/") { s.removeLast() }
-            return s
-        })
+        let mpaths = Set(
+            mdir.text.split(separator: "\n").map { line -> String in
+                var s = String(line.dropFirst(2))
+                if s.hasSuffix("/") { s.removeLast() }
+                return s
+            })
         #expect(mpaths == Set(files.keys).union(dirs))
-        for path in ["/big.bin", "/A very long file name with many characters - 2024 edition.txt", "/ünïcödé ☃.txt",
-            "/many/file-0500.dat", "/deep/a/b/c/d/file.bin", "/EFI/BOOT/BOOTX64.EFI", "/empty"]
-        {
+        for path in [
+            "/big.bin", "/A very long file name with many characters - 2024 edition.txt", "/ünïcödé ☃.txt",
+            "/many/file-0500.dat", "/deep/a/b/c/d/file.bin", "/EFI/BOOT/BOOTX64.EFI", "/empty",
+        ] {
             let r = try FATTool.run("mtype", ["-i", img, "::" + path])
             #expect(r.status == 0, "mtype \(path): \(r.stderr)")
             #expect(r.stdout == files[path], "mtools content of \(path)")
@@ -103,7 +106,8 @@ import Testing
         let img = dir.file("boot.img")
         let size: Int64 = 64 << 20
         let image = try ImageFile(path: img, create: true, size: size)
-        try FATWriter.write(tree: tree, to: image, range: ByteRange(offset: 0, size: size), options: FATOptions(type: type))
+        try FATWriter.write(
+            tree: tree, to: image, range: ByteRange(offset: 0, size: size), options: FATOptions(type: type))
         let r = try FATTool.run("syslinux", ["--install", img])
         #expect(r.status == 0, "syslinux --install: \(r.text) \(r.stderr)")
         if type == .fat32 {
@@ -143,7 +147,8 @@ import Testing
         let img = dir.file("root.img")
         let size: Int64 = 8 << 20
         let image = try ImageFile(path: img, create: true, size: size)
-        try FATWriter.write(tree: tree, to: image, range: ByteRange(offset: 0, size: size), options: FATOptions(type: type))
+        try FATWriter.write(
+            tree: tree, to: image, range: ByteRange(offset: 0, size: size), options: FATOptions(type: type))
         let boot = try image.read(at: 0, count: 512)
         #expect(boot.fatLE16(17) == 1200)  // 400 × (2 LFN + 1 short)
         let (count, _, _) = try fsck(img)
@@ -197,7 +202,8 @@ import Testing
             _ = try fsck(dir.file("\(type).img"))
             let small = try ImageFile(path: dir.file("small.img"), create: true, size: need - 512)
             #expect(throws: FATWriter.Error.self) {
-                try FATWriter.write(tree: tree, to: small, range: ByteRange(offset: 0, size: need - 512), options: options)
+                try FATWriter.write(
+                    tree: tree, to: small, range: ByteRange(offset: 0, size: need - 512), options: options)
             }
         }
         // Auto type for a small tree is FAT12 like mkfs.fat.
@@ -239,13 +245,22 @@ import Testing
                 return "no error"
             } catch { return "\(error)" }
         }
-        #expect(try failure { try $0.addSymlink("/boot/vmlinuz", target: "vmlinuz-6.1") }.hasPrefix("/boot/vmlinuz: is a symbolic link"))
-        #expect(try failure { try $0.insert(Node(kind: .characterDevice(major: 1, minor: 3), permissions: 0o666), at: "/dev/null") }.hasPrefix("/dev/null:"))
+        #expect(
+            try failure { try $0.addSymlink("/boot/vmlinuz", target: "vmlinuz-6.1") }.hasPrefix(
+                "/boot/vmlinuz: is a symbolic link"))
+        #expect(
+            try failure {
+                try $0.insert(Node(kind: .characterDevice(major: 1, minor: 3), permissions: 0o666), at: "/dev/null")
+            }.hasPrefix("/dev/null:"))
         #expect(try failure { try $0.addFile("/a:b", text: "") }.hasPrefix("/a:b: cannot be stored on FAT"))
-        #expect(try failure { try $0.addFile("/x/Readme", text: ""); try $0.addFile("/x/README", text: "") }.contains("collides"))
+        #expect(
+            try failure {
+                try $0.addFile("/x/Readme", text: ""); try $0.addFile("/x/README", text: "")
+            }.contains("collides"))
         #expect(try failure { try $0.addFile("/ok", text: "") } == "no error")
         #expect(throws: FATWriter.Error.self) {
-            try FATWriter.write(tree: FileTree(), to: image, range: range, options: FATOptions(volumeLabel: "bad:label"))
+            try FATWriter.write(
+                tree: FileTree(), to: image, range: range, options: FATOptions(volumeLabel: "bad:label"))
         }
         #expect(throws: FATWriter.Error.self) {
             try FATWriter.write(tree: FileTree(), to: image, range: range, options: FATOptions(type: .fat32))

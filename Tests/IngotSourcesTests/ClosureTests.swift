@@ -76,7 +76,9 @@ import Testing
         locker.aptConfig = repo.aptConfig
         let pins = try await locker.fetchClosure(DebianRequest(packages: ["app"]))
         let lock = LockFile(
-            packages: pins.map { .init(name: $0.name, arch: "arm64", version: $0.version, sha256: $0.sha256, filename: $0.filename) },
+            packages: pins.map {
+                .init(name: $0.name, arch: "arm64", version: $0.version, sha256: $0.sha256, filename: $0.filename)
+            },
             closures: [.init(request: "app", arch: "arm64", packages: pins.map(\.name))])
         let path = dir.path + "/lock.json"
         try lock.save(path: path)
@@ -97,7 +99,9 @@ import Testing
         try repo.publish()
         let drifted = try await r.closure(DebianRequest(packages: ["app"]))
         #expect(drifted.packages.first { $0.name == "libapp" }?.version == "1.0")
-        #expect(drifted.warnings.contains { $0.contains("libapp drifted") && $0.contains("1.0") && $0.contains("1.1") }, "\(drifted.warnings)")
+        #expect(
+            drifted.warnings.contains { $0.contains("libapp drifted") && $0.contains("1.0") && $0.contains("1.1") },
+            "\(drifted.warnings)")
 
         // With a cold store the pinned version cannot be fetched any more: refused, with the fix.
         let cold = try TempDir()
@@ -106,13 +110,15 @@ import Testing
         r2.aptConfig = repo.aptConfig
         await #expect { try await r2.closure(DebianRequest(packages: ["app"])) } throws: { error in
             let t = "\(error)"
-            return t.contains("libapp 1.0") && t.contains("no longer offers") && t.contains("1.1") && t.contains("ingot lock")
+            return t.contains("libapp 1.0") && t.contains("no longer offers") && t.contains("1.1")
+                && t.contains("ingot lock")
         }
     }
 
     @Test func unresolvableAndMissingPackagesSayWhatAptSays() async throws {
         let repo = try FakeAptRepo()
-        try repo.add(.init(name: "broken", version: "1", arch: "arm64", fields: ["Depends": "ingot-missing-lib (>= 2)"]))
+        try repo.add(
+            .init(name: "broken", version: "1", arch: "arm64", fields: ["Depends": "ingot-missing-lib (>= 2)"]))
         try repo.add(.init(name: "x86only", version: "1", arch: "amd64", files: ["usr/bin/x": "x\n"]))
         try repo.publish()
         let dir = try TempDir()
@@ -138,12 +144,16 @@ import Testing
         try repo.add(.init(name: "tool-b", version: "1", files: ["usr/bin/tool": "b\n"]))
         // zz-tool Replaces tool-a: it wins even though its layer sorts last... and first.
         try repo.add(.init(name: "fine", version: "1", fields: ["Depends": "tool-a, aa-tool"]))
-        try repo.add(.init(name: "aa-tool", version: "1", fields: ["Replaces": "tool-a"], files: ["usr/bin/tool": "aa\n"]))
+        try repo.add(
+            .init(name: "aa-tool", version: "1", fields: ["Replaces": "tool-a"], files: ["usr/bin/tool": "aa\n"]))
         // A diversion: wrapper moves tool-a's file aside and ships its own.
         try repo.add(
             .init(
                 name: "wrapped", version: "1", fields: ["Depends": "tool-a"], files: ["usr/bin/tool": "wrapper\n"],
-                scripts: ["preinst": "#!/bin/sh\nset -e\ndpkg-divert --package wrapped --add --rename --divert /usr/bin/tool.real /usr/bin/tool\n"]))
+                scripts: [
+                    "preinst":
+                        "#!/bin/sh\nset -e\ndpkg-divert --package wrapped --add --rename --divert /usr/bin/tool.real /usr/bin/tool\n"
+                ]))
         try repo.publish()
         let dir = try TempDir()
         defer { dir.cleanup() }
@@ -173,7 +183,9 @@ import Testing
         // A real shared object with a SONAME, in a directory only ld.so.conf.d names.
         let lib = dir.path + "/libingotdemo.so.1.0"
         try dir.write("demo.c", "int ingot_demo(void) { return 42; }\n")
-        let (cc, ccLog) = try sh(["gcc", "-shared", "-fPIC", "-Wl,-soname,libingotdemo.so.1", "-o", lib, dir.path + "/demo.c"])
+        let (cc, ccLog) = try sh([
+            "gcc", "-shared", "-fPIC", "-Wl,-soname,libingotdemo.so.1", "-o", lib, dir.path + "/demo.c",
+        ])
         try #require(cc == 0, "\(ccLog)")
         try repo.add(
             .init(
@@ -182,39 +194,47 @@ import Testing
                 files: ["usr/sbin/svc": "svc\n"],
                 scripts: [
                     "postinst": """
-                        #!/bin/sh
-                        set -e
-                        SVCUSER=svcuser
-                        case "$1" in
-                          configure)
-                            if ! getent passwd "$SVCUSER" >/dev/null; then
-                              adduser --system --group --home /var/lib/svc --no-create-home --quiet "$SVCUSER"
-                            fi
-                            addgroup --system svcadmins
-                            adduser svcuser svcadmins
-                            useradd -r -g www-data -d /srv/web -s /bin/false webuser
-                            dropbearkey -t rsa -f /etc/svc/key
-                            ;;
-                          abort-upgrade|abort-remove)
-                            ;;
-                        esac
+                    #!/bin/sh
+                    set -e
+                    SVCUSER=svcuser
+                    case "$1" in
+                      configure)
+                        if ! getent passwd "$SVCUSER" >/dev/null; then
+                          adduser --system --group --home /var/lib/svc --no-create-home --quiet "$SVCUSER"
+                        fi
+                        addgroup --system svcadmins
+                        adduser svcuser svcadmins
+                        useradd -r -g www-data -d /srv/web -s /bin/false webuser
+                        dropbearkey -t rsa -f /etc/svc/key
+                        ;;
+                      abort-upgrade|abort-remove)
+                        ;;
+                    esac
 
-                        """
+                    """
                 ]))
         try repo.add(
             .init(
                 name: "editor-a", version: "1", files: ["usr/bin/ed-a": "a\n", "usr/share/man/ed-a.1": "a\n"],
-                scripts: ["postinst": "#!/bin/sh\nupdate-alternatives --install /usr/bin/editor editor /usr/bin/ed-a 10 --slave /usr/share/man/editor.1 editor.1 /usr/share/man/ed-a.1\n"]))
+                scripts: [
+                    "postinst":
+                        "#!/bin/sh\nupdate-alternatives --install /usr/bin/editor editor /usr/bin/ed-a 10 --slave /usr/share/man/editor.1 editor.1 /usr/share/man/ed-a.1\n"
+                ]))
         try repo.add(
             .init(
                 name: "editor-b", version: "1", files: ["usr/bin/ed-b": "b\n"],
-                scripts: ["postinst": "#!/bin/sh\nupdate-alternatives --quiet --install /usr/bin/editor editor /usr/bin/ed-b 50\n"]))
+                scripts: [
+                    "postinst":
+                        "#!/bin/sh\nupdate-alternatives --quiet --install /usr/bin/editor editor /usr/bin/ed-b 50\n"
+                ]))
         try repo.add(
             .init(
                 name: "certs", version: "1",
                 files: [
-                    "usr/share/ca-certificates/test/b.crt": "-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----",
-                    "usr/share/ca-certificates/test/a.crt": "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                    "usr/share/ca-certificates/test/b.crt":
+                        "-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----",
+                    "usr/share/ca-certificates/test/a.crt":
+                        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
                 ],
                 scripts: ["postinst": "#!/bin/sh\nupdate-ca-certificates --fresh >/dev/null\n"]))
         try repo.add(
@@ -247,29 +267,42 @@ import Testing
         #expect(group.contains("svcadmins:*:102:svcuser\n"), "\(group)")
         #expect(passwd.contains("webuser:*:999:33::/srv/web:/bin/false\n"), "\(passwd)")
         // update-alternatives: the higher priority wins; slaves of the loser are not made.
-        if case .symlink(let t) = tree.lookup("/usr/bin/editor")?.kind { #expect(t == "/etc/alternatives/editor") } else {
+        if case .symlink(let t) = tree.lookup("/usr/bin/editor")?.kind {
+            #expect(t == "/etc/alternatives/editor")
+        } else {
             Issue.record("/usr/bin/editor is not a symlink")
         }
-        if case .symlink(let t) = tree.lookup("/etc/alternatives/editor")?.kind { #expect(t == "/usr/bin/ed-b") } else {
+        if case .symlink(let t) = tree.lookup("/etc/alternatives/editor")?.kind {
+            #expect(t == "/usr/bin/ed-b")
+        } else {
             Issue.record("/etc/alternatives/editor is not a symlink")
         }
         #expect(tree.lookup("/usr/share/man/editor.1") == nil)
         // The CA bundle: every certificate under /usr/share/ca-certificates, sorted, newline-ended.
-        #expect(try text("/etc/ssl/certs/ca-certificates.crt") == "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n")
+        #expect(
+            try text("/etc/ssl/certs/ca-certificates.crt")
+                == "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nBBBB\n-----END CERTIFICATE-----\n"
+        )
         #expect(try text("/etc/ca-certificates.conf").hasSuffix("test/a.crt\ntest/b.crt\n"))
-        if case .symlink(let t) = tree.lookup("/etc/ssl/certs/a.pem")?.kind { #expect(t == "/usr/share/ca-certificates/test/a.crt") } else {
+        if case .symlink(let t) = tree.lookup("/etc/ssl/certs/a.pem")?.kind {
+            #expect(t == "/usr/share/ca-certificates/test/a.crt")
+        } else {
             Issue.record("/etc/ssl/certs/a.pem missing")
         }
         // What is not reproduced is named with the package and the script.
         #expect(c.warnings.contains { $0.contains("svc postinst") && $0.contains("dropbearkey") }, "\(c.warnings)")
-        #expect(!c.warnings.contains { $0.contains("adduser") || $0.contains("update-alternatives") || $0.contains("configure") })
+        #expect(
+            !c.warnings.contains {
+                $0.contains("adduser") || $0.contains("update-alternatives") || $0.contains("configure")
+            })
         // ld.so.cache: the host's ldconfig reads it and finds the library where ld.so.conf.d says.
         let cache = try #require(tree.lookup("/etc/ld.so.cache")?.content)
         let cacheFile = dir.path + "/ld.so.cache"
         try Data(try tree.bytes(of: cache)).write(to: URL(fileURLWithPath: cacheFile))
         let (lrc, listing) = try sh(["/sbin/ldconfig", "-p", "-C", cacheFile])
         #expect(lrc == 0, "\(listing)")
-        #expect(listing.contains("libingotdemo.so.1 (libc6,x86-64) => /opt/ingotdemo/lib/libingotdemo.so.1"), "\(listing)")
+        #expect(
+            listing.contains("libingotdemo.so.1 (libc6,x86-64) => /opt/ingotdemo/lib/libingotdemo.so.1"), "\(listing)")
         // The layer is cached: a second resolution finds the same blob.
         let again = try await r.closure(DebianRequest(packages: ["svc"]))
         if case .archive(_, let d1) = layer.source, case .archive(_, let d2)? = again.configuration?.source {

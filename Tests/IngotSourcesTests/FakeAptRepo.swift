@@ -52,7 +52,8 @@ final class FakeAptRepo {
     func add(_ p: Package) throws {
         let stage = root + "/stage-\(p.name)-\(UUID().uuidString.prefix(6))"
         defer { try? FileManager.default.removeItem(atPath: stage) }
-        var control = "Package: \(p.name)\nVersion: \(p.version)\nArchitecture: \(p.arch)\nMaintainer: Ingot Tests <t@example.org>\n"
+        var control =
+            "Package: \(p.name)\nVersion: \(p.version)\nArchitecture: \(p.arch)\nMaintainer: Ingot Tests <t@example.org>\n"
         for (k, v) in p.fields.sorted(by: { $0.key < $1.key }) { control += "\(k): \(v)\n" }
         control += "Description: test package \(p.name)\n"
         try write(stage + "/DEBIAN/control", control)
@@ -65,7 +66,8 @@ final class FakeAptRepo {
             try FileManager.default.createDirectory(
                 atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             if content.hasPrefix("->") {
-                try FileManager.default.createSymbolicLink(atPath: full, withDestinationPath: String(content.dropFirst(2)))
+                try FileManager.default.createSymbolicLink(
+                    atPath: full, withDestinationPath: String(content.dropFirst(2)))
             } else {
                 try write(full, content)
             }
@@ -93,7 +95,8 @@ final class FakeAptRepo {
     /// Writes the Packages index and runs `apt-get update` with the repository's config.
     func publish() throws {
         var index = ""
-        let files = try FileManager.default.contentsOfDirectory(atPath: root + "/repo").filter { $0.hasSuffix(".deb") }.sorted()
+        let files = try FileManager.default.contentsOfDirectory(atPath: root + "/repo").filter { $0.hasSuffix(".deb") }
+            .sorted()
         for f in files {
             let path = root + "/repo/" + f
             let (rc, control) = try sh(["dpkg-deb", "-f", path])

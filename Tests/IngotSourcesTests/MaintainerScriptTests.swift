@@ -105,11 +105,14 @@ import Testing
         #expect(
             a.actions == [
                 .addUser(
-                    name: "dnsmasq", uid: nil, group: "nogroup", ownGroup: false, home: "/var/lib/dnsmasq", shell: nil, gecos: nil,
+                    name: "dnsmasq", uid: nil, group: "nogroup", ownGroup: false, home: "/var/lib/dnsmasq", shell: nil,
+                    gecos: nil,
                     useradd: false),
                 .addGroup(name: "grp", gid: 120, useradd: false),
                 .addGroup(name: "ggg", gid: nil, useradd: true),
-                .addUser(name: "svc", uid: nil, group: "ggg", ownGroup: false, home: "/srv", shell: "/bin/sh", gecos: "The Service", useradd: true),
+                .addUser(
+                    name: "svc", uid: nil, group: "ggg", ownGroup: false, home: "/srv", shell: "/bin/sh",
+                    gecos: "The Service", useradd: true),
                 .addMember(user: "svc", group: "adm"), .addMember(user: "svc", group: "www-data"),
                 .addMember(user: "svc", group: "dialout"),
             ])
@@ -144,7 +147,11 @@ import Testing
                 .directory(path: "/var/fresh", mode: 0o700, owner: nil, group: nil),
                 .alternative(
                     link: "/usr/bin/awk", name: "awk", path: "/usr/bin/mawk", priority: 5,
-                    slaves: [.init(link: "/usr/share/man/man1/awk.1.gz", name: "awk.1.gz", path: "/usr/share/man/man1/mawk.1.gz")]),
+                    slaves: [
+                        .init(
+                            link: "/usr/share/man/man1/awk.1.gz", name: "awk.1.gz",
+                            path: "/usr/share/man/man1/mawk.1.gz")
+                    ]),
             ])
         #expect(a.unreproduced == ["py3compile", "dropbearkey"])
     }
@@ -167,12 +174,13 @@ import Testing
             if dpkg --compare-versions "$2" lt 1.2; then touch /var/lib/fresh-too; fi
             if [ "$1" = "configure" ] && [ -n "$2" ]; then touch /var/lib/upgrade-only; elif [ -z "$2" ]; then touch /var/lib/fresh; else touch /var/lib/never; fi
             """, script: "preinst")
-        #expect(a.actions == [
-            .directory(path: "/usr/lib64", mode: nil, owner: nil, group: nil),
-            .symlink(target: "usr/lib64", link: "/lib64"),
-            .touch(path: "/var/lib/fresh-too"),
-            .touch(path: "/var/lib/fresh"),
-        ])
+        #expect(
+            a.actions == [
+                .directory(path: "/usr/lib64", mode: nil, owner: nil, group: nil),
+                .symlink(target: "usr/lib64", link: "/lib64"),
+                .touch(path: "/var/lib/fresh-too"),
+                .touch(path: "/var/lib/fresh"),
+            ])
         let guardOf = a.guards[1]
         // No /lib symlink in the image: the merged-/usr commands do not apply.
         #expect(guardOf?.evaluate { $0 == "/lib" ? .directory : nil } == false)
@@ -198,7 +206,12 @@ import Testing
             done
 
             """)
-        #expect(a.actions == [.symlink(target: "/usr/share/nginx/modules-available/mod-http-echo.conf", link: "/etc/nginx/modules-enabled/50-mod-http-echo.conf")])
+        #expect(
+            a.actions == [
+                .symlink(
+                    target: "/usr/share/nginx/modules-available/mod-http-echo.conf",
+                    link: "/etc/nginx/modules-enabled/50-mod-http-echo.conf")
+            ])
         #expect(a.unreproduced.isEmpty, "\(a.unreproduced)")
     }
 
@@ -240,8 +253,11 @@ import Testing
             let tag = arch == .aarch64 ? "libc6,AArch64" : "libc6,x86-64"
             for l in libs { #expect(out.contains("\(l.soname) (\(tag)) => \(l.path)"), "\(out)") }
             // ldconfig prints in cache order: descending by glibc's comparison.
-            let order = out.split(separator: "\n").dropFirst().compactMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map(String.init) }
-            #expect(order == ["libz.so.1", "libssl.so.3", "libfoo.so.10", "libfoo.so.9", "libcrypto.so.3", "libc.so.6"])
+            let order = out.split(separator: "\n").dropFirst().compactMap {
+                $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).first.map(String.init)
+            }
+            #expect(
+                order == ["libz.so.1", "libssl.so.3", "libfoo.so.10", "libfoo.so.9", "libcrypto.so.3", "libc.so.6"])
         }
     }
 }

@@ -26,7 +26,10 @@ struct RegistryCacheTests {
             #expect(e.lastUsed != nil)
             // Manifest + config + 2 layers, each counted once.
             let expected = Set(e.blobs).reduce(Int64(0)) { sum, d in
-                sum + (((try? FileManager.default.attributesOfItem(atPath: s.store.root + "/blobs/sha256/" + d.dropFirst(7)))?[.size] as? NSNumber)?.int64Value ?? 0)
+                sum
+                    + (((try? FileManager.default.attributesOfItem(
+                        atPath: s.store.root + "/blobs/sha256/" + d.dropFirst(7)))?[.size] as? NSNumber)?.int64Value
+                        ?? 0)
             }
             #expect(images.size(of: e) == expected && expected > 0)
         }
@@ -52,7 +55,9 @@ struct RegistryCacheTests {
         let removed = try images.remove(reference: ref.description)
         #expect(removed.count == 2)
         #expect(images.entries().isEmpty)
-        #expect(throws: ImageStore.MaintenanceError.self) { try images.export(reference: ref.description, to: archive + "2") }
+        #expect(throws: ImageStore.MaintenanceError.self) {
+            try images.export(reference: ref.description, to: archive + "2")
+        }
     }
 
     @Test func pruneWaitsForAPullAndKeepsWhatImagesNeed() async throws {

@@ -82,10 +82,12 @@ final class TestRegistry: Sendable {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
         p.arguments = ["serve", dir + "/config.yml"]
-        let log = FileHandle(forWritingAtPath: dir + "/registry.log") ?? {
-            FileManager.default.createFile(atPath: dir + "/registry.log", contents: nil)
-            return FileHandle(forWritingAtPath: dir + "/registry.log")!
-        }()
+        let log =
+            FileHandle(forWritingAtPath: dir + "/registry.log")
+            ?? {
+                FileManager.default.createFile(atPath: dir + "/registry.log", contents: nil)
+                return FileHandle(forWritingAtPath: dir + "/registry.log")!
+            }()
         log.seekToEndOfFile()
         p.standardOutput = log
         p.standardError = log
@@ -93,7 +95,9 @@ final class TestRegistry: Sendable {
         running.withLock { $0 = p }
         let scheme = tls ? "https" : "http"
         for _ in 0..<100 {
-            let (_, out) = try sh(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", caFile, "\(scheme)://\(host)/v2/"])
+            let (_, out) = try sh([
+                "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", caFile, "\(scheme)://\(host)/v2/",
+            ])
             if out == "200" || out == "401" { return }
             guard p.isRunning else { break }
             usleep(100_000)
@@ -198,10 +202,15 @@ final class ThrottlingProxy: Sendable {
         try Data(script.utf8).write(to: URL(fileURLWithPath: dir + "/proxy-\(port).py"))
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", dir + "/proxy-\(port).py", String(port), String(upstream), String(bytesPerSecond), String(latency)]
+        process.arguments = [
+            "python3", dir + "/proxy-\(port).py", String(port), String(upstream), String(bytesPerSecond),
+            String(latency),
+        ]
         try process.run()
         for _ in 0..<50 {
-            if (try? sh(["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(port))).close()"]).0) == 0 {
+            if (try? sh(["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(port))).close()"]).0)
+                == 0
+            {
                 return
             }
             usleep(100_000)
@@ -269,11 +278,15 @@ final class BearerFront: Sendable {
         try Data(script.utf8).write(to: URL(fileURLWithPath: dir + "/bearer-\(port).py"))
         process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", dir + "/bearer-\(port).py", String(port), String(upstream), "\(user):\(password)"]
+        process.arguments = [
+            "python3", dir + "/bearer-\(port).py", String(port), String(upstream), "\(user):\(password)",
+        ]
         process.standardOutput = FileHandle.nullDevice
         try process.run()
         for _ in 0..<50 {
-            if (try? sh(["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(port))).close()"]).0) == 0 {
+            if (try? sh(["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(port))).close()"]).0)
+                == 0
+            {
                 return
             }
             usleep(100_000)

@@ -147,7 +147,10 @@ struct RegistryTests {
         let layerData = try Data(contentsOf: URL(fileURLWithPath: tar))
         let layerDesc = try bigFixture.blob(layerData, mediaType: "application/vnd.oci.image.layer.v1.tar")
         let config = try bigFixture.blob(
-            try bigFixture.json(["architecture": "amd64", "os": "linux", "rootfs": ["type": "layers", "diff_ids": [layerDesc["digest"]!]]]),
+            try bigFixture.json([
+                "architecture": "amd64", "os": "linux",
+                "rootfs": ["type": "layers", "diff_ids": [layerDesc["digest"]!]],
+            ]),
             mediaType: "application/vnd.oci.image.config.v1+json")
         let manifest = try bigFixture.blob(
             try bigFixture.json([
@@ -155,7 +158,8 @@ struct RegistryTests {
                 "layers": [layerDesc],
             ]), mediaType: "application/vnd.oci.image.manifest.v1+json",
             extra: ["annotations": ["org.opencontainers.image.ref.name": "v1"]])
-        try bigFixture.dir.write("layout/index.json", try bigFixture.json(["schemaVersion": 2, "manifests": [manifest]]))
+        try bigFixture.dir.write(
+            "layout/index.json", try bigFixture.json(["schemaVersion": 2, "manifests": [manifest]]))
         try bigFixture.dir.write("layout/oci-layout", "{\"imageLayoutVersion\":\"1.0.0\"}")
         try s.registry.push("oci:\(bigFixture.layout):v1", to: "team/big:1", all: false)
         s.fixture.layers["big"] = [layerDesc["digest"] as! String]
@@ -196,7 +200,9 @@ struct RegistryTests {
         try s.registry.start()
         let puller = RegistryPuller(store: s.store, options: options)
         let outcome = try await puller.pull(ref, arch: "amd64")
-        #expect(outcome.bytesReceived < outcome.bytesTotal, "received \(outcome.bytesReceived) of \(outcome.bytesTotal): not resumed")
+        #expect(
+            outcome.bytesReceived < outcome.bytesTotal,
+            "received \(outcome.bytesReceived) of \(outcome.bytesTotal): not resumed")
         #expect(s.store.contains(try Digest(parsing: "sha256:" + layerHex)))
         _ = try s.store.path(for: try Digest(parsing: "sha256:" + layerHex))  // re-verifies the sha256
         #expect(ImageStore(store: s.store).entries().count == 1)

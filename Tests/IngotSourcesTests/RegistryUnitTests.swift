@@ -11,12 +11,21 @@ import Testing
 @Suite struct RegistryUnitTests {
     @Test func challengesParse() {
         let bearer = AuthChallenge.parse(
-            #"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#)
-        #expect(bearer == AuthChallenge(scheme: .bearer, parameters: [
-            "realm": "https://auth.docker.io/token", "service": "registry.docker.io", "scope": "repository:library/alpine:pull",
-        ]))
-        #expect(AuthChallenge.parse(#"Basic realm="ingot-test""#) == AuthChallenge(scheme: .basic, parameters: ["realm": "ingot-test"]))
-        #expect(AuthChallenge.parse(#"Bearer realm="a\"b", error="insufficient_scope""#)?.parameters["realm"] == #"a"b"#)
+            #"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull""#
+        )
+        #expect(
+            bearer
+                == AuthChallenge(
+                    scheme: .bearer,
+                    parameters: [
+                        "realm": "https://auth.docker.io/token", "service": "registry.docker.io",
+                        "scope": "repository:library/alpine:pull",
+                    ]))
+        #expect(
+            AuthChallenge.parse(#"Basic realm="ingot-test""#)
+                == AuthChallenge(scheme: .basic, parameters: ["realm": "ingot-test"]))
+        #expect(
+            AuthChallenge.parse(#"Bearer realm="a\"b", error="insufficient_scope""#)?.parameters["realm"] == #"a"b"#)
         #expect(AuthChallenge.parse("Negotiate abc") == nil)
         #expect(AuthChallenge.parse("") == nil)
     }
@@ -25,13 +34,19 @@ import Testing
         let dir = try TempDir("ingot-registry-unit")
         defer { dir.cleanup() }
         let path = dir.path + "/config.json"
-        try dir.write("config.json", """
+        try dir.write(
+            "config.json",
+            """
             {"auths": {"https://index.docker.io/v1/": {"auth": "\(Data("hub:pw".utf8).base64EncodedString())"},
                        "registry.example:5000": {"username": "u", "password": "p:w"}},
              "credHelpers": {"ghcr.io": "gh"}}
             """)
-        #expect(try DockerConfigFile.credentials(for: "docker.io", path: path) == RegistryCredentials(username: "hub", password: "pw"))
-        #expect(try DockerConfigFile.credentials(for: "registry.example:5000", path: path) == RegistryCredentials(username: "u", password: "p:w"))
+        #expect(
+            try DockerConfigFile.credentials(for: "docker.io", path: path)
+                == RegistryCredentials(username: "hub", password: "pw"))
+        #expect(
+            try DockerConfigFile.credentials(for: "registry.example:5000", path: path)
+                == RegistryCredentials(username: "u", password: "p:w"))
         #expect(try DockerConfigFile.credentials(for: "other.example", path: path) == nil)
         #expect(try DockerConfigFile.credentials(for: "x", path: dir.path + "/missing.json") == nil)
         do {
@@ -45,11 +60,14 @@ import Testing
     }
 
     func index(_ platforms: [(String, String?)]) -> RegistryIndex {
-        RegistryIndex(schemaVersion: 2, mediaType: nil, manifests: platforms.enumerated().map { i, p in
-            RegistryDescriptor(
-                mediaType: RegistryMediaType.ociManifest, digest: "sha256:" + String(repeating: String(i), count: 64), size: 1,
-                platform: .init(architecture: p.0, os: p.0 == "unknown" ? "unknown" : "linux", variant: p.1))
-        })
+        RegistryIndex(
+            schemaVersion: 2, mediaType: nil,
+            manifests: platforms.enumerated().map { i, p in
+                RegistryDescriptor(
+                    mediaType: RegistryMediaType.ociManifest,
+                    digest: "sha256:" + String(repeating: String(i), count: 64), size: 1,
+                    platform: .init(architecture: p.0, os: p.0 == "unknown" ? "unknown" : "linux", variant: p.1))
+            })
     }
 
     @Test func platformSelection() {
@@ -64,16 +82,23 @@ import Testing
         let (none, listed) = index([("amd64", nil), ("arm", "v7")]).select(arm64)
         #expect(none == nil && listed == ["linux/amd64", "linux/arm/v7"])
         #expect(RegistryPlatform.linux(debianArch: "amd64").accepts(RegistryPlatform(architecture: "amd64")))
-        #expect(!RegistryPlatform(architecture: "arm", variant: "v7").accepts(RegistryPlatform(architecture: "arm", variant: "v6")))
+        #expect(
+            !RegistryPlatform(architecture: "arm", variant: "v7").accepts(
+                RegistryPlatform(architecture: "arm", variant: "v6")))
     }
 
     @Test func layoutNamesRoundTrip() {
-        for ref in ["docker.io/library/alpine:3.19", "127.0.0.1:5000/team/web@sha256:" + String(repeating: "a", count: 64)] {
+        for ref in [
+            "docker.io/library/alpine:3.19", "127.0.0.1:5000/team/web@sha256:" + String(repeating: "a", count: 64),
+        ] {
             let name = ImageStore.encode(ref)
             #expect(!name.contains("/") && !name.contains(":"))
             #expect(ImageStore.decode(name) == ref)
         }
-        let found = ImageStore.hexDigests(in: Data(#"{"digest":"sha256:\#(String(repeating: "b", count: 64))","x":"\#(String(repeating: "c", count: 65))"}"#.utf8))
+        let found = ImageStore.hexDigests(
+            in: Data(
+                #"{"digest":"sha256:\#(String(repeating: "b", count: 64))","x":"\#(String(repeating: "c", count: 65))"}"#
+                    .utf8))
         #expect(found == [String(repeating: "b", count: 64)])
     }
 }

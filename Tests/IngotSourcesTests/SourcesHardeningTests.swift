@@ -15,7 +15,9 @@ import Testing
 
     /// A layout whose index.json points at `depth` nested indexes, the innermost empty.
     func nestedLayout(_ fx: OCIFixture, depth: Int) throws {
-        var inner: [String: Any] = ["schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": []]
+        var inner: [String: Any] = [
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [],
+        ]
         for _ in 0..<depth {
             let d = try fx.blob(try fx.json(inner), mediaType: "application/vnd.oci.image.index.v1+json")
             inner = ["schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [d]]
@@ -84,7 +86,8 @@ import Testing
         p.waitUntilExit()
         let dead = p.processIdentifier
         let tmp = dir.path + "/cache/tmp"
-        try FileManager.default.createDirectory(atPath: tmp + "/apt-\(dead)-123/partial", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: tmp + "/apt-\(dead)-123/partial", withIntermediateDirectories: true)
         #expect(FileManager.default.createFile(atPath: tmp + "/apt-\(dead)-123/x.deb", contents: Data(count: 1000)))
         #expect(FileManager.default.createFile(atPath: tmp + "/blob-\(dead)-AbC123", contents: Data(count: 1000)))
         #expect(FileManager.default.createFile(atPath: tmp + "/ref-\(dead)-99", contents: Data()))

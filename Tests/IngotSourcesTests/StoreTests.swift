@@ -110,7 +110,8 @@ import Testing
                 try ChildProcess.spawn(
                     .init(
                         runner, ["--testing-library", "swift-testing", "--filter", "childProcessWriter"],
-                        environment: ["INGOT_TEST_CHILD_STORE": store.root], standardOutput: .null, standardError: .null)))
+                        environment: ["INGOT_TEST_CHILD_STORE": store.root], standardOutput: .null, standardError: .null
+                    )))
         }
         for child in children { #expect(child.waitBlocking().status == .exited(0)) }
         let content = (0..<2_000_000).map { UInt8(truncatingIfNeeded: $0 &* 13) }

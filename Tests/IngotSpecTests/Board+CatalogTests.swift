@@ -53,14 +53,18 @@ import Testing
 
     @Test func unknownBoardListsAvailableAndSuggests() throws {
         let catalog = try BoardCatalog.load(directory: Fixture.boardsDirectory)
-        #expect(throws: BoardCatalog.Error.unknownBoard(
-            name: "rpi5", available: ["arm64-efi", "rpi3", "rpi4", "x86_64-bios", "x86_64-efi"], suggestion: "rpi3")
+        #expect(
+            throws: BoardCatalog.Error.unknownBoard(
+                name: "rpi5", available: ["arm64-efi", "rpi3", "rpi4", "x86_64-bios", "x86_64-efi"], suggestion: "rpi3")
         ) { try catalog.board(named: "rpi5") }
         do {
             _ = try catalog.board(named: "x86-64-efi")
             Issue.record("expected an error")
         } catch {
-            #expect("\(error)" == "unknown board 'x86-64-efi'; did you mean 'x86_64-efi'? — available boards: arm64-efi, rpi3, rpi4, x86_64-bios, x86_64-efi")
+            #expect(
+                "\(error)"
+                    == "unknown board 'x86-64-efi'; did you mean 'x86_64-efi'? — available boards: arm64-efi, rpi3, rpi4, x86_64-bios, x86_64-efi"
+            )
         }
     }
 
@@ -113,7 +117,8 @@ import Testing
         #expect(pattern.position == "\(Self.line(of: "[0-9\"", in: regex)):28")
         #expect(pattern.message == "'Linux version [0-9' is not a valid regular expression")
 
-        let stage = try Self.profile(replacing: "  ready:      { patterns: [\"@@INGOT v1 stage=ready\"], timeout: 180 }\n", with: "")
+        let stage = try Self.profile(
+            replacing: "  ready:      { patterns: [\"@@INGOT v1 stage=ready\"], timeout: 180 }\n", with: "")
         let missing = try #require(Self.error(stage))
         #expect(missing.message == "missing required field 'ready' in 'stages'")
 

@@ -11,7 +11,8 @@ import Testing
     @Test func recommendsOption() throws {
         #expect(try parse("deb:curl") == .deb(name: "curl", version: nil, recommends: false))
         #expect(try parse("deb:curl?recommends") == .deb(name: "curl", version: nil, recommends: true))
-        #expect(try parse("deb:curl=7.88.1-10?recommends") == .deb(name: "curl", version: "7.88.1-10", recommends: true))
+        #expect(
+            try parse("deb:curl=7.88.1-10?recommends") == .deb(name: "curl", version: "7.88.1-10", recommends: true))
         #expect(try parse("deb:libstdc++6") == .deb(name: "libstdc++6", version: nil))
     }
 

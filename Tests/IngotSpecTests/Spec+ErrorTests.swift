@@ -25,7 +25,10 @@ import Testing
         let error = try #require(Fixture.specError(Fixture.header + "servics: []\n"))
         #expect(error.position == "3:1")
         #expect(error.message == "unknown key 'servics' in the top level; did you mean 'services'?")
-        #expect(error.description == "spec.yml:3:1: error: unknown key 'servics' in the top level; did you mean 'services'? — rename it to 'services'")
+        #expect(
+            error.description
+                == "spec.yml:3:1: error: unknown key 'servics' in the top level; did you mean 'services'? — rename it to 'services'"
+        )
     }
 
     @Test func unknownKeyWithNothingNearListsValidKeys() throws {
@@ -36,21 +39,24 @@ import Testing
     }
 
     @Test func unknownServiceKeyNamesTheService() throws {
-        let error = try #require(Fixture.specError(
-            Fixture.header + "services:\n  - name: web\n    image: deb:busybox-static\n    comand: [a]\n"))
+        let error = try #require(
+            Fixture.specError(
+                Fixture.header + "services:\n  - name: web\n    image: deb:busybox-static\n    comand: [a]\n"))
         #expect(error.position == "6:5")
         #expect(error.message == "unknown key 'comand' in services entry 'web'; did you mean 'command'?")
     }
 
     @Test func wrongTypes() throws {
-        let command = try #require(Fixture.specError(
-            Fixture.header + "onboot:\n  - name: a\n    image: deb:busybox-static\n    command: {a: b}\n"))
+        let command = try #require(
+            Fixture.specError(
+                Fixture.header + "onboot:\n  - name: a\n    image: deb:busybox-static\n    command: {a: b}\n"))
         #expect(command.position == "6:14")
         #expect(command.message == "'command' must be a list of strings, found a mapping")
         #expect(command.hint.contains("[\"a\", \"b\"]"))
 
-        let nested = try #require(Fixture.specError(
-            Fixture.header + "onboot:\n  - name: a\n    image: deb:busybox-static\n    command: [sh, [x]]\n"))
+        let nested = try #require(
+            Fixture.specError(
+                Fixture.header + "onboot:\n  - name: a\n    image: deb:busybox-static\n    command: [sh, [x]]\n"))
         #expect(nested.position == "6:19")
         #expect(nested.message == "'command' must be a list of strings, found a list in it")
 
@@ -69,7 +75,8 @@ import Testing
 
     @Test func missingRequiredFields() throws {
         // LinuxKit specs have no `name`: it comes from the file name (Spec+LinuxKitTests.swift).
-        let nameless = try SpecLoader.parse(yaml: "init: [deb:busybox-static]\n", file: "spec.yml", baseDirectory: "/tmp")
+        let nameless = try SpecLoader.parse(
+            yaml: "init: [deb:busybox-static]\n", file: "spec.yml", baseDirectory: "/tmp")
         #expect(nameless.name == "spec")
 
         let image = try #require(Fixture.specError(Fixture.header + "services:\n  - name: web\n    command: [x]\n"))
@@ -88,15 +95,16 @@ import Testing
     }
 
     @Test func duplicateNamesAcrossSectionsNameBothLocations() throws {
-        let yaml = Fixture.header + """
-            onboot:
-              - name: web
-                image: deb:busybox-static
-            services:
-              - name: web
-                image: deb:busybox-static
+        let yaml =
+            Fixture.header + """
+                onboot:
+                  - name: web
+                    image: deb:busybox-static
+                services:
+                  - name: web
+                    image: deb:busybox-static
 
-            """
+                """
         let error = try #require(Fixture.specError(yaml))
         #expect(error.position == "7:5")
         #expect(error.message == "duplicate name 'web' in 'services'; first defined in 'onboot' at spec.yml:4:5")
@@ -104,13 +112,17 @@ import Testing
     }
 
     @Test func unsupportedLinuxKitFieldsAreNamed() throws {
-        for (field, value) in [("mounts", "[{type: cgroup}]"), ("rootfsPropagation", "shared"),
-            ("cgroupsPath", "podruntime/x"), ("runtime", "{mkdir: [/x]}")]
-        {
-            let error = try #require(Fixture.specError(
-                Fixture.header + "services:\n  - name: web\n    image: deb:busybox-static\n    \(field): \(value)\n"))
+        for (field, value) in [
+            ("mounts", "[{type: cgroup}]"), ("rootfsPropagation", "shared"),
+            ("cgroupsPath", "podruntime/x"), ("runtime", "{mkdir: [/x]}"),
+        ] {
+            let error = try #require(
+                Fixture.specError(
+                    Fixture.header + "services:\n  - name: web\n    image: deb:busybox-static\n    \(field): \(value)\n"
+                ))
             #expect(error.position == "6:5")
-            #expect(error.message == "'\(field)' in services entry 'web' is a LinuxKit field that Ingot does not support")
+            #expect(
+                error.message == "'\(field)' in services entry 'web' is a LinuxKit field that Ingot does not support")
             #expect(!error.hint.isEmpty)
         }
         let trust = try #require(Fixture.specError(Fixture.header + "trust:\n  org: [linuxkit]\n"))
@@ -135,9 +147,13 @@ import Testing
     }
 
     @Test func filesNeedExactlyOneKind() throws {
-        let two = try #require(Fixture.specError(Fixture.header + "files:\n  - path: a\n    contents: x\n    symlink: b\n"))
+        let two = try #require(
+            Fixture.specError(Fixture.header + "files:\n  - path: a\n    contents: x\n    symlink: b\n"))
         #expect(two.position == "4:5")
-        #expect(two.message == "file 'a' needs exactly one of contents, source, symlink or directory; found 'contents' and 'symlink'")
+        #expect(
+            two.message
+                == "file 'a' needs exactly one of contents, source, symlink or directory; found 'contents' and 'symlink'"
+        )
         let none = try #require(Fixture.specError(Fixture.header + "files:\n  - path: a\n    mode: \"0600\"\n"))
         #expect(none.message.hasSuffix("found none of them"))
     }
@@ -147,8 +163,9 @@ import Testing
         #expect(error.position == "4:11")
         #expect(error.message == "file path 'etc/../../x' escapes the image root or is empty")
         #expect(error.hint.contains("without '..'"))
-        let duplicate = try #require(Fixture.specError(
-            Fixture.header + "files:\n  - {path: /etc/motd, contents: a}\n  - {path: etc/motd, contents: b}\n"))
+        let duplicate = try #require(
+            Fixture.specError(
+                Fixture.header + "files:\n  - {path: /etc/motd, contents: a}\n  - {path: etc/motd, contents: b}\n"))
         #expect(duplicate.position == "5:5")
         #expect(duplicate.message == "file 'etc/motd' is listed twice; first at spec.yml:4:5")
     }
@@ -165,7 +182,8 @@ import Testing
         #expect(try mode("0600") == 0o600)
         #expect(try mode("420") == 0o644)
         #expect(try mode("0o700") == 0o700)
-        let bad = try #require(Fixture.specError(Fixture.header + "files:\n  - {path: a, contents: x, mode: \"0999\"}\n"))
+        let bad = try #require(
+            Fixture.specError(Fixture.header + "files:\n  - {path: a, contents: x, mode: \"0999\"}\n"))
         #expect(bad.position == "4:34")
         #expect(bad.message == "'mode' 0999 is not a permission mode")
         let big = try #require(Fixture.specError(Fixture.header + "files:\n  - {path: a, contents: x, mode: 99999}\n"))
@@ -178,9 +196,10 @@ import Testing
         try "present".write(toFile: directory + "/present.txt", atomically: true, encoding: .utf8)
         try FileManager.default.createDirectory(atPath: directory + "/tree", withIntermediateDirectories: false)
 
-        let missing = try #require(Fixture.specError(
-            Fixture.header + "files:\n  - path: etc/a\n    source: ./absent.txt\n", checkSources: true,
-            baseDirectory: directory))
+        let missing = try #require(
+            Fixture.specError(
+                Fixture.header + "files:\n  - path: etc/a\n    source: ./absent.txt\n", checkSources: true,
+                baseDirectory: directory))
         #expect(missing.position == "5:13")
         #expect(missing.message == "source '\(directory)/absent.txt' of file 'etc/a' does not exist")
         #expect(missing.hint.contains("optional: true"))
@@ -191,13 +210,16 @@ import Testing
             file: "spec.yml", baseDirectory: directory)
         #expect(spec.files.map(\.source) == [directory + "/absent.txt", directory + "/present.txt"])
 
-        let image = try #require(Fixture.specError(
-            "name: t\ninit:\n  - dir:./tree\n  - tar:./rootfs.tar.zst\n", checkSources: true, baseDirectory: directory))
+        let image = try #require(
+            Fixture.specError(
+                "name: t\ninit:\n  - dir:./tree\n  - tar:./rootfs.tar.zst\n", checkSources: true,
+                baseDirectory: directory))
         #expect(image.position == "4:5")
         #expect(image.message == "image path '\(directory)/rootfs.tar.zst' does not exist")
 
-        let kind = try #require(Fixture.specError(
-            "name: t\ninit: [oci-archive:./tree]\n", checkSources: true, baseDirectory: directory))
+        let kind = try #require(
+            Fixture.specError(
+                "name: t\ninit: [oci-archive:./tree]\n", checkSources: true, baseDirectory: directory))
         #expect(kind.message == "image path '\(directory)/tree' is a directory")
 
         // Without checkSources nothing on the host is consulted.
@@ -231,22 +253,26 @@ import Testing
         #expect(size.message == "'size' must be a size of at least 1M, found 'lots'")
         let mount = try #require(Fixture.specError(Fixture.header + "data:\n  mount: var\n  size: 1G\n"))
         #expect(mount.position == "4:10")
-        let filesystem = try #require(Fixture.specError(
-            Fixture.header + "data: {mount: /d, size: 1G, filesystem: btrfs}\n"))
+        let filesystem = try #require(
+            Fixture.specError(
+                Fixture.header + "data: {mount: /d, size: 1G, filesystem: btrfs}\n"))
         #expect(filesystem.message == "data filesystem 'btrfs' is not supported")
     }
 
     @Test func serviceFieldValues() throws {
-        let net = try #require(Fixture.specError(
-            Fixture.header + "services:\n  - {name: w, image: deb:busybox-static, net: /run/netns/x}\n"))
+        let net = try #require(
+            Fixture.specError(
+                Fixture.header + "services:\n  - {name: w, image: deb:busybox-static, net: /run/netns/x}\n"))
         #expect(net.position == "4:47")
         #expect(net.message == "'net' must be 'host' or 'new', found '/run/netns/x'")
-        let bind = try #require(Fixture.specError(
-            Fixture.header + "services:\n  - name: w\n    image: deb:busybox-static\n    binds: [/a:/b, /c:d]\n"))
+        let bind = try #require(
+            Fixture.specError(
+                Fixture.header + "services:\n  - name: w\n    image: deb:busybox-static\n    binds: [/a:/b, /c:d]\n"))
         #expect(bind.position == "6:20")
         #expect(bind.message == "bind '/c:d' in services entry 'w' is malformed")
-        let env = try #require(Fixture.specError(
-            Fixture.header + "services:\n  - name: w\n    image: deb:busybox-static\n    env: [A=1, B]\n"))
+        let env = try #require(
+            Fixture.specError(
+                Fixture.header + "services:\n  - name: w\n    image: deb:busybox-static\n    env: [A=1, B]\n"))
         #expect(env.position == "6:16")
         #expect(env.message == "env entry 'B' in services entry 'w' is not KEY=VALUE")
     }

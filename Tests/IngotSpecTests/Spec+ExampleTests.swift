@@ -44,16 +44,20 @@ import Testing
         let kernel = try #require(spec.kernel)
         #expect(kernel.package == "linux-image-amd64" && kernel.image == nil)
         #expect(kernel.cmdline == "quiet loglevel=3")
-        #expect(spec.initImages.map(\.ref) == [
-            .deb(name: "busybox-static", version: nil),
-            .directory(path: Fixture.examplesDirectory + "/full/overlay"),
-        ])
+        #expect(
+            spec.initImages.map(\.ref) == [
+                .deb(name: "busybox-static", version: nil),
+                .directory(path: Fixture.examplesDirectory + "/full/overlay"),
+            ])
         #expect(spec.onboot.map(\.name) == ["mkdirs"])
         #expect(spec.onshutdown.map(\.name) == ["goodbye"])
         let web = try #require(spec.services.first)
         #expect(web.env == ["LANG=C.UTF-8"] && web.cwd == "/www")
         #expect([web.net, web.pid, web.ipc, web.uts] == [.host, .new, .new, .host])
-        #expect(spec.files.map(\.path) == ["etc/motd", "etc/full/settings.conf", "var/empty", "etc/localtime", "home/app/.profile"])
+        #expect(
+            spec.files.map(\.path) == [
+                "etc/motd", "etc/full/settings.conf", "var/empty", "etc/localtime", "home/app/.profile",
+            ])
         #expect(spec.files[1].optional && spec.files[1].source == Fixture.examplesDirectory + "/full/settings.conf")
         #expect(spec.files[2].directory && spec.files[2].mode == 0o700)
         #expect(spec.files[3].symlink == "/usr/share/zoneinfo/UTC")

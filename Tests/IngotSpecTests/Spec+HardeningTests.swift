@@ -11,7 +11,8 @@ import Testing
 @Suite struct SpecHardeningTests {
     // Case 1: a NUL in a path was accepted and cut later (squashfs "invalid characters in name").
     @Test func nulInFilePathIsRefusedWithItsLocation() throws {
-        let error = try #require(Fixture.specError(Fixture.header + "files:\n  - path: \"etc/mo\\0td\"\n    contents: hi\n"))
+        let error = try #require(
+            Fixture.specError(Fixture.header + "files:\n  - path: \"etc/mo\\0td\"\n    contents: hi\n"))
         #expect(error.position == "4:11")
         #expect(error.message.contains("etc/mo\\0td") && error.message.contains("NUL"), "\(error)")
     }
@@ -34,7 +35,8 @@ import Testing
     // Case 21: a file name over 255 bytes failed late, without a spec location.
     @Test func overlongFileNameIsRefusedAtItsLine() throws {
         let long = String(repeating: "a", count: 256)
-        let error = try #require(Fixture.specError(Fixture.header + "files:\n  - path: etc/\(long)\n    contents: hi\n"))
+        let error = try #require(
+            Fixture.specError(Fixture.header + "files:\n  - path: etc/\(long)\n    contents: hi\n"))
         #expect(error.position == "4:11")
         #expect(error.message.contains("256 bytes") && error.message.contains("255"), "\(error)")
         // 255 bytes is still fine.
@@ -46,12 +48,14 @@ import Testing
 
     // Case 6: values that reach the kernel command line or a bootloader config line.
     @Test func mountPointCannotInjectKernelArguments() throws {
-        let error = try #require(Fixture.specError(
-            Fixture.header + "data:\n  mount: \"/var/lib/a ingot.root=3\"\n  size: 64M\n"))
+        let error = try #require(
+            Fixture.specError(
+                Fixture.header + "data:\n  mount: \"/var/lib/a ingot.root=3\"\n  size: 64M\n"))
         #expect(error.position == "4:10")
         #expect(error.message.contains("a space") && error.message.contains("kernel command line"), "\(error)")
         for bad in ["/var/lib/a\\nb", "/var/lib/\\\"q", "/var/lib/#x", "/var/lib/a;b", "/var/lib/$x"] {
-            let e = try #require(Fixture.specError(Fixture.header + "data:\n  mount: \"\(bad)\"\n  size: 64M\n"), "\(bad)")
+            let e = try #require(
+                Fixture.specError(Fixture.header + "data:\n  mount: \"\(bad)\"\n  size: 64M\n"), "\(bad)")
             #expect(e.position == "4:10", "\(bad): \(e)")
         }
     }
@@ -64,7 +68,8 @@ import Testing
         #expect(quote.message.contains("unbalanced double quote"), "\(quote)")
         let reserved = try #require(Fixture.specError(Fixture.header + "kernel:\n  cmdline: \"quiet ingot.root=3\"\n"))
         #expect(reserved.message.contains("ingot.root=3"), "\(reserved)")
-        let long = try #require(Fixture.specError(Fixture.header + "kernel:\n  cmdline: \"\(String(repeating: "x", count: 3000))\"\n"))
+        let long = try #require(
+            Fixture.specError(Fixture.header + "kernel:\n  cmdline: \"\(String(repeating: "x", count: 3000))\"\n"))
         #expect(long.message.contains("2047"), "\(long)")
         // Ordinary arguments, quoted values included, still load.
         let ok = try SpecLoader.parse(
@@ -76,7 +81,8 @@ import Testing
     // Cases 9 and 12: sizes that overflowed the planner or looped in nextPowerOfTwo.
     @Test func absurdDataSizesAreRefusedAtLoad() throws {
         for size in ["\"9223372036854774784\"", "4200000T", "65T", "\"18446744073709551615\""] {
-            let error = try #require(Fixture.specError(Fixture.header + "data:\n  mount: /var/lib/a\n  size: \(size)\n"), "\(size)")
+            let error = try #require(
+                Fixture.specError(Fixture.header + "data:\n  mount: /var/lib/a\n  size: \(size)\n"), "\(size)")
             #expect(error.position == "5:9", "\(size): \(error)")
         }
         let ok = try SpecLoader.parse(
@@ -99,16 +105,20 @@ import Testing
         ]
         for (source, what) in cases {
             let started = Date()
-            let error = try #require(Fixture.specError(
-                Fixture.header + "files:\n  - path: etc/x\n    source: \(source)\n", checkSources: true, baseDirectory: dir), "\(source)")
+            let error = try #require(
+                Fixture.specError(
+                    Fixture.header + "files:\n  - path: etc/x\n    source: \(source)\n", checkSources: true,
+                    baseDirectory: dir), "\(source)")
             #expect(error.position == "5:13", "\(source): \(error)")
             #expect(error.message.contains(what), "\(source): \(error)")
             #expect(Date().timeIntervalSince(started) < 5, "checking \(source) must not read or block")
         }
         // `optional` does not make a device acceptable.
-        let optional = try #require(Fixture.specError(
-            Fixture.header + "files:\n  - path: etc/x\n    source: /dev/zero\n    optional: true\n", checkSources: true,
-            baseDirectory: dir))
+        let optional = try #require(
+            Fixture.specError(
+                Fixture.header + "files:\n  - path: etc/x\n    source: /dev/zero\n    optional: true\n",
+                checkSources: true,
+                baseDirectory: dir))
         #expect(optional.message.contains("character device"))
     }
 
@@ -117,11 +127,15 @@ import Testing
         defer { Fixture.cleanup(dir) }
         #expect(mkfifo(dir + "/img.tar", 0o644) == 0)
         #expect(symlink("loop-b", dir + "/loop-a") == 0 && symlink("loop-a", dir + "/loop-b") == 0)
-        let fifo = try #require(Fixture.specError(
-            Fixture.header + "services:\n  - name: a\n    image: tar:./img.tar\n", checkSources: true, baseDirectory: dir))
+        let fifo = try #require(
+            Fixture.specError(
+                Fixture.header + "services:\n  - name: a\n    image: tar:./img.tar\n", checkSources: true,
+                baseDirectory: dir))
         #expect(fifo.message.contains("FIFO"), "\(fifo)")
-        let loop = try #require(Fixture.specError(
-            Fixture.header + "services:\n  - name: a\n    image: dir:./loop-a\n", checkSources: true, baseDirectory: dir))
+        let loop = try #require(
+            Fixture.specError(
+                Fixture.header + "services:\n  - name: a\n    image: dir:./loop-a\n", checkSources: true,
+                baseDirectory: dir))
         #expect(loop.message.contains("symlink loop") && loop.hint.contains("link"), "\(loop)")
     }
 

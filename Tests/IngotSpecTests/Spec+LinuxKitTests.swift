@@ -84,12 +84,15 @@ import Testing
         #expect(getty.binds == ["/var/tmp:/var/tmp"])
         let sshd = try #require(spec.services.first { $0.name == "sshd" })
         #expect(sshd.net == .host && sshd.pid == .host && sshd.ipc == .new)
-        #expect(sshd.binds == [
-            "/root/.ssh:/root/.ssh", "/etc/resolv.conf:/etc/resolv.conf:ro",
-            "/run/config/ssh/authorized_keys:/root/.ssh/authorized_keys",
-        ])
+        #expect(
+            sshd.binds == [
+                "/root/.ssh:/root/.ssh", "/etc/resolv.conf:/etc/resolv.conf:ro",
+                "/run/config/ssh/authorized_keys:/root/.ssh/authorized_keys",
+            ])
         let key = try #require(spec.files.first { $0.path == "root/.ssh/authorized_keys" })
-        #expect(key.source == NSHomeDirectory() + "/.ssh/ingot-test-missing-key.pub" || key.source?.hasSuffix("/.ssh/ingot-test-missing-key.pub") == true)
+        #expect(
+            key.source == NSHomeDirectory() + "/.ssh/ingot-test-missing-key.pub"
+                || key.source?.hasSuffix("/.ssh/ingot-test-missing-key.pub") == true)
         #expect(key.source?.contains("~") == false)
         #expect(spec.files.contains { $0.path == "etc/containerd/runtime-config.toml" })
     }
@@ -105,15 +108,30 @@ import Testing
         let base = "init: [linuxkit/init:v1]\n"
         let service = base + "services:\n  - name: web\n    image: nginx:1.13.8-alpine\n"
         let cases: [(String, String, String)] = [
-            (service + "    capabilities: [CAP_NET_BIND_SERVICE, CAP_CHOWN]\n", "'capabilities' in services entry 'web' lists CAP_NET_BIND_SERVICE, CAP_CHOWN", "5:19"),
-            (service + "    mounts:\n      - type: cgroup\n", "'mounts' in services entry 'web' is a LinuxKit field", "5:5"),
-            (service + "    runtime:\n      mkdir: [/var/lib/docker]\n", "'runtime' in services entry 'web' is a LinuxKit field", "5:5"),
+            (
+                service + "    capabilities: [CAP_NET_BIND_SERVICE, CAP_CHOWN]\n",
+                "'capabilities' in services entry 'web' lists CAP_NET_BIND_SERVICE, CAP_CHOWN", "5:19"
+            ),
+            (
+                service + "    mounts:\n      - type: cgroup\n", "'mounts' in services entry 'web' is a LinuxKit field",
+                "5:5"
+            ),
+            (
+                service + "    runtime:\n      mkdir: [/var/lib/docker]\n",
+                "'runtime' in services entry 'web' is a LinuxKit field", "5:5"
+            ),
             (service + "    rootfsPropagation: shared\n", "'rootfsPropagation' in services entry 'web'", "5:5"),
             (service + "    readonly: true\n", "'readonly' in services entry 'web'", "5:5"),
             (service + "    net: /run/netns/wg0\n", "'net' must be 'host' or 'new'", "5:10"),
             (base + "volumes:\n- name: blank\n", "'volumes' in the top level is a LinuxKit field", "2:1"),
-            (base + "files:\n  - path: etc/linuxkit-config\n    metadata: yaml\n", "'metadata' in 'files' entry 1", "4:5"),
-            ("kernel:\n  image: linuxkit/kernel:6.6.13\n  ucode: intel-ucode.cpio\n" + base, "'ucode' in 'kernel'", "3:3"),
+            (
+                base + "files:\n  - path: etc/linuxkit-config\n    metadata: yaml\n", "'metadata' in 'files' entry 1",
+                "4:5"
+            ),
+            (
+                "kernel:\n  image: linuxkit/kernel:6.6.13\n  ucode: intel-ucode.cpio\n" + base, "'ucode' in 'kernel'",
+                "3:3"
+            ),
             (base + "trust:\n  org: [linuxkit]\n", "'trust' in the top level", "2:1"),
         ]
         for (yaml, message, position) in cases {

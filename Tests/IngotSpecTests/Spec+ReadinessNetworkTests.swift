@@ -12,7 +12,8 @@ struct SpecReadinessNetworkTests {
 
     @Test func httpAndTcpParseWithDefaults() throws {
         let spec = try SpecLoader.parse(
-            yaml: Self.spec("  http: {port: 80}\n  tcp: {port: 2222}\n"), file: "spec.yml", baseDirectory: "/nonexistent",
+            yaml: Self.spec("  http: {port: 80}\n  tcp: {port: 2222}\n"), file: "spec.yml",
+            baseDirectory: "/nonexistent",
             checkSources: false)
         let http = try #require(spec.readiness.http)
         #expect(http.port == 80 && http.path == "/" && http.status == 200)
@@ -21,9 +22,13 @@ struct SpecReadinessNetworkTests {
         #expect(spec.readiness.needsNetwork)
         #expect(spec.readiness.guestPorts == [80, 2222])
         let full = try SpecLoader.parse(
-            yaml: Self.spec("  http: {port: 8080, path: /healthz?full=1, status: 204}\n  tcp: {port: 8080}\n"), file: "spec.yml",
+            yaml: Self.spec("  http: {port: 8080, path: /healthz?full=1, status: 204}\n  tcp: {port: 8080}\n"),
+            file: "spec.yml",
             baseDirectory: "/nonexistent", checkSources: false)
-        #expect(full.readiness.http == HTTPProbeSpec(port: 8080, path: "/healthz?full=1", status: 204, location: full.readiness.http!.location))
+        #expect(
+            full.readiness.http
+                == HTTPProbeSpec(
+                    port: 8080, path: "/healthz?full=1", status: 204, location: full.readiness.http!.location))
         #expect(full.readiness.guestPorts == [8080])
     }
 
@@ -32,7 +37,10 @@ struct SpecReadinessNetworkTests {
         ("  http: {port: 70000}\n", "found '70000'"),
         ("  http: {port: http}\n", "found 'http'"),
         ("  tcp: {port: -1}\n", "'port' of readiness.tcp must be a TCP port"),
-        ("  http: {port: 80, status: 700}\n", "'status' of readiness.http must be an HTTP status from 100 to 599, found '700'"),
+        (
+            "  http: {port: 80, status: 700}\n",
+            "'status' of readiness.http must be an HTTP status from 100 to 599, found '700'"
+        ),
         ("  http: {port: 80, status: ok}\n", "found 'ok'"),
         ("  http: {port: 80, path: health}\n", "'path' of readiness.http must start with '/'"),
         ("  http: {path: /}\n", "port"),
@@ -50,7 +58,8 @@ struct SpecReadinessNetworkTests {
             yaml: "name: deb\ninit:\n  - deb:busybox-static\nboot:\n  init: /sbin/init\n", file: "spec.yml",
             baseDirectory: "/nonexistent", checkSources: false)
         #expect(spec.boot?.initPath == "/sbin/init")
-        let relative = try #require(Fixture.specError("name: deb\ninit:\n  - deb:busybox-static\nboot:\n  init: sbin/init\n"))
+        let relative = try #require(
+            Fixture.specError("name: deb\ninit:\n  - deb:busybox-static\nboot:\n  init: sbin/init\n"))
         #expect(relative.location.line == 5 && "\(relative)".contains("absolute path"), "\(relative)")
         let withService = try #require(
             Fixture.specError(

@@ -37,10 +37,16 @@ import Testing
     }
 
     @Test func malformedReferencesAreRefused() {
-        #expect(throws: RegistryReference.ParseError.badRepository("library/Alpine")) { try RegistryReference.parse("Alpine") }
+        #expect(throws: RegistryReference.ParseError.badRepository("library/Alpine")) {
+            try RegistryReference.parse("Alpine")
+        }
         #expect(throws: RegistryReference.ParseError.badTag(".x")) { try RegistryReference.parse("alpine:.x") }
-        #expect(throws: RegistryReference.ParseError.badDigest("sha256:12")) { try RegistryReference.parse("alpine@sha256:12") }
-        #expect(throws: RegistryReference.ParseError.badDomain("host:99999")) { try RegistryReference.parse("host:99999/a") }
+        #expect(throws: RegistryReference.ParseError.badDigest("sha256:12")) {
+            try RegistryReference.parse("alpine@sha256:12")
+        }
+        #expect(throws: RegistryReference.ParseError.badDomain("host:99999")) {
+            try RegistryReference.parse("host:99999/a")
+        }
         #expect(throws: RegistryReference.ParseError.badRepository("a//b")) { try RegistryReference.parse("a//b") }
     }
 
@@ -48,7 +54,8 @@ import Testing
         let spec = try SpecLoader.parse(
             yaml: "name: t\ninit:\n  - linuxkit/init:v1.0\n  - registry.example:5000/team/base:1\n", file: "spec.yml",
             baseDirectory: "/tmp")
-        guard case .registry(let first) = spec.initImages[0].ref, case .registry(let second) = spec.initImages[1].ref else {
+        guard case .registry(let first) = spec.initImages[0].ref, case .registry(let second) = spec.initImages[1].ref
+        else {
             Issue.record("not parsed as registry references: \(spec.initImages.map(\.ref))")
             return
         }
@@ -56,10 +63,12 @@ import Testing
         #expect(second.description == "registry.example:5000/team/base:1")
         // Near-miss schemes are still typos, not images.
         #expect(throws: SpecError.self) {
-            try SpecLoader.parse(yaml: "name: t\ninit: [debs:busybox-static]\n", file: "spec.yml", baseDirectory: "/tmp")
+            try SpecLoader.parse(
+                yaml: "name: t\ninit: [debs:busybox-static]\n", file: "spec.yml", baseDirectory: "/tmp")
         }
         // debian:12 is an image, not a typo of deb:.
-        let debian = try SpecLoader.parse(yaml: "name: t\ninit: ['debian:12']\n", file: "spec.yml", baseDirectory: "/tmp")
+        let debian = try SpecLoader.parse(
+            yaml: "name: t\ninit: ['debian:12']\n", file: "spec.yml", baseDirectory: "/tmp")
         #expect(debian.initImages[0].ref == .registry(try RegistryReference.parse("debian:12")))
     }
 }

@@ -44,7 +44,9 @@ import IngotContract
 
     @Test func imageReferences() throws {
         let here = SourceLocation(file: "s.yml", line: 1, column: 1)
-        func parse(_ text: String) throws -> ImageRef { try ImageRef.parse(text, baseDirectory: "/base/dir", location: here) }
+        func parse(_ text: String) throws -> ImageRef {
+            try ImageRef.parse(text, baseDirectory: "/base/dir", location: here)
+        }
         #expect(try parse("deb:busybox-static") == .deb(name: "busybox-static", version: nil))
         #expect(try parse("deb:busybox-static=1:1.35.0-4+b3") == .deb(name: "busybox-static", version: "1:1.35.0-4+b3"))
         #expect(try parse("deb-file:./pkgs/foo.deb") == .debFile(path: "/base/dir/pkgs/foo.deb"))
@@ -57,9 +59,13 @@ import IngotContract
         #expect(try parse("tar:r.tgz") == .tar(path: "/base/dir/r.tgz"))
         #expect(try parse("dir:./overlay") == .directory(path: "/base/dir/overlay"))
         // Plain references are registry images (ImageRef+Registry.swift).
-        #expect(try parse("linuxkit/init:v1.0") == .registry(try RegistryReference.parse("docker.io/linuxkit/init:v1.0")))
+        #expect(
+            try parse("linuxkit/init:v1.0") == .registry(try RegistryReference.parse("docker.io/linuxkit/init:v1.0")))
         #expect(try parse("busybox") == .registry(try RegistryReference.parse("docker.io/library/busybox:latest")))
-        for bad in ["linuxkit/Init:v1.0", "Busybox", "docker.io/library/alpine:.3", "deb:Busybox", "deb:", "tar:./x.zip", "dir:", "oci:./x"] {
+        for bad in [
+            "linuxkit/Init:v1.0", "Busybox", "docker.io/library/alpine:.3", "deb:Busybox", "deb:", "tar:./x.zip",
+            "dir:", "oci:./x",
+        ] {
             #expect(throws: SpecError.self, "\(bad)") { try parse(bad) }
         }
     }

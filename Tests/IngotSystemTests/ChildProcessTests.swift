@@ -10,7 +10,9 @@ import Testing
 
 /// State of a pid from /proc: nil when gone, "Z" for a zombie.
 func processState(_ pid: pid_t) -> String? {
-    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else {
         return nil
     }
     return stat[stat.index(after: close)...].split(separator: " ").first.map(String.init)
@@ -65,11 +67,15 @@ func firstLine(_ child: ChildProcess) async -> String? {
         let pidFile = marker.file("grandchild")
         let task = Task {
             try await ChildProcess.run(
-                .init("/bin/sh", ["-c", #"sh -c 'trap "" TERM; echo $$ > "$0"; exec sleep 300' "\#(pidFile)" & wait"#], graceSeconds: 0.3))
+                .init(
+                    "/bin/sh", ["-c", #"sh -c 'trap "" TERM; echo $$ > "$0"; exec sleep 300' "\#(pidFile)" & wait"#],
+                    graceSeconds: 0.3))
         }
         var grandchild: pid_t?
         for _ in 0..<200 where grandchild == nil {
-            grandchild = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+            grandchild = (try? String(contentsOfFile: pidFile, encoding: .utf8)).flatMap {
+                pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines))
+            }
             if grandchild == nil { try await Task.sleep(nanoseconds: 20_000_000) }
         }
         let stray = try #require(grandchild)
@@ -129,7 +135,9 @@ func firstLine(_ child: ChildProcess) async -> String? {
         let fromFile = try await ChildProcess.run("cat", [], input: .file(directory.file("in")))
         #expect(fromFile.standardOutputText == "from a file\n")
 
-        let env = try await ChildProcess.run("/bin/sh", ["-c", "pwd; echo $INGOT_SYSTEM_TEST"], environment: ["INGOT_SYSTEM_TEST": "x=1"], workingDirectory: directory.path)
+        let env = try await ChildProcess.run(
+            "/bin/sh", ["-c", "pwd; echo $INGOT_SYSTEM_TEST"], environment: ["INGOT_SYSTEM_TEST": "x=1"],
+            workingDirectory: directory.path)
         #expect(env.standardOutputText == "\(directory.path)\nx=1\n")
 
         let child = try ChildProcess.spawn(.init("tr", ["a-z", "A-Z"], standardInput: .pipe))
@@ -137,10 +145,12 @@ func firstLine(_ child: ChildProcess) async -> String? {
         child.closeInput()
         #expect(try await child.wait().standardOutputText == "PIPED\n")
 
-        let merged = try await ChildProcess.run(.init("/bin/sh", ["-c", "echo out; echo err >&2"], standardError: .standardOutput))
+        let merged = try await ChildProcess.run(
+            .init("/bin/sh", ["-c", "echo out; echo err >&2"], standardError: .standardOutput))
         #expect(merged.standardOutputText == "out\nerr\n" && merged.standardError.isEmpty)
 
-        try await ChildProcess.run(.init("/bin/sh", ["-c", "echo to-file"], standardOutput: .file(directory.file("out"))))
+        try await ChildProcess.run(
+            .init("/bin/sh", ["-c", "echo to-file"], standardOutput: .file(directory.file("out"))))
         #expect(try String(contentsOfFile: directory.file("out"), encoding: .utf8) == "to-file\n")
     }
 
@@ -160,7 +170,8 @@ func firstLine(_ child: ChildProcess) async -> String? {
             _ = try ChildProcess.spawn(.init("cat", standardInput: .file("/nonexistent/input")))
             Issue.record("a missing input file was accepted")
         } catch let error as ChildProcess.Error {
-            #expect(error == .redirect(stream: "standard input", path: "/nonexistent/input", errno: .noSuchFileOrDirectory))
+            #expect(
+                error == .redirect(stream: "standard input", path: "/nonexistent/input", errno: .noSuchFileOrDirectory))
         }
     }
 

@@ -15,10 +15,15 @@ import Testing
     /// The child side: does nothing unless started by the tests below.
     @Test func interruptChild() async throws {
         let environment = ProcessInfo.processInfo.environment
-        guard let directory = environment[Self.directoryVariable], let mode = environment[Self.modeVariable] else { return }
-        @Sendable func note(_ name: String, _ text: String) { try? text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8) }
+        guard let directory = environment[Self.directoryVariable], let mode = environment[Self.modeVariable] else {
+            return
+        }
+        @Sendable func note(_ name: String, _ text: String) {
+            try? text.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+        }
         _ = InterruptStream.shared.addCleanup { note("cleaned", "yes") }
-        let sleeper = try ChildProcess.spawn(.init("/bin/sh", ["-c", "trap '' TERM; exec sleep 300"], graceSeconds: 0.5))
+        let sleeper = try ChildProcess.spawn(
+            .init("/bin/sh", ["-c", "trap '' TERM; exec sleep 300"], graceSeconds: 0.5))
         note("sleeper", "\(sleeper.pid)")
         if mode == "subscribe" {
             let stream = InterruptStream.shared.subscribe()
@@ -44,7 +49,8 @@ import Testing
         let child = try ChildProcess.spawn(
             .init(
                 CommandLine.arguments[0], ["--testing-library", "swift-testing", "--filter", "interruptChild"],
-                environment: [directoryVariable: directory.path, modeVariable: mode], standardOutput: .file(directory.file("log")),
+                environment: [directoryVariable: directory.path, modeVariable: mode],
+                standardOutput: .file(directory.file("log")),
                 standardError: .standardOutput))
         var ready = false
         for _ in 0..<1200 where !ready {

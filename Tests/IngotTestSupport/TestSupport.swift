@@ -31,7 +31,8 @@ public enum TestEnvironment {
 
     /// The `ingot` executable built beside the test bundle.
     public static var ingotBinary: String {
-        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+            .deletingLastPathComponent()
         for _ in 0..<4 {
             let candidate = directory.appendingPathComponent("ingot").path
             if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
@@ -86,8 +87,12 @@ public enum Command {
 
     /// Runs a `/bin/sh -c` command line in `cwd` (default: the package root), stderr merged.
     @discardableResult
-    public static func shell(_ command: String, cwd: String? = nil, environment: [String: String] = [:]) throws -> CommandResult {
-        try run("/bin/sh", ["-c", command], cwd: cwd ?? TestEnvironment.packageRoot, environment: environment, mergeStandardError: true)
+    public static func shell(_ command: String, cwd: String? = nil, environment: [String: String] = [:]) throws
+        -> CommandResult
+    {
+        try run(
+            "/bin/sh", ["-c", command], cwd: cwd ?? TestEnvironment.packageRoot, environment: environment,
+            mergeStandardError: true)
     }
 
     /// Runs the built `ingot` with `arguments` in `cwd` (default: the package root), with the
@@ -98,13 +103,16 @@ public enum Command {
         _ arguments: [String], cwd: String? = nil, prefix: [String] = [], environment: [String: String] = [:]
     ) throws -> CommandResult {
         let argv = prefix + [TestEnvironment.ingotBinary] + arguments
-        return try run(argv[0], Array(argv.dropFirst()), cwd: cwd ?? TestEnvironment.packageRoot, environment: ingotEnvironment(environment))
+        return try run(
+            argv[0], Array(argv.dropFirst()), cwd: cwd ?? TestEnvironment.packageRoot,
+            environment: ingotEnvironment(environment))
     }
 
     /// Starts the built `ingot` without waiting (for interrupt tests); stdout/stderr go to the
     /// given files (or are captured).
     public static func startIngot(
-        _ arguments: [String], cwd: String? = nil, environment: [String: String] = [:], stdout: ChildProcess.Output = .capture,
+        _ arguments: [String], cwd: String? = nil, environment: [String: String] = [:],
+        stdout: ChildProcess.Output = .capture,
         stderr: ChildProcess.Output = .capture
     ) throws -> ChildProcess {
         try ChildProcess.spawn(
@@ -115,7 +123,9 @@ public enum Command {
 
     /// The environment `ingot` runs with in tests: the shared cache and the repository's boards.
     public static func ingotEnvironment(_ extra: [String: String] = [:]) -> [String: String] {
-        var environment = ["INGOT_CACHE": TestEnvironment.cache, "INGOT_BOARDS": TestEnvironment.packageRoot + "/boards"]
+        var environment = [
+            "INGOT_CACHE": TestEnvironment.cache, "INGOT_BOARDS": TestEnvironment.packageRoot + "/boards",
+        ]
         for (key, value) in extra { environment[key] = value }
         return environment
     }
@@ -168,13 +178,17 @@ extension Trait where Self == ConditionTrait {
     /// Runs the test when `tools` are installed; under CI=true it always runs (and fails if one
     /// is missing).
     public static func requires(_ tools: String...) -> Self {
-        .enabled(if: TestEnvironment.isCI || Tools.installed(tools), "needs \(tools.joined(separator: ", ")) (run ci/bootstrap)")
+        .enabled(
+            if: TestEnvironment.isCI || Tools.installed(tools),
+            "needs \(tools.joined(separator: ", ")) (run ci/bootstrap)")
     }
 
     /// Runs the test only in the full tier (`ci/nightly`, INGOT_TEST_TIER=full): a repeat of a
     /// boot `ci/test` already makes once on another board, bus or format.
     public static var nightly: Self {
-        .enabled(if: TestEnvironment.isFullTier, "repeats a boot ci/test already covers; ci/nightly runs it (INGOT_TEST_TIER=full)")
+        .enabled(
+            if: TestEnvironment.isFullTier,
+            "repeats a boot ci/test already covers; ci/nightly runs it (INGOT_TEST_TIER=full)")
     }
 
     /// Runs the test as root; under CI=true (which runs as root) it always runs.

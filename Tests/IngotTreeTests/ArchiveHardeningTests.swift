@@ -44,7 +44,8 @@ enum HostileTar {
     }
 
     /// A tar with one regular file carrying PAX `records` (uid=..., path=...).
-    static func file(_ path: String, name: String, mode: UInt32, data: [UInt8], pax records: [(String, String)]) throws {
+    static func file(_ path: String, name: String, mode: UInt32, data: [UInt8], pax records: [(String, String)]) throws
+    {
         let pax = Array(records.map { record($0.0, $0.1) }.joined().utf8)
         var out = header(name: "PaxHeaders/x", mode: 0o644, size: pax.count, typeflag: UInt8(ascii: "x")) + padded(pax)
         out += header(name: name, mode: mode, size: data.count, typeflag: UInt8(ascii: "0")) + padded(data)
@@ -80,7 +81,9 @@ func sh(_ command: String) throws -> (Int32, String) {
         try Data(bytes).write(to: URL(fileURLWithPath: path))
     }
 
-    func expectLayerError(_ path: String, label: String, _ check: (String) -> Bool, sourceLocation: SourceLocation = #_sourceLocation) {
+    func expectLayerError(
+        _ path: String, label: String, _ check: (String) -> Bool, sourceLocation: SourceLocation = #_sourceLocation
+    ) {
         do {
             let tree = try FileTree()
             try tree.applyLayer(archive: path, label: label)
@@ -106,7 +109,8 @@ func sh(_ command: String) throws -> (Int32, String) {
             let (status, output) = try sh("gzip -t '\(copy)'")
             #expect(status != 0 && output.contains("crc") || output.contains("length"), "fixture: \(output)")
             expectLayerError(copy, label: "tar ./\(name).tar.gz") {
-                $0.hasPrefix("tar ./\(name).tar.gz") && ($0.contains("CRC-32 mismatch") || $0.contains("length")) && $0.contains("integrity")
+                $0.hasPrefix("tar ./\(name).tar.gz") && ($0.contains("CRC-32 mismatch") || $0.contains("length"))
+                    && $0.contains("integrity")
             }
         }
         // The undamaged layer still applies, byte for byte.
@@ -128,7 +132,9 @@ func sh(_ command: String) throws -> (Int32, String) {
             defer { unlink(layer) }
             // The stream's final check: xz's CRC64 sits 12+ bytes before the end (index, footer);
             // zstd's XXH64 is the frame's last 4 bytes. Flipping a data byte in the middle, too.
-            for offset in [{ (n: Int) in n / 2 }, compression == "zstd" ? { (n: Int) in n - 2 } : { (n: Int) in n - 40 }] {
+            for offset in [
+                { (n: Int) in n / 2 }, compression == "zstd" ? { (n: Int) in n - 2 } : { (n: Int) in n - 40 },
+            ] {
                 let copy = layer + ".damaged"
                 try? FileManager.default.removeItem(atPath: copy)
                 try FileManager.default.copyItem(atPath: layer, toPath: copy)
@@ -154,7 +160,8 @@ func sh(_ command: String) throws -> (Int32, String) {
         }
         // Large but valid owners are kept exactly.
         let ok = dir + "/ok.tar"
-        try HostileTar.file(ok, name: "bin/tool", mode: 0o755, data: Array("x".utf8), pax: [("uid", "4294967294"), ("gid", "100000")])
+        try HostileTar.file(
+            ok, name: "bin/tool", mode: 0o755, data: Array("x".utf8), pax: [("uid", "4294967294"), ("gid", "100000")])
         let tree = try FileTree()
         try tree.applyLayer(archive: ok)
         let node = try #require(tree.lookup("/bin/tool"))
@@ -166,7 +173,8 @@ func sh(_ command: String) throws -> (Int32, String) {
     func sparseEntriesKeepTheirApparentSizeAndData(format: String) throws {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let (status, output) = try sh("""
+        let (status, output) = try sh(
+            """
             cd '\(dir)' && mkdir src && truncate -s 1G src/hole && printf 'tail' | dd of=src/mid bs=1 seek=3000000 conv=notrunc 2>/dev/null \
             && truncate -s 5000000 src/mid && tar --sparse --format=\(format) -cf sparse.tar -C src . && ls -l sparse.tar
             """)
@@ -203,7 +211,10 @@ func sh(_ command: String) throws -> (Int32, String) {
         #expect(symlink("/dev/zero", dir + "/zero") == 0)
         #expect(symlink("loop-b", dir + "/loop-a") == 0 && symlink("loop-a", dir + "/loop-b") == 0)
         let tree = try FileTree()
-        for (path, what) in [("/dev/zero", "character device"), (dir + "/zero", "character device"), (dir + "/fifo", "FIFO"), (dir + "/loop-a", "symlink loop")] {
+        for (path, what) in [
+            ("/dev/zero", "character device"), (dir + "/zero", "character device"), (dir + "/fifo", "FIFO"),
+            (dir + "/loop-a", "symlink loop"),
+        ] {
             let started = Date()
             do {
                 _ = try tree.spoolHostFile(path, layer: "files")
@@ -214,7 +225,8 @@ func sh(_ command: String) throws -> (Int32, String) {
             #expect(Date().timeIntervalSince(started) < 5)
         }
         FileManager.default.createFile(atPath: dir + "/ok", contents: Data(repeating: 7, count: 10_000))
-        #expect(try tree.bytes(of: tree.spoolHostFile(dir + "/ok", layer: "files")) == [UInt8](repeating: 7, count: 10_000))
+        #expect(
+            try tree.bytes(of: tree.spoolHostFile(dir + "/ok", layer: "files")) == [UInt8](repeating: 7, count: 10_000))
     }
 
     // Case 21: a `dir:` that is a symlink to a directory failed with "/: path is empty or not representable".
@@ -238,7 +250,9 @@ func sh(_ command: String) throws -> (Int32, String) {
 
     // Case 21: a layer that turns a populated /etc into a regular file.
     @Test func layerTurningEtcIntoAFileIsRefused() throws {
-        let lower = try makeTar([TarEntry(path: "etc/", mode: 0o040755), TarEntry(path: "etc/passwd", data: Array("root".utf8))])
+        let lower = try makeTar([
+            TarEntry(path: "etc/", mode: 0o040755), TarEntry(path: "etc/passwd", data: Array("root".utf8)),
+        ])
         let upper = try makeTar([TarEntry(path: "etc", data: Array("not a dir".utf8))])
         let merged = try makeTar([TarEntry(path: "bin", mode: 0o120777, symlink: "usr/bin")])
         defer { for path in [lower, upper, merged] { unlink(path) } }
@@ -248,7 +262,9 @@ func sh(_ command: String) throws -> (Int32, String) {
             try tree.applyLayer(archive: upper, label: "tar ./etc-file.tar")
             Issue.record("/etc became a file")
         } catch {
-            #expect("\(error)".contains("tar ./etc-file.tar") && "\(error)".contains("/etc") && "\(error)".contains("regular file"), "\(error)")
+            #expect(
+                "\(error)".contains("tar ./etc-file.tar") && "\(error)".contains("/etc")
+                    && "\(error)".contains("regular file"), "\(error)")
         }
         // Merged-/usr layers replacing a directory by a symlink stay allowed.
         try tree.addFile("/bin/busybox", text: "bb")

@@ -12,7 +12,8 @@ import Testing
         try tree.addFile("/usr/bin/x", text: "via link")  // goes through the symlink into /bin
         var paths: [String] = []
         tree.walk { p, _ in paths.append(p) }
-        #expect(paths == ["/", "/bin", "/bin/busybox", "/bin/sh", "/bin/x", "/etc", "/etc/hostname", "/usr", "/usr/bin"])
+        #expect(
+            paths == ["/", "/bin", "/bin/busybox", "/bin/sh", "/bin/x", "/etc", "/etc/hostname", "/usr", "/usr/bin"])
         let counts = tree.linkCounts()
         #expect(counts[ObjectIdentifier(tree.lookup("/bin/sh")!)] == 2)
         let big = try #require(tree.lookup("/bin/busybox")?.content)

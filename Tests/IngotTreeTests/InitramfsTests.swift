@@ -46,7 +46,8 @@ func shell(_ command: String) throws -> (status: Int32, output: String) {
             seen[e.path] = e
             if e.path == "bin/busybox" { busybox = try reader.readAll() } else { try reader.skipData() }
         }
-        #expect(Set(seen.keys) == [".", "bin", "bin/busybox", "bin/ls", "etc", "etc/motd", "lib", "dev", "dev/console"])
+        #expect(
+            Set(seen.keys) == [".", "bin", "bin/busybox", "bin/ls", "etc", "etc/motd", "lib", "dev", "dev/console"])
         #expect(busybox == [UInt8](repeating: 0x42, count: 50_000))
         #expect(seen["etc/motd"]?.uid == 1000)
         #expect(seen["dev/console"]?.kind == .characterDevice)
@@ -71,13 +72,16 @@ func shell(_ command: String) throws -> (status: Int32, output: String) {
             name: "hello", hostname: "hello",
             modules: ["/lib/modules/6.1/kernel/fs/squashfs/squashfs.ko"],
             steps: [
-                .init(name: "greet", phase: .onboot, root: "/containers/onboot/000-greet/rootfs",
-                      command: ["/bin/busybox", "sh", "-c", "echo it's \"quoted\""], env: ["A=b c"]),
-                .init(name: "web", phase: .service, root: "/containers/services/web/rootfs",
-                      command: ["/bin/busybox", "httpd", "-f"], cwd: "/www", newNamespaces: [.pid, .ipc],
-                      binds: [.init(source: "/var/www", target: "/www", readOnly: true)]),
-                .init(name: "bye", phase: .onshutdown, root: "/containers/onshutdown/000-bye/rootfs",
-                      command: ["/bin/busybox", "true"]),
+                .init(
+                    name: "greet", phase: .onboot, root: "/containers/onboot/000-greet/rootfs",
+                    command: ["/bin/busybox", "sh", "-c", "echo it's \"quoted\""], env: ["A=b c"]),
+                .init(
+                    name: "web", phase: .service, root: "/containers/services/web/rootfs",
+                    command: ["/bin/busybox", "httpd", "-f"], cwd: "/www", newNamespaces: [.pid, .ipc],
+                    binds: [.init(source: "/var/www", target: "/www", readOnly: true)]),
+                .init(
+                    name: "bye", phase: .onshutdown, root: "/containers/onshutdown/000-bye/rootfs",
+                    command: ["/bin/busybox", "true"]),
             ],
             dataMount: "/var/lib/hello")
         let script = plan.renderScript()
@@ -94,7 +98,9 @@ func shell(_ command: String) throws -> (status: Int32, output: String) {
         // mark() prints through say() (every console); here say() is stdout.
         #expect(script.contains("say() {") && markFn.contains("say \"@@INGOT $payload $crc@@\""))
         let probe = "bb=busybox; SEQ=0; say() { echo \"$*\"; }; mark() {\(markFn)\n}\nmark ready name=hello"
-        let (st2, out2) = try shell("busybox sh -c '\(probe.replacingOccurrences(of: "'", with: "'\\''").replacingOccurrences(of: "> /dev/console", with: ""))'")
+        let (st2, out2) = try shell(
+            "busybox sh -c '\(probe.replacingOccurrences(of: "'", with: "'\\''").replacingOccurrences(of: "> /dev/console", with: ""))'"
+        )
         #expect(st2 == 0)
         let line = out2.trimmingCharacters(in: .whitespacesAndNewlines)
         let m = try #require(line.wholeMatch(of: #/@@INGOT (v1 stage=ready seq=0 name=hello) ([0-9a-f]{8})@@/#))
@@ -110,7 +116,9 @@ func shell(_ command: String) throws -> (status: Int32, output: String) {
         }
         let initNode = try #require(tree.lookup("/sbin/init"))
         #expect(initNode.permissions == 0o755)
-        #expect(String(decoding: try tree.bytes(of: #require(initNode.content)), as: UTF8.self).hasPrefix("#!/bin/busybox sh"))
+        #expect(
+            String(decoding: try tree.bytes(of: #require(initNode.content)), as: UTF8.self).hasPrefix(
+                "#!/bin/busybox sh"))
     }
 
     @Test func moduleClosureOrdersDependenciesFirst() throws {
@@ -126,10 +134,12 @@ func shell(_ command: String) throws -> (status: Int32, output: String) {
         let c = try ModuleClosure.resolve(
             names: ["virtio-blk", "ext4", "squashfs"], modulesDep: dep,
             modulesBuiltin: "kernel/fs/squashfs/squashfs.ko\n", kernel: "6.1-test")
-        #expect(c.ordered == [
-            "kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko", "kernel/drivers/block/virtio_blk.ko",
-            "kernel/fs/mbcache.ko", "kernel/fs/jbd2/jbd2.ko", "kernel/fs/ext4/ext4.ko",
-        ])
+        #expect(
+            c.ordered == [
+                "kernel/drivers/virtio/virtio.ko", "kernel/drivers/virtio/virtio_ring.ko",
+                "kernel/drivers/block/virtio_blk.ko",
+                "kernel/fs/mbcache.ko", "kernel/fs/jbd2/jbd2.ko", "kernel/fs/ext4/ext4.ko",
+            ])
         #expect(c.builtin == ["squashfs"])
         #expect(throws: ModuleClosure.Error.self) {
             try ModuleClosure.resolve(names: ["nosuch"], modulesDep: dep, modulesBuiltin: "", kernel: "6.1-test")

@@ -44,12 +44,13 @@ func makeTar(_ entries: [TarEntry], compression: ArchiveWriter.Compression = .gz
             TarEntry(path: "dev/null", mode: 0o020666, rdev: (1, 3)),
             TarEntry(path: "lib", mode: 0o120777, symlink: "usr/lib"),
         ])
-        let upper = try makeTar([
-            TarEntry(path: "etc/.wh.old.conf"),
-            TarEntry(path: "opt/app/.wh..wh..opq"),
-            TarEntry(path: "opt/app/c", data: Array("c".utf8)),
-            TarEntry(path: "etc/keep.conf", data: Array("changed".utf8), uid: 5, gid: 6),
-        ], compression: .zstd)
+        let upper = try makeTar(
+            [
+                TarEntry(path: "etc/.wh.old.conf"),
+                TarEntry(path: "opt/app/.wh..wh..opq"),
+                TarEntry(path: "opt/app/c", data: Array("c".utf8)),
+                TarEntry(path: "etc/keep.conf", data: Array("changed".utf8), uid: 5, gid: 6),
+            ], compression: .zstd)
         defer {
             unlink(lower)
             unlink(upper)

@@ -4,7 +4,9 @@ import Foundation
 import IngotTree
 
 let scratch: String = {
-    let dir = (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()) + "/ingot-fuzz-archive-\(getpid())"
+    let dir =
+        (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory())
+        + "/ingot-fuzz-archive-\(getpid())"
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     return dir
 }()
@@ -17,7 +19,9 @@ func fuzzOne(_ input: UnsafeBufferPointer<UInt8>) -> CInt {
         try tree.applyLayer(archive: path, label: "fuzz layer")
         // Walk what was built and read every file back, as the writers would.
         try tree.walk { _, node in
-            if let content = node.content { _ = try tree.bytes(of: content, offset: max(0, content.size - 16), count: 16) }
+            if let content = node.content {
+                _ = try tree.bytes(of: content, offset: max(0, content.size - 16), count: 16)
+            }
         }
     } catch {}
     return 0
@@ -27,11 +31,14 @@ func fuzzOne(_ input: UnsafeBufferPointer<UInt8>) -> CInt {
 // its driver is started from here instead (LLVMFuzzerRunDriver, libFuzzer in LLVM 11 and later).
 @_silgen_name("LLVMFuzzerRunDriver")
 func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
 
 var arguments = CommandLine.argc
 var vector = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&arguments, &vector) { data, size in
-    fuzzOne(UnsafeBufferPointer(start: data, count: data == nil ? 0 : size))
-})
+exit(
+    LLVMFuzzerRunDriver(&arguments, &vector) { data, size in
+        fuzzOne(UnsafeBufferPointer(start: data, count: data == nil ? 0 : size))
+    })

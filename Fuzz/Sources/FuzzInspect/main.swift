@@ -4,7 +4,9 @@ import Foundation
 import IngotDisk
 
 let scratch: String = {
-    let dir = (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory()) + "/ingot-fuzz-inspect-\(getpid())"
+    let dir =
+        (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory())
+        + "/ingot-fuzz-inspect-\(getpid())"
     try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
     return dir
 }()
@@ -23,11 +25,14 @@ func fuzzOne(_ input: UnsafeBufferPointer<UInt8>) -> CInt {
 // its driver is started from here instead (LLVMFuzzerRunDriver, libFuzzer in LLVM 11 and later).
 @_silgen_name("LLVMFuzzerRunDriver")
 func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+    _ argc: UnsafeMutablePointer<CInt>,
+    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
 
 var arguments = CommandLine.argc
 var vector = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&arguments, &vector) { data, size in
-    fuzzOne(UnsafeBufferPointer(start: data, count: data == nil ? 0 : size))
-})
+exit(
+    LLVMFuzzerRunDriver(&arguments, &vector) { data, size in
+        fuzzOne(UnsafeBufferPointer(start: data, count: data == nil ? 0 : size))
+    })

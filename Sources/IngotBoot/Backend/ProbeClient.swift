@@ -7,7 +7,7 @@
 // `holdSeconds` — started after the ready marker, once the guest's network is up.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import Foundation
 
@@ -32,12 +32,15 @@ public enum ProbeClient {
             return ProbeOutcome(result: .error, detail: "\(address) is not an IPv4 address")
         }
         let started = withUnsafePointer(to: &target) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         if started != 0 && errno != EINPROGRESS { return connectFailure(errno, address: address, port: port) }
         if started != 0 {
             guard wait(fd, for: Int16(POLLOUT), until: deadline) else {
-                return ProbeOutcome(result: .timeout, detail: "no connection to \(address):\(port) within \(seconds(timeout)) s")
+                return ProbeOutcome(
+                    result: .timeout, detail: "no connection to \(address):\(port) within \(seconds(timeout)) s")
             }
             var error: Int32 = 0
             var length = socklen_t(MemoryLayout<Int32>.size)
@@ -46,7 +49,9 @@ public enum ProbeClient {
         }
         switch probe.kind {
         case .http(let path, let status):
-            return http(fd: fd, path: path, want: status, guestPort: probe.guestPort, host: "\(address):\(port)", deadline: deadline, timeout: timeout)
+            return http(
+                fd: fd, path: path, want: status, guestPort: probe.guestPort, host: "\(address):\(port)",
+                deadline: deadline, timeout: timeout)
         case .tcp:
             return hold(fd: fd, guestPort: probe.guestPort, seconds: holdSeconds)
         }
@@ -55,14 +60,22 @@ public enum ProbeClient {
     static func connectFailure(_ code: Int32, address: String, port: Int) -> ProbeOutcome {
         if code == ECONNREFUSED {
             return ProbeOutcome(
-                result: .refused, detail: "connection refused by \(address):\(port) (nothing listens there: the machine's port forward is gone)")
+                result: .refused,
+                detail:
+                    "connection refused by \(address):\(port) (nothing listens there: the machine's port forward is gone)"
+            )
         }
-        return ProbeOutcome(result: .error, detail: "cannot connect to \(address):\(port): \(String(cString: strerror(code)))")
+        return ProbeOutcome(
+            result: .error, detail: "cannot connect to \(address):\(port): \(String(cString: strerror(code)))")
     }
 
     /// Sends `GET path` and reads the status line and the first bytes of the body.
-    static func http(fd: Int32, path: String, want: Int, guestPort: Int, host: String, deadline: Date, timeout: Double) -> ProbeOutcome {
-        let request = Array("GET \(path) HTTP/1.0\r\nHost: \(host)\r\nUser-Agent: ingot-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n".utf8)
+    static func http(fd: Int32, path: String, want: Int, guestPort: Int, host: String, deadline: Date, timeout: Double)
+        -> ProbeOutcome
+    {
+        let request = Array(
+            "GET \(path) HTTP/1.0\r\nHost: \(host)\r\nUser-Agent: ingot-probe\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+                .utf8)
         var sent = 0
         while sent < request.count {
             let n = request[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -72,11 +85,16 @@ public enum ProbeClient {
             }
             if n < 0 && (errno == EAGAIN || errno == EINTR) {
                 guard wait(fd, for: Int16(POLLOUT), until: deadline) else {
-                    return ProbeOutcome(result: .timeout, detail: "the request could not be sent within \(seconds(timeout)) s")
+                    return ProbeOutcome(
+                        result: .timeout, detail: "the request could not be sent within \(seconds(timeout)) s")
                 }
                 continue
             }
-            return ProbeOutcome(result: .closed, detail: "refused: connection closed before the request was sent (nothing listens on guest port \(guestPort))")
+            return ProbeOutcome(
+                result: .closed,
+                detail:
+                    "refused: connection closed before the request was sent (nothing listens on guest port \(guestPort))"
+            )
         }
         var response: [UInt8] = []
         var ended = false
@@ -99,9 +117,12 @@ public enum ProbeClient {
             if ended {
                 return ProbeOutcome(
                     result: .closed,
-                    detail: "refused: connection \(reset ? "reset" : "closed") before any response (nothing listens on guest port \(guestPort))")
+                    detail:
+                        "refused: connection \(reset ? "reset" : "closed") before any response (nothing listens on guest port \(guestPort))"
+                )
             }
-            return ProbeOutcome(result: .timeout, detail: "no response within \(seconds(timeout)) s (is the guest's network up?)")
+            return ProbeOutcome(
+                result: .timeout, detail: "no response within \(seconds(timeout)) s (is the guest's network up?)")
         }
         return parse(response, want: want)
     }
@@ -109,17 +130,22 @@ public enum ProbeClient {
     /// Reads `HTTP/1.x NNN reason` and the body's first bytes.
     static func parse(_ response: [UInt8], want: Int) -> ProbeOutcome {
         let text = String(decoding: response, as: UTF8.self)
-        let statusLine = text.split(separator: "\r\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        let statusLine =
+            text.split(separator: "\r\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
         let parts = statusLine.split(separator: " ", maxSplits: 2)
-        guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), let status = Int(parts[1]), (100...999).contains(status) else {
-            return ProbeOutcome(result: .malformed, body: printable(response), detail: "not an HTTP response: '\(printable(response))'")
+        guard parts.count >= 2, parts[0].hasPrefix("HTTP/"), let status = Int(parts[1]), (100...999).contains(status)
+        else {
+            return ProbeOutcome(
+                result: .malformed, body: printable(response), detail: "not an HTTP response: '\(printable(response))'")
         }
         let body = headerEnd(response).map { printable(Array(response[$0...])) } ?? ""
         if status == want {
             return ProbeOutcome(result: .answered, status: status, body: body, detail: "answered \(status)")
         }
         let shown = body.isEmpty ? "an empty body" : "body '\(body)'"
-        return ProbeOutcome(result: .wrongStatus, status: status, body: body, detail: "got status \(status) (want \(want)) with \(shown)")
+        return ProbeOutcome(
+            result: .wrongStatus, status: status, body: body,
+            detail: "got status \(status) (want \(want)) with \(shown)")
     }
 
     /// A TCP probe: the connection must stay open (or the service speak first) for `seconds`.
@@ -131,17 +157,23 @@ public enum ProbeClient {
         var chunk = [UInt8](repeating: 0, count: 512)
         let n = recv(fd, &chunk, chunk.count, 0)
         if n > 0 {
-            return ProbeOutcome(result: .answered, body: printable(Array(chunk[0..<n])), detail: "accepted; it said '\(printable(Array(chunk[0..<n])))'")
+            return ProbeOutcome(
+                result: .answered, body: printable(Array(chunk[0..<n])),
+                detail: "accepted; it said '\(printable(Array(chunk[0..<n])))'")
         }
         let reset = n < 0 && errno == ECONNRESET
         return ProbeOutcome(
-            result: .closed, detail: "refused: connection \(reset ? "reset" : "closed") at once (nothing listens on guest port \(guestPort))")
+            result: .closed,
+            detail:
+                "refused: connection \(reset ? "reset" : "closed") at once (nothing listens on guest port \(guestPort))"
+        )
     }
 
     /// Index just past the blank line ending the header, if it has arrived.
     static func headerEnd(_ bytes: [UInt8]) -> Int? {
         guard bytes.count >= 4 else { return nil }
-        for i in 0...(bytes.count - 4) where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
+        for i in 0...(bytes.count - 4)
+        where bytes[i] == 13 && bytes[i + 1] == 10 && bytes[i + 2] == 13 && bytes[i + 3] == 10 {
             return i + 4
         }
         return nil

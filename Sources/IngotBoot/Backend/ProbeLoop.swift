@@ -39,7 +39,9 @@ final class ProbeLoop: Sendable {
             return (state.results, state.running, state.nextRound)
         }
         for result in finished {
-            if let verdict = watcher.probeAttempted(result.index, endpoint: result.endpoint, outcome: result.outcome, at: result.time) {
+            if let verdict = watcher.probeAttempted(
+                result.index, endpoint: result.endpoint, outcome: result.outcome, at: result.time)
+            {
                 return verdict
             }
         }
@@ -56,7 +58,10 @@ final class ProbeLoop: Sendable {
             for (index, probe, hostPort) in targets {
                 guard let hostPort else {
                     let outcome = ProbeOutcome(
-                        result: .error, detail: "the machine forwards no host port to guest port \(probe.guestPort), so the host cannot reach it")
+                        result: .error,
+                        detail:
+                            "the machine forwards no host port to guest port \(probe.guestPort), so the host cannot reach it"
+                    )
                     round.append((index, "-", outcome, Date().timeIntervalSince(start)))
                     continue
                 }

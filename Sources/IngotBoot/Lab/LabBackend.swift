@@ -6,9 +6,9 @@
 // infrastructure error (thrown), never a guest failure.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 import Foundation
 import IngotSystem
@@ -39,12 +39,15 @@ public final class LabBackend: BootBackend, Sendable {
             case .commandFailed(let role, let command, let status, let output, let location):
                 let tail = output.split(separator: "\n").suffix(5).joined(separator: " / ")
                 return "\(at(location))lab \(role) command failed (\(status)): \(command)"
-                    + (tail.isEmpty ? "" : " — it said: \(tail)") + "; fix the command in the lab file (this is not a guest failure)"
+                    + (tail.isEmpty ? "" : " — it said: \(tail)")
+                    + "; fix the command in the lab file (this is not a guest failure)"
             case .commandTimedOut(let role, let command, let seconds, let location):
-                return "\(at(location))lab \(role) command did not finish in \(Int(seconds)) s and was stopped: \(command); "
+                return
+                    "\(at(location))lab \(role) command did not finish in \(Int(seconds)) s and was stopped: \(command); "
                     + "make it return (redirect background processes' output) or raise command-timeout"
             case .serial(let reason, let location):
-                return "\(at(location))\(reason); check serial.device in the lab file (is the adapter plugged in, do you have access?)"
+                return
+                    "\(at(location))\(reason); check serial.device in the lab file (is the adapter plugged in, do you have access?)"
             case .interrupted(let signal):
                 return "interrupted by signal \(signal); the board was powered off"
             case .cancelled:
@@ -85,7 +88,9 @@ public final class LabBackend: BootBackend, Sendable {
         }
     }
 
-    private func supervise(board: String, watcher: StageWatcher, logPath: String, cancelled: CancelFlag) throws -> BootResult {
+    private func supervise(board: String, watcher: StageWatcher, logPath: String, cancelled: CancelFlag) throws
+        -> BootResult
+    {
         let logFD = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard logFD >= 0 else { throw Error.logFile(path: logPath, reason: String(cString: strerror(errno))) }
         defer { close(logFD) }
@@ -105,8 +110,11 @@ public final class LabBackend: BootBackend, Sendable {
             try command("power-on", profile.powerOn, board: board)
             poweredOn = true
             if port == nil { port = try waitForSerial(cancelled: cancelled) }
-            guard let port else { throw Error.serial(reason: "serial device \(profile.serialDevice) is not there", location: nil) }
-            result = try watch(port: port, watcher: watcher, logFD: logFD, logPath: logPath, start: start, cancelled: cancelled)
+            guard let port else {
+                throw Error.serial(reason: "serial device \(profile.serialDevice) is not there", location: nil)
+            }
+            result = try watch(
+                port: port, watcher: watcher, logFD: logFD, logPath: logPath, start: start, cancelled: cancelled)
         } catch {
             failure = error
         }
@@ -119,9 +127,11 @@ public final class LabBackend: BootBackend, Sendable {
         }
         if !poweredOn { logger?.debug("the board was never powered on") }
         if let failure { throw failure }
-        return result ?? BootResult(
-            verdict: watcher.finish(at: 0, cause: "the lab run ended"), wallSeconds: 0, accelerator: "lab", exitStatus: .exited(0),
-            logPath: logPath, qemuStderr: "")
+        return result
+            ?? BootResult(
+                verdict: watcher.finish(at: 0, cause: "the lab run ended"), wallSeconds: 0, accelerator: "lab",
+                exitStatus: .exited(0),
+                logPath: logPath, qemuStderr: "")
     }
 
     /// Opens the serial device once it appears (adapters powered by the board), within the lab's
@@ -139,7 +149,8 @@ public final class LabBackend: BootBackend, Sendable {
             }
             usleep(50_000)
         } while Date() < deadline
-        let waited = profile.serialAppearSeconds > 0 ? " (waited \(Int(profile.serialAppearSeconds)) s after power-on)" : ""
+        let waited =
+            profile.serialAppearSeconds > 0 ? " (waited \(Int(profile.serialAppearSeconds)) s after power-on)" : ""
         throw Error.serial(reason: "\(last)\(waited)", location: profile.locations["serial.device"])
     }
 
@@ -156,7 +167,9 @@ public final class LabBackend: BootBackend, Sendable {
             case .idle:
                 break
             case .closed:
-                verdict = watcher.finish(at: elapsed(), cause: "the serial device \(profile.serialDevice) closed (board powered off or adapter gone)")
+                verdict = watcher.finish(
+                    at: elapsed(),
+                    cause: "the serial device \(profile.serialDevice) closed (board powered off or adapter gone)")
             }
             if verdict == nil { verdict = watcher.check(at: elapsed()) }
             switch cancelled.reason {
@@ -166,7 +179,8 @@ public final class LabBackend: BootBackend, Sendable {
             }
         }
         return BootResult(
-            verdict: verdict ?? watcher.finish(at: elapsed(), cause: "no verdict"), wallSeconds: elapsed(), accelerator: "lab",
+            verdict: verdict ?? watcher.finish(at: elapsed(), cause: "no verdict"), wallSeconds: elapsed(),
+            accelerator: "lab",
             exitStatus: .exited(0), logPath: logPath, qemuStderr: "")
     }
 
@@ -177,13 +191,16 @@ public final class LabBackend: BootBackend, Sendable {
         if let image { environment.append("INGOT_IMAGE=\(image)") }
         logger?.debug("lab \(role): \(text)")
         let run = try ProbeRunner.run(
-            "/usr/bin/env", ["-C", profile.directory] + environment + ["/bin/sh", "-c", text], timeout: profile.commandTimeoutSeconds)
+            "/usr/bin/env", ["-C", profile.directory] + environment + ["/bin/sh", "-c", text],
+            timeout: profile.commandTimeoutSeconds)
         if run.timedOut {
-            throw Error.commandTimedOut(role: role, command: text, seconds: profile.commandTimeoutSeconds, location: location)
+            throw Error.commandTimedOut(
+                role: role, command: text, seconds: profile.commandTimeoutSeconds, location: location)
         }
         guard run.status == .exited(0) else {
             throw Error.commandFailed(
-                role: role, command: text, status: "\(run.status)", output: (run.stderr + run.stdout).trimmingCharacters(in: .whitespacesAndNewlines),
+                role: role, command: text, status: "\(run.status)",
+                output: (run.stderr + run.stdout).trimmingCharacters(in: .whitespacesAndNewlines),
                 location: location)
         }
     }

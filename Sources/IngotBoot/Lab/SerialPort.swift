@@ -3,9 +3,9 @@
 // read in chunks. Opening never makes it the controlling terminal.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #endif
 import Foundation
 
@@ -21,7 +21,8 @@ final class SerialPort {
         var description: String {
             switch self {
             case .missing(let path): return "serial device \(path) does not exist"
-            case .openFailed(let path, let code): return "cannot open serial device \(path): \(String(cString: strerror(code)))"
+            case .openFailed(let path, let code):
+                return "cannot open serial device \(path): \(String(cString: strerror(code)))"
             case .notATerminal(let path): return "\(path) is not a serial device (not a terminal)"
             case .configureFailed(let path, let code):
                 return "cannot set up serial device \(path): \(String(cString: strerror(code)))"
@@ -51,7 +52,9 @@ final class SerialPort {
         options.c_cflag |= tcflag_t(CLOCAL) | tcflag_t(CREAD)
         options.c_cflag &= ~(tcflag_t(CRTSCTS) | tcflag_t(CSTOPB))
         let speed = Self.speed(baud)
-        guard cfsetispeed(&options, speed) == 0, cfsetospeed(&options, speed) == 0, tcsetattr(fd, TCSANOW, &options) == 0 else {
+        guard cfsetispeed(&options, speed) == 0, cfsetospeed(&options, speed) == 0,
+            tcsetattr(fd, TCSANOW, &options) == 0
+        else {
             let code = errno
             close(fd)
             throw Error.configureFailed(path: path, errno: code)

@@ -4,7 +4,7 @@
 // (the host named by IPv4 in the URI), which the probe then connects to.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import Foundation
 
@@ -21,7 +21,9 @@ extension LibvirtBackend {
         guard inet_pton(AF_INET, authority, &address) == 1 else {
             throw LibvirtConnection.Error.unsupported(
                 board: board,
-                reason: "readiness probes reach the guest through a port QEMU forwards on the libvirt host, and \(authority) in \(uri) is not an IPv4 address the probe can connect to; name the host by its IPv4 address (qemu+tcp://10.0.0.5/system)")
+                reason:
+                    "readiness probes reach the guest through a port QEMU forwards on the libvirt host, and \(authority) in \(uri) is not an IPv4 address the probe can connect to; name the host by its IPv4 address (qemu+tcp://10.0.0.5/system)"
+            )
         }
         return authority
     }

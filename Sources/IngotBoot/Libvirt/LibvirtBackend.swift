@@ -61,7 +61,9 @@ public final class LibvirtBackend: BootBackend, Sendable {
     ///   domain creation or console failure, cancellation); guest failures are verdicts.
     public func run(plan: MachinePlan, watcher: StageWatcher, logPath: String) async throws -> BootResult {
         let freed = plan.withFreeForwards()
-        let plan = freed.network == nil ? freed : freed.withForwardAddress(try Self.forwardAddress(uri: uri, board: freed.board))
+        let plan =
+            freed.network == nil
+            ? freed : freed.withForwardAddress(try Self.forwardAddress(uri: uri, board: freed.board))
         try plan.prepareScratchFiles()
         // nonisolated(unsafe): the caller awaits this run, so until it returns only the supervision
         // thread uses the watcher (StageWatcher is a single-thread object handed over, not shared).
@@ -76,7 +78,9 @@ public final class LibvirtBackend: BootBackend, Sendable {
     // creation (the half-made domain is destroyed by name from another thread), between creation
     // and resume, while the guest boots and after readiness (the settle period); the domain is
     // destroyed on every path out, and a stop always throws rather than returning a verdict.
-    private func supervise(plan: MachinePlan, watcher: StageWatcher, logPath: String, cancelled: CancelFlag) throws -> BootResult {
+    private func supervise(plan: MachinePlan, watcher: StageWatcher, logPath: String, cancelled: CancelFlag) throws
+        -> BootResult
+    {
         let interrupts = cancelled.listenForInterrupts()
         defer { InterruptStream.shared.remove(interrupts) }
         let name = LibvirtDomainXML.uniqueName(board: plan.board)
@@ -92,7 +96,9 @@ public final class LibvirtBackend: BootBackend, Sendable {
         let connection = try LibvirtConnection(uri: uri)
         if let stop = stopError() { throw stop }
         let logFD = open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard logFD >= 0 else { throw QEMUProcess.Error.logFile(path: logPath, reason: String(cString: strerror(errno))) }
+        guard logFD >= 0 else {
+            throw QEMUProcess.Error.logFile(path: logPath, reason: String(cString: strerror(errno)))
+        }
         defer { close(logFD) }
 
         // Creating a domain can take long on a busy host (libvirtd starts QEMU and talks to its
@@ -172,7 +178,8 @@ public final class LibvirtBackend: BootBackend, Sendable {
                 break
             }
             if elapsed() > maximumSeconds {
-                verdict = watcher.finish(at: elapsed(), cause: "run exceeded the harness limit of \(Int(maximumSeconds)) s")
+                verdict = watcher.finish(
+                    at: elapsed(), cause: "run exceeded the harness limit of \(Int(maximumSeconds)) s")
             }
         }
         let wasRunning = domain.destroy()

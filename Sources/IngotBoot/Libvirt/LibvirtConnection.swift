@@ -32,11 +32,13 @@ public final class LibvirtConnection: @unchecked Sendable {
                 return "cannot connect to libvirt at \(uri): \(message); \(hint)"
             case .call(let uri, let operation, let domain, let message):
                 let what = domain.map { " for domain \($0)" } ?? ""
-                return "libvirt \(operation)\(what) at \(uri) failed: \(message); check the daemon's log (/var/log/libvirt/qemu/) and the domain XML"
+                return
+                    "libvirt \(operation)\(what) at \(uri) failed: \(message); check the daemon's log (/var/log/libvirt/qemu/) and the domain XML"
             case .unsupported(let board, let reason):
                 return "board \(board) cannot run under libvirt: \(reason); use the QEMU backend instead"
             case .console(let uri, let domain, let message):
-                return "console of domain \(domain) at \(uri) failed: \(message); check that the domain has a pty serial console"
+                return
+                    "console of domain \(domain) at \(uri) failed: \(message); check that the domain has a pty serial console"
             case .cancelled(let uri, let domain):
                 return "the run was cancelled; domain \(domain) at \(uri) was destroyed"
             }

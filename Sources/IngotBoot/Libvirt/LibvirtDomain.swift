@@ -45,10 +45,12 @@ public final class LibvirtDomain: @unchecked Sendable {
     ///   - xml: the domain XML (see `LibvirtDomainXML`).
     ///   - name: the domain name in the XML (for errors).
     ///   - connection: where to create it.
-    public static func createPaused(xml: String, name: String, on connection: LibvirtConnection) throws -> LibvirtDomain {
+    public static func createPaused(xml: String, name: String, on connection: LibvirtConnection) throws -> LibvirtDomain
+    {
         guard let pointer = virDomainCreateXML(connection.pointer, xml, UInt32(VIR_DOMAIN_START_PAUSED.rawValue)) else {
             throw LibvirtConnection.Error.call(
-                uri: connection.uri, operation: "CreateXML (start paused)", domain: name, message: LibvirtConnection.lastErrorMessage())
+                uri: connection.uri, operation: "CreateXML (start paused)", domain: name,
+                message: LibvirtConnection.lastErrorMessage())
         }
         return LibvirtDomain(connection: connection, name: name, pointer: pointer)
     }
@@ -117,7 +119,8 @@ public final class LibvirtStream: @unchecked Sendable {
     init(consoleOf domain: LibvirtDomain) throws {
         let connection = domain.connection
         guard let pointer = virStreamNew(connection.pointer, 0) else {
-            throw LibvirtConnection.Error.console(uri: connection.uri, domain: domain.name, message: LibvirtConnection.lastErrorMessage())
+            throw LibvirtConnection.Error.console(
+                uri: connection.uri, domain: domain.name, message: LibvirtConnection.lastErrorMessage())
         }
         // FORCE: take the console even if a stale session holds it.
         if virDomainOpenConsole(domain.pointer, nil, pointer, UInt32(VIR_DOMAIN_CONSOLE_FORCE.rawValue)) < 0 {

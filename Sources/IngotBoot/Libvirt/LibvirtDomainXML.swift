@@ -55,12 +55,15 @@ public enum LibvirtDomainXML {
     public static func render(plan: MachinePlan, name: String) throws -> String {
         let binary = (plan.executable as NSString).lastPathComponent
         guard let arch = Architecture.allCases.first(where: { binary == "qemu-system-\($0.qemuName)" }) else {
-            throw LibvirtConnection.Error.unsupported(board: plan.board, reason: "unknown QEMU binary \(plan.executable)")
+            throw LibvirtConnection.Error.unsupported(
+                board: plan.board, reason: "unknown QEMU binary \(plan.executable)")
         }
         return try render(plan: plan, boardName: plan.board, arch: arch, name: name)
     }
 
-    static func render(plan: MachinePlan, boardName: String, arch architecture: Architecture, name: String) throws -> String {
+    static func render(plan: MachinePlan, boardName: String, arch architecture: Architecture, name: String) throws
+        -> String
+    {
         let machine = try parse(plan: plan, boardName: boardName)
         let arch = architecture.qemuName
         let domainType = plan.accelerator == "kvm" ? "kvm" : "qemu"
@@ -90,7 +93,8 @@ public enum LibvirtDomainXML {
             xml += "  <cpu mode='custom' match='exact'><model fallback='forbid'>\(escape(cpu))</model></cpu>\n"
         }
         xml += "  <clock offset='utc'/>\n"
-        xml += "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n  <on_crash>destroy</on_crash>\n"
+        xml +=
+            "  <on_poweroff>destroy</on_poweroff>\n  <on_reboot>destroy</on_reboot>\n  <on_crash>destroy</on_crash>\n"
         xml += "  <devices>\n"
         xml += "    <emulator>\(escape(plan.executable))</emulator>\n"
         for (index, disk) in machine.disks.enumerated() {
@@ -110,7 +114,9 @@ public enum LibvirtDomainXML {
             xml += "      <readonly/>\n"
             xml += "    </disk>\n"
         }
-        if cdromBus == "scsi" && !machine.cdroms.isEmpty { xml += "    <controller type='scsi' model='virtio-scsi'/>\n" }
+        if cdromBus == "scsi" && !machine.cdroms.isEmpty {
+            xml += "    <controller type='scsi' model='virtio-scsi'/>\n"
+        }
         xml += "    <serial type='pty'><target port='0'/></serial>\n"
         xml += "    <console type='pty'><target type='serial' port='0'/></console>\n"
         xml += "    <controller type='usb' model='none'/>\n"
@@ -119,7 +125,9 @@ public enum LibvirtDomainXML {
         // As in the QEMU plan: x86 firmware (SeaBIOS, OVMF) prints on the serial line.
         let passthrough = (architecture == .amd64 ? ["-machine", "graphics=off"] : []) + machine.network
         if !passthrough.isEmpty {
-            xml += "  <qemu:commandline>" + passthrough.map { "<qemu:arg value='\(escape($0))'/>" }.joined() + "</qemu:commandline>\n"
+            xml +=
+                "  <qemu:commandline>" + passthrough.map { "<qemu:arg value='\(escape($0))'/>" }.joined()
+                + "</qemu:commandline>\n"
         }
         xml += "</domain>\n"
         return xml
@@ -133,7 +141,9 @@ public enum LibvirtDomainXML {
         var index = 0
         func value() throws -> String {
             index += 1
-            guard index < plan.arguments.count else { throw unsupported("QEMU option \(plan.arguments[index - 1]) has no value") }
+            guard index < plan.arguments.count else {
+                throw unsupported("QEMU option \(plan.arguments[index - 1]) has no value")
+            }
             return plan.arguments[index]
         }
         while index < plan.arguments.count {
@@ -142,12 +152,16 @@ public enum LibvirtDomainXML {
             case "-M", "-machine":
                 machine.machine = try splitOptions(value()).first ?? ""
                 if machine.machine.hasPrefix("raspi") {
-                    throw unsupported("libvirt has no \(machine.machine) machine (Raspberry Pi boards boot only under the QEMU backend)")
+                    throw unsupported(
+                        "libvirt has no \(machine.machine) machine (Raspberry Pi boards boot only under the QEMU backend)"
+                    )
                 }
             case "-cpu": machine.cpu = try value()
             case "-m":
                 let text = try value()
-                guard let mebibytes = Int(text) else { throw unsupported("memory size -m \(text) is not a number of MiB") }
+                guard let mebibytes = Int(text) else {
+                    throw unsupported("memory size -m \(text) is not a number of MiB")
+                }
                 machine.memoryMiB = mebibytes
             case "-smp":
                 let text = try value()
@@ -168,7 +182,9 @@ public enum LibvirtDomainXML {
                 try addDrive(splitOptions(value()), to: &machine, unsupported: unsupported)
             case "-netdev":
                 machine.network += ["-netdev", try value()]
-            case "-device" where index + 1 < plan.arguments.count && plan.arguments[index + 1].contains("netdev=\(GuestNetwork.netdevID)"):
+            case "-device"
+            where index + 1 < plan.arguments.count
+                && plan.arguments[index + 1].contains("netdev=\(GuestNetwork.netdevID)"):
                 machine.network += ["-device", try value()]
             case "-device":
                 let device = try value()

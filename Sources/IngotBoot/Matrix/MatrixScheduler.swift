@@ -93,7 +93,8 @@ public struct MatrixScheduler: Sendable {
                     running += 1
                     let host = hosts[hostIndex]
                     let cell = jobs[item.index].cell
-                    progress(Event(kind: .started, cell: cell, host: host.backend.host, attempt: item.attempt, detail: ""))
+                    progress(
+                        Event(kind: .started, cell: cell, host: host.backend.host, attempt: item.attempt, detail: ""))
                     group.addTask { await Self.attempt(item, cell: cell, on: host, hostIndex: hostIndex) }
                 }
                 guard running > 0, let done = await group.next() else { break }
@@ -106,21 +107,29 @@ public struct MatrixScheduler: Sendable {
                 case .success(let result) where !result.isInfrastructureFailure:
                     let cellResult = Self.finished(job, done.item, result: result, host: hosts[done.hostIndex])
                     results[done.item.index] = cellResult
-                    progress(Event(kind: .finished, cell: job.cell, host: hostName, attempt: done.item.attempt, detail: cellResult.summary))
+                    progress(
+                        Event(
+                            kind: .finished, cell: job.cell, host: hostName, attempt: done.item.attempt,
+                            detail: cellResult.summary))
                 default:
-                    let reason = "attempt \(done.item.attempt) on \(hostName): " + Self.infrastructureReason(done.outcome)
+                    let reason =
+                        "attempt \(done.item.attempt) on \(hostName): " + Self.infrastructureReason(done.outcome)
                     var next = done.item
                     next.retryReasons.append(reason)
                     next.failedHosts.insert(done.hostIndex)
                     if done.item.attempt <= retries {
                         next.attempt += 1
                         logger?.info("\(job.cell): retrying after infrastructure failure: \(reason)")
-                        progress(Event(kind: .retrying, cell: job.cell, host: hostName, attempt: done.item.attempt, detail: reason))
+                        progress(
+                            Event(
+                                kind: .retrying, cell: job.cell, host: hostName, attempt: done.item.attempt,
+                                detail: reason))
                         pending.insert(next, at: 0)
                     } else {
                         let lastLog = Self.logPath(done.item)
                         var result = Self.notRun(
-                            job, status: .error, reason: "infrastructure failure after \(done.item.attempt) attempt(s): \(reason)",
+                            job, status: .error,
+                            reason: "infrastructure failure after \(done.item.attempt) attempt(s): \(reason)",
                             attempts: done.item.attempt, retryReasons: Array(next.retryReasons.dropLast()))
                         result.host = hostName
                         result.logPath = lastLog
@@ -129,13 +138,19 @@ public struct MatrixScheduler: Sendable {
                             result.verdict.stageTimes = boot.verdict.stageTimes
                         }
                         results[done.item.index] = result
-                        progress(Event(kind: .finished, cell: job.cell, host: hostName, attempt: done.item.attempt, detail: result.summary))
+                        progress(
+                            Event(
+                                kind: .finished, cell: job.cell, host: hostName, attempt: done.item.attempt,
+                                detail: result.summary))
                     }
                 }
             }
         }
         return results.enumerated().map { index, result in
-            result ?? Self.notRun(jobs[index], status: .error, reason: "the scheduler could not place this cell", attempts: 0, retryReasons: [])
+            result
+                ?? Self.notRun(
+                    jobs[index], status: .error, reason: "the scheduler could not place this cell", attempts: 0,
+                    retryReasons: [])
         }
     }
 
@@ -166,11 +181,13 @@ public struct MatrixScheduler: Sendable {
         let kind = hosts.filter { $0.backend.kind == cell.backend }
         if kind.isEmpty {
             let have = Set(hosts.map(\.backend.kind.rawValue)).sorted().joined(separator: ", ")
-            return "no \(cell.backend) host in this matrix (hosts are: \(have)); add --backend \(cell.backend) with a --host"
+            return
+                "no \(cell.backend) host in this matrix (hosts are: \(have)); add --backend \(cell.backend) with a --host"
         }
         let largest = kind.map(\.memoryMiB).max() ?? 0
         if runnable.memoryMiB > largest {
-            return "board \(cell.board) needs \(runnable.memoryMiB) MiB of guest memory but the largest \(cell.backend) host "
+            return
+                "board \(cell.board) needs \(runnable.memoryMiB) MiB of guest memory but the largest \(cell.backend) host "
                 + "offers \(largest) MiB; free memory or add a larger host"
         }
         return nil
@@ -203,13 +220,16 @@ public struct MatrixScheduler: Sendable {
         let started = Date()
         let outcome: Result<BootResult, Swift.Error>
         do {
-            try FileManager.default.createDirectory(atPath: item.runnable.logDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: item.runnable.logDirectory, withIntermediateDirectories: true)
             let watcher = try StageWatcher(rules: item.runnable.rules)
-            outcome = .success(try await host.backend.run(plan: item.runnable.plan, watcher: watcher, logPath: logPath(item)))
+            outcome = .success(
+                try await host.backend.run(plan: item.runnable.plan, watcher: watcher, logPath: logPath(item)))
         } catch {
             outcome = .failure(error)
         }
-        return Finished(item: item, hostIndex: hostIndex, outcome: outcome, wallSeconds: Date().timeIntervalSince(started))
+        return Finished(
+            item: item, hostIndex: hostIndex, outcome: outcome, wallSeconds: Date().timeIntervalSince(started))
     }
 
     static func infrastructureReason(_ outcome: Result<BootResult, Swift.Error>) -> String {
@@ -234,7 +254,9 @@ public struct MatrixScheduler: Sendable {
             retryReasons: item.retryReasons)
     }
 
-    static func notRun(_ job: MatrixJob, status: CellStatus, reason: String, attempts: Int, retryReasons: [String]) -> CellResult {
+    static func notRun(_ job: MatrixJob, status: CellStatus, reason: String, attempts: Int, retryReasons: [String])
+        -> CellResult
+    {
         var durations: [String: Double] = [:]
         if let build = job.buildSeconds { durations["build"] = build }
         return CellResult(

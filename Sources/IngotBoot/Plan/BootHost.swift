@@ -115,7 +115,9 @@ public struct SystemBootHost: BootHost {
     }
 
     public func sha256(_ path: String) throws -> String {
-        do { return try SHA256Stream.hex(ofFile: path) } catch { throw MachinePlan.Error.missingFile(role: "firmware", path: path) }
+        do { return try SHA256Stream.hex(ofFile: path) } catch {
+            throw MachinePlan.Error.missingFile(role: "firmware", path: path)
+        }
     }
 
     public func prefix(_ path: String, count: Int) -> [UInt8]? {
@@ -138,7 +140,8 @@ public struct SystemBootHost: BootHost {
     public func firmwareDescriptors() -> [FirmwareDescriptor] {
         var byName: [String: String] = [:]  // QEMU's rule: /etc overrides /usr/share by file name
         for directory in descriptorDirectories {
-            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasSuffix(".json") {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+            where name.hasSuffix(".json") {
                 byName[name] = "\(directory)/\(name)"
             }
         }
@@ -150,7 +153,9 @@ public struct SystemBootHost: BootHost {
 
     public func kvmWorks(binary: String, architecture: String) -> (usable: Bool, detail: String) {
         let key = "kvm:\(binary):\(architecture)"
-        if let cached = ProbeCache.shared.value(for: key) { return (cached.hasPrefix("yes"), String(cached.dropFirst(4))) }
+        if let cached = ProbeCache.shared.value(for: key) {
+            return (cached.hasPrefix("yes"), String(cached.dropFirst(4)))
+        }
         let result = KVMProbe.run(binary: binary, architecture: architecture, hostArchitecture: hostArchitecture)
         ProbeCache.shared.set((result.usable ? "yes " : "no  ") + result.detail, for: key)
         return result
@@ -163,8 +168,12 @@ public struct SystemBootHost: BootHost {
             return list.split(separator: ":").map(String.init)
         }
         let base = "/opt/ingot"
-        let names = ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).filter { $0.hasPrefix("qemu-") }
-        return names.sorted { Planner.compareVersions(String($0.dropFirst(5)), String($1.dropFirst(5))) > 0 }.map { "\(base)/\($0)" }
+        let names = ((try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []).filter {
+            $0.hasPrefix("qemu-")
+        }
+        return names.sorted { Planner.compareVersions(String($0.dropFirst(5)), String($1.dropFirst(5))) > 0 }.map {
+            "\(base)/\($0)"
+        }
     }
 
     public func additionalQEMUs(_ binary: String) -> [String] {

@@ -43,9 +43,11 @@ public struct DeviceTree: Equatable, Sendable {
             case .malformed(let path, let reason):
                 return "\(path) is not a valid device tree blob (\(reason)); rebuild the image or check the board's dtb"
             case .noSuchNode(let path, let node):
-                return "\(path) has no node \(node); fix emulation.dtbEdits in the board profile (list the nodes with 'fdtget -l \(path) /')"
+                return
+                    "\(path) has no node \(node); fix emulation.dtbEdits in the board profile (list the nodes with 'fdtget -l \(path) /')"
             case .noSuchProperty(let path, let node, let property):
-                return "\(path): node \(node) has no property '\(property)'; fix emulation.dtbEdits in the board profile"
+                return
+                    "\(path): node \(node) has no property '\(property)'; fix emulation.dtbEdits in the board profile"
             }
         }
     }
@@ -96,7 +98,9 @@ public struct DeviceTree: Equatable, Sendable {
         self.reservations = reservations
 
         func string(at offset: Int, limit: Int) throws -> (String, Int) {
-            guard offset < limit, let zero = bytes[offset..<limit].firstIndex(of: 0) else { throw bad("unterminated name at \(offset)") }
+            guard offset < limit, let zero = bytes[offset..<limit].firstIndex(of: 0) else {
+                throw bad("unterminated name at \(offset)")
+            }
             return (String(decoding: bytes[offset..<zero], as: UTF8.self), zero + 1)
         }
         var cursor = structOffset
@@ -113,7 +117,9 @@ public struct DeviceTree: Equatable, Sendable {
             case Self.prop:
                 let length = Int(try u32(cursor)), nameOffset = Int(try u32(cursor + 4))
                 cursor += 8
-                guard cursor + length <= total, !stack.isEmpty else { throw bad("property outside a node or past the end") }
+                guard cursor + length <= total, !stack.isEmpty else {
+                    throw bad("property outside a node or past the end")
+                }
                 let (name, _) = try string(at: stringsOffset + nameOffset, limit: stringsOffset + stringsSize)
                 stack[stack.count - 1].properties.append((name, Array(bytes[cursor..<cursor + length])))
                 cursor = (cursor + length + 3) & ~3
@@ -183,7 +189,8 @@ public struct DeviceTree: Equatable, Sendable {
         let total = stringsOffset + strings.count
         var out: [UInt8] = []
         for field in [
-            Self.magic, UInt32(total), UInt32(structOffset), UInt32(stringsOffset), UInt32(reserveOffset), 17, 16, bootCPU,
+            Self.magic, UInt32(total), UInt32(structOffset), UInt32(stringsOffset), UInt32(reserveOffset), 17, 16,
+            bootCPU,
             UInt32(strings.count), UInt32(structure.count),
         ] {
             put(field, into: &out)

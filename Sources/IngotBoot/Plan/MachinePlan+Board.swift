@@ -12,7 +12,9 @@ extension MachinePlan {
     ///   - artifacts: what the build produced.
     ///   - options: run directory, serial mode, accelerator choice.
     ///   - host: host facts (a fake in tests).
-    public init(board: BoardProfile, artifacts: BootArtifacts, options: PlanOptions, host: BootHost = SystemBootHost()) throws {
+    public init(board: BoardProfile, artifacts: BootArtifacts, options: PlanOptions, host: BootHost = SystemBootHost())
+        throws
+    {
         let emulation = board.emulation
         var planner = Planner(board: board, host: host, options: options)
         let executable = try planner.qemuExecutable()
@@ -20,7 +22,10 @@ extension MachinePlan {
         if options.diskSize != nil {
             guard case .disk = artifacts.kind else {
                 throw Error.unsupported(
-                    board: board.name, reason: "--disk-size applies to disk images (raw, qcow2); an ISO or a direct kernel boot has no disk to enlarge")
+                    board: board.name,
+                    reason:
+                        "--disk-size applies to disk images (raw, qcow2); an ISO or a direct kernel boot has no disk to enlarge"
+                )
             }
         }
         let accelerator = try planner.accelerator(executable: executable)
@@ -45,7 +50,11 @@ extension MachinePlan {
                 try planner.record(role: "dtb", path: dtb)
                 args += ["-dtb", planner.emulationDeviceTree(dtb)]
             } else if emulation.firmware == .ubootKernel {
-                throw Error.unsupported(board: board.name, reason: "direct kernel boot on \(emulation.machine) needs a DTB; pass the board's DTB with the artifacts")
+                throw Error.unsupported(
+                    board: board.name,
+                    reason:
+                        "direct kernel boot on \(emulation.machine) needs a DTB; pass the board's DTB with the artifacts"
+                )
             }
             planner.notes.append("direct kernel boot: QEMU loads kernel and initrd, no firmware/bootloader stage")
         case .disk(let path, let format):
@@ -53,7 +62,9 @@ extension MachinePlan {
             args += try planner.diskArguments(path: path, format: format)
         case .iso(let path):
             guard emulation.diskInterface != .sd else {
-                throw Error.unsupported(board: board.name, reason: "an ISO cannot boot on \(emulation.machine) (SD card only); build the raw format")
+                throw Error.unsupported(
+                    board: board.name,
+                    reason: "an ISO cannot boot on \(emulation.machine) (SD card only); build the raw format")
             }
             try planner.requireFile(path, role: "ISO image")
             args += try planner.firmwareArguments(artifacts: artifacts)
@@ -63,7 +74,8 @@ extension MachinePlan {
                 if emulation.firmware == .seabios { args += ["-boot", "order=d"] }
             } else {
                 args += [
-                    "-device", "virtio-scsi-pci,id=scsi0", "-drive", "if=none,id=cd0,media=cdrom,format=raw,readonly=on,file=\(path)",
+                    "-device", "virtio-scsi-pci,id=scsi0", "-drive",
+                    "if=none,id=cd0,media=cdrom,format=raw,readonly=on,file=\(path)",
                     "-device", "scsi-cd,drive=cd0,bus=scsi0.0",
                 ]
             }
@@ -73,7 +85,8 @@ extension MachinePlan {
         args += emulation.extraArgs
 
         self.init(
-            board: board.name, executable: executable, arguments: args, firmware: planner.firmware, accelerator: accelerator,
+            board: board.name, executable: executable, arguments: args, firmware: planner.firmware,
+            accelerator: accelerator,
             scratchFiles: planner.scratch, serial: options.serial, directKernelBoot: artifacts.isDirectKernelBoot,
             endsOnlyWhenKilled: !emulation.powersOff, consoleLogPath: options.consoleLogPath, notes: planner.notes)
         self.network = network
@@ -104,8 +117,12 @@ struct Planner {
     mutating func qemuExecutable() throws -> String {
         let binary = emulation.binary
         let candidates = [host.executable(binary)].compactMap { $0 } + host.additionalQEMUs(binary)
-        guard let first = candidates.first else { throw MachinePlan.Error.qemuMissing(binary: binary, board: board.name) }
-        guard let minimum = emulation.minimumQEMU ?? (emulation.machine.hasPrefix("raspi4") ? "9.0" : nil) else { return first }
+        guard let first = candidates.first else {
+            throw MachinePlan.Error.qemuMissing(binary: binary, board: board.name)
+        }
+        guard let minimum = emulation.minimumQEMU ?? (emulation.machine.hasPrefix("raspi4") ? "9.0" : nil) else {
+            return first
+        }
         var seen: [String] = []
         for candidate in candidates {
             let version = try host.qemuVersion(candidate)
@@ -126,7 +143,9 @@ struct Planner {
         case .tcg:
             return "tcg"
         case .kvm:
-            guard !tcgOnly else { throw MachinePlan.Error.kvmUnusable(detail: "\(emulation.machine) is emulated with TCG only") }
+            guard !tcgOnly else {
+                throw MachinePlan.Error.kvmUnusable(detail: "\(emulation.machine) is emulated with TCG only")
+            }
             let probe = host.kvmWorks(binary: executable, architecture: board.arch.qemuName)
             guard probe.usable else { throw MachinePlan.Error.kvmUnusable(detail: probe.detail) }
             notes.append("accelerator kvm: \(probe.detail)")
@@ -182,7 +201,8 @@ struct Planner {
         if Array(head[0x202..<0x206]) == Array("HdrS".utf8) { found = .amd64 }
         if Array(head[0x38..<0x3C]) == [0x41, 0x52, 0x4D, 0x64] { found = .arm64 }
         if let found, found != board.arch {
-            throw MachinePlan.Error.architectureMismatch(board: board.name, path: path, expected: board.arch.rawValue, found: found.rawValue)
+            throw MachinePlan.Error.architectureMismatch(
+                board: board.name, path: path, expected: board.arch.rawValue, found: found.rawValue)
         }
     }
 }

@@ -36,9 +36,11 @@ extension MachinePlan {
         public var description: String {
             switch self {
             case .qemuMissing(let binary, let board):
-                return "\(binary) (needed by board \(board)) is not installed or not in PATH; install qemu-system-x86 or qemu-system-arm"
+                return
+                    "\(binary) (needed by board \(board)) is not installed or not in PATH; install qemu-system-x86 or qemu-system-arm"
             case .qemuVersionUnknown(let binary, let output):
-                return "cannot read the version of \(binary) (it printed: \(output.prefix(200))); check the QEMU installation"
+                return
+                    "cannot read the version of \(binary) (it printed: \(output.prefix(200))); check the QEMU installation"
             case .qemuTooOld(let board, let machine, let have, let need):
                 return "board \(board) needs QEMU ≥ \(need) for machine \(machine), but the newest found is \(have); "
                     + "run ci/bootstrap (it installs QEMU 10 from bookworm-backports beside the system's, under /opt/ingot/qemu-10) "
@@ -46,13 +48,15 @@ extension MachinePlan {
             case .missingFile(let role, let path):
                 return "\(role) file \(path) does not exist; build the image first or check the path"
             case .firmwareNotFound(let board, let kind, let looked):
-                return "no \(kind) firmware for board \(board) (looked at \(looked.joined(separator: ", "))); install the ovmf or qemu-efi-aarch64 package"
+                return
+                    "no \(kind) firmware for board \(board) (looked at \(looked.joined(separator: ", "))); install the ovmf or qemu-efi-aarch64 package"
             case .unsupported(let board, let reason):
                 return "board \(board): \(reason)"
             case .architectureMismatch(let board, let path, let expected, let found):
                 return "\(path) is a \(found) kernel but board \(board) is \(expected); build for the right board"
             case .sdSizeNotPowerOfTwo(let path, let size, let next):
-                return "SD image \(path) is \(size) bytes, not a power of two as QEMU's SD card needs; allow a padded per-run copy or resize the image to \(next) bytes"
+                return
+                    "SD image \(path) is \(size) bytes, not a power of two as QEMU's SD card needs; allow a padded per-run copy or resize the image to \(next) bytes"
             case .kvmUnusable(let detail):
                 return "KVM was requested but does not work here (\(detail)); use --accel tcg or auto"
             case .busNotEmulated(let board, let machine, let bus, let available):
@@ -63,10 +67,12 @@ extension MachinePlan {
                 return "--disk-size \(diskSize) bytes is smaller than the image \(path) (\(imageSize) bytes); "
                     + "give at least \(imageSize) bytes (e.g. \((imageSize + (1 << 30) - 1) >> 30)G)"
             case .noNetwork(let board, let machine, let reason):
-                return "board \(board) (QEMU \(machine)) has no network device the guest can use, so readiness.http/readiness.tcp cannot be checked: \(reason); "
+                return
+                    "board \(board) (QEMU \(machine)) has no network device the guest can use, so readiness.http/readiness.tcp cannot be checked: \(reason); "
                     + "test this appliance over the network on another board, or check readiness with readiness.pattern on this one"
             case .scratchFailed(let path, let reason):
-                return "cannot create per-run file \(path): \(reason); check free space and permissions of the run directory"
+                return
+                    "cannot create per-run file \(path): \(reason); check free space and permissions of the run directory"
             }
         }
     }

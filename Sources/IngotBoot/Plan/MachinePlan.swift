@@ -219,7 +219,8 @@ public struct MachinePlan: Codable, Equatable, Sendable, CustomStringConvertible
                 text += " padded to \(size) bytes"
             }
             if let edits = file.deviceTreeEdits {
-                text += " with \(edits.disable.count) nodes disabled, \(edits.deleteNodes.count) removed, \(edits.deleteProperties.count) properties removed"
+                text +=
+                    " with \(edits.disable.count) nodes disabled, \(edits.deleteNodes.count) removed, \(edits.deleteProperties.count) properties removed"
             }
             text += " (\(file.purpose))\n"
         }
@@ -243,7 +244,8 @@ public struct MachinePlan: Codable, Equatable, Sendable, CustomStringConvertible
                     var tree = try DeviceTree(contentsOf: source)
                     try tree.apply(edits, path: source)
                     guard manager.createFile(atPath: file.path, contents: Data(tree.serialized())) else {
-                        throw MachinePlan.Error.scratchFailed(path: file.path, reason: "cannot write the adjusted device tree")
+                        throw MachinePlan.Error.scratchFailed(
+                            path: file.path, reason: "cannot write the adjusted device tree")
                     }
                     continue
                 }
@@ -255,7 +257,8 @@ public struct MachinePlan: Codable, Equatable, Sendable, CustomStringConvertible
                     }
                 }
                 if let size = file.size {
-                    let current = (try manager.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.uint64Value ?? 0
+                    let current =
+                        (try manager.attributesOfItem(atPath: file.path)[.size] as? NSNumber)?.uint64Value ?? 0
                     if size > current, truncate(file.path, off_t(size)) != 0 {
                         throw MachinePlan.Error.scratchFailed(path: file.path, reason: String(cString: strerror(errno)))
                     }
@@ -276,12 +279,17 @@ public struct MachinePlan: Codable, Equatable, Sendable, CustomStringConvertible
         let backing = source.hasPrefix("/") ? source : FileManager.default.currentDirectoryPath + "/" + source
         let run: CapturedRun
         do {
-            run = try ProbeRunner.run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", backing, "-F", format, path, String(size)], timeout: 30)
+            run = try ProbeRunner.run(
+                "qemu-img", ["create", "-q", "-f", "qcow2", "-b", backing, "-F", format, path, String(size)],
+                timeout: 30)
         } catch {
-            throw MachinePlan.Error.scratchFailed(path: path, reason: "cannot run qemu-img (\(error)); install qemu-utils")
+            throw MachinePlan.Error.scratchFailed(
+                path: path, reason: "cannot run qemu-img (\(error)); install qemu-utils")
         }
         guard run.status == .exited(0) else {
-            throw MachinePlan.Error.scratchFailed(path: path, reason: "qemu-img create failed: \(run.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw MachinePlan.Error.scratchFailed(
+                path: path,
+                reason: "qemu-img create failed: \(run.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
     }
 

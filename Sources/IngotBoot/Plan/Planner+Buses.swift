@@ -39,7 +39,8 @@ extension Planner {
         let drive = ["-drive", "file=\(path),format=\(format),if=none,id=disk0\(snap)"]
         guard supports(bus) else {
             throw MachinePlan.Error.busNotEmulated(
-                board: board.name, machine: emulation.machine, bus: bus, available: emulation.buses.filter { supports($0) })
+                board: board.name, machine: emulation.machine, bus: bus,
+                available: emulation.buses.filter { supports($0) })
         }
         switch (bus, family) {
         case (.virtio, _):
@@ -53,7 +54,9 @@ extension Planner {
             return drive + ["-device", "nvme,serial=ingot0,drive=disk0"]
         case (.usb, .pc), (.usb, .virt):
             // A USB stick: mass storage (bulk-only), removable, behind an xHCI (USB 3) controller.
-            return drive + ["-device", "qemu-xhci,id=xhci0", "-device", "usb-storage,bus=xhci0.0,drive=disk0,removable=on"]
+            return drive + [
+                "-device", "qemu-xhci,id=xhci0", "-device", "usb-storage,bus=xhci0.0,drive=disk0,removable=on",
+            ]
         case (.usb, .raspi):
             // The SoC's own DWC2 controller carries the stick (QEMU has no Pi 4 PCIe/VL805 xHCI).
             return drive + ["-device", "usb-storage,drive=disk0,removable=on"]
@@ -61,7 +64,8 @@ extension Planner {
             return drive + ["-device", "virtio-scsi-pci,id=scsi0", "-device", "scsi-hd,drive=disk0,bus=scsi0.0"]
         default:
             throw MachinePlan.Error.busNotEmulated(
-                board: board.name, machine: emulation.machine, bus: bus, available: emulation.buses.filter { supports($0) })
+                board: board.name, machine: emulation.machine, bus: bus,
+                available: emulation.buses.filter { supports($0) })
         }
     }
 

@@ -32,11 +32,15 @@ extension Planner {
                 // The virt machine's pflash banks are 64 MiB; Debian's AAVMF files already are.
                 if let size = host.fileSize(code), size < Self.armPflashSize {
                     codePath = runFile("efi-code.fd")
-                    scratch.append(ScratchFile(source: code, path: codePath, size: Self.armPflashSize, purpose: "AAVMF code padded to 64 MiB"))
+                    scratch.append(
+                        ScratchFile(
+                            source: code, path: codePath, size: Self.armPflashSize,
+                            purpose: "AAVMF code padded to 64 MiB"))
                 }
                 if let size = host.fileSize(vars), size < Self.armPflashSize { varsSize = Self.armPflashSize }
             }
-            scratch.append(ScratchFile(source: vars, path: varsCopy, size: varsSize, purpose: "per-run UEFI variable store"))
+            scratch.append(
+                ScratchFile(source: vars, path: varsCopy, size: varsSize, purpose: "per-run UEFI variable store"))
             return [
                 "-drive", "if=pflash,format=raw,unit=0,readonly=on,file=\(Self.escape(codePath))",
                 "-drive", "if=pflash,format=raw,unit=1,file=\(Self.escape(varsCopy))",
@@ -44,15 +48,21 @@ extension Planner {
         case .ubootKernel:
             guard let uboot = artifacts.ubootKernel else {
                 throw MachinePlan.Error.unsupported(
-                    board: board.name, reason: "the artifacts carry no u-boot.bin (\(emulation.ubootPath ?? "ubootPath") from u-boot-rpi); rebuild the image for this board")
+                    board: board.name,
+                    reason:
+                        "the artifacts carry no u-boot.bin (\(emulation.ubootPath ?? "ubootPath") from u-boot-rpi); rebuild the image for this board"
+                )
             }
             guard let dtb = artifacts.dtb else {
                 throw MachinePlan.Error.unsupported(
-                    board: board.name, reason: "the artifacts carry no DTB (\(emulation.dtb ?? "dtb")); rebuild the image for this board")
+                    board: board.name,
+                    reason: "the artifacts carry no DTB (\(emulation.dtb ?? "dtb")); rebuild the image for this board")
             }
             try record(role: "u-boot", path: uboot)
             try record(role: "dtb", path: dtb)
-            notes.append("QEMU plays the VideoCore firmware: U-Boot loaded with -kernel, DTB with -dtb (U-Boot hands it to the kernel)")
+            notes.append(
+                "QEMU plays the VideoCore firmware: U-Boot loaded with -kernel, DTB with -dtb (U-Boot hands it to the kernel)"
+            )
             return ["-kernel", uboot, "-dtb", emulationDeviceTree(dtb)]
         }
     }
@@ -63,12 +73,17 @@ extension Planner {
         let edits = emulation.dtbEdits
         guard !edits.isEmpty else { return dtb }
         let copy = runFile("emulation-" + (dtb as NSString).lastPathComponent)
-        scratch.append(ScratchFile(source: dtb, path: copy, purpose: "DTB adjusted for emulation", deviceTreeEdits: edits))
+        scratch.append(
+            ScratchFile(source: dtb, path: copy, purpose: "DTB adjusted for emulation", deviceTreeEdits: edits))
         var changes: [String] = []
         if !edits.disable.isEmpty { changes.append("disabled \(edits.disable.joined(separator: ", "))") }
         if !edits.deleteNodes.isEmpty { changes.append("removed \(edits.deleteNodes.joined(separator: ", "))") }
-        if !edits.deleteProperties.isEmpty { changes.append("removed properties \(edits.deleteProperties.joined(separator: ", "))") }
-        notes.append("emulation-only DTB \(copy): \(changes.joined(separator: "; ")) (\(emulation.machine) lacks them); the image's DTB is untouched")
+        if !edits.deleteProperties.isEmpty {
+            changes.append("removed properties \(edits.deleteProperties.joined(separator: ", "))")
+        }
+        notes.append(
+            "emulation-only DTB \(copy): \(changes.joined(separator: "; ")) (\(emulation.machine) lacks them); the image's DTB is untouched"
+        )
         return copy
     }
 
@@ -95,39 +110,57 @@ extension Planner {
 
     mutating func diskArguments(path: String, format: String) throws -> [String] {
         guard ["raw", "qcow2"].contains(format) else {
-            throw MachinePlan.Error.unsupported(board: board.name, reason: "disk format '\(format)' cannot be booted; use raw or qcow2")
+            throw MachinePlan.Error.unsupported(
+                board: board.name, reason: "disk format '\(format)' cannot be booted; use raw or qcow2")
         }
-        guard let size = host.fileSize(path) else { throw MachinePlan.Error.missingFile(role: "disk image", path: path) }
+        guard let size = host.fileSize(path) else {
+            throw MachinePlan.Error.missingFile(role: "disk image", path: path)
+        }
         let bus = options.bus ?? emulation.diskInterface
         guard emulation.buses.contains(bus) else {
-            throw MachinePlan.Error.busNotEmulated(board: board.name, machine: emulation.machine, bus: bus, available: emulation.buses)
+            throw MachinePlan.Error.busNotEmulated(
+                board: board.name, machine: emulation.machine, bus: bus, available: emulation.buses)
         }
         var file = path
         var fileFormat = format
         var snapshot = !options.writable
         if let wanted = options.diskSize, wanted != size {
-            guard wanted > size else { throw MachinePlan.Error.diskSmallerThanImage(path: path, imageSize: size, diskSize: wanted) }
+            guard wanted > size else {
+                throw MachinePlan.Error.diskSmallerThanImage(path: path, imageSize: size, diskSize: wanted)
+            }
             var virtualSize = wanted
             if bus == .sd && emulation.diskSizePowerOfTwo && virtualSize & (virtualSize &- 1) != 0 {
                 virtualSize = Self.nextPowerOfTwo(virtualSize)
-                notes.append("disk size \(wanted) rounded up to \(virtualSize) bytes: \(emulation.machine)'s SD card must be a power of two")
+                notes.append(
+                    "disk size \(wanted) rounded up to \(virtualSize) bytes: \(emulation.machine)'s SD card must be a power of two"
+                )
             }
             file = runFile("disk.qcow2")
             scratch.append(
-                ScratchFile(source: path, path: file, size: virtualSize, purpose: "the image inside a larger disk", overlayOf: format))
-            notes.append("disk: \(path) (\(size) bytes) inside a \(virtualSize)-byte disk, a per-run qcow2 overlay; the image is never written")
+                ScratchFile(
+                    source: path, path: file, size: virtualSize, purpose: "the image inside a larger disk",
+                    overlayOf: format))
+            notes.append(
+                "disk: \(path) (\(size) bytes) inside a \(virtualSize)-byte disk, a per-run qcow2 overlay; the image is never written"
+            )
             fileFormat = "qcow2"
             snapshot = false
         } else if bus == .sd {
             guard format == "raw" else {
-                throw MachinePlan.Error.unsupported(board: board.name, reason: "the SD card of \(emulation.machine) needs a raw image, not \(format)")
+                throw MachinePlan.Error.unsupported(
+                    board: board.name, reason: "the SD card of \(emulation.machine) needs a raw image, not \(format)")
             }
             if emulation.diskSizePowerOfTwo && size & (size &- 1) != 0 {
                 let next = Self.nextPowerOfTwo(size)
-                guard options.allowSDCopy else { throw MachinePlan.Error.sdSizeNotPowerOfTwo(path: path, size: size, next: next) }
+                guard options.allowSDCopy else {
+                    throw MachinePlan.Error.sdSizeNotPowerOfTwo(path: path, size: size, next: next)
+                }
                 file = runFile("sd.img")
-                scratch.append(ScratchFile(source: path, path: file, size: next, purpose: "SD image padded to a power of two"))
-                notes.append("SD image \(path) (\(size) bytes) copied to \(file) and padded to \(next) bytes; the original is untouched")
+                scratch.append(
+                    ScratchFile(source: path, path: file, size: next, purpose: "SD image padded to a power of two"))
+                notes.append(
+                    "SD image \(path) (\(size) bytes) copied to \(file) and padded to \(next) bytes; the original is untouched"
+                )
                 snapshot = false
             }
         }

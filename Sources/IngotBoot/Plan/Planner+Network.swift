@@ -6,7 +6,7 @@
 // QEMU starts; a port taken in between is replaced in the plan.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 import Foundation
 import Synchronization
@@ -85,7 +85,8 @@ extension Planner {
         for port in guestPorts {
             guard let hostPort = host.freeLocalPort() else {
                 throw MachinePlan.Error.scratchFailed(
-                    path: "127.0.0.1", reason: "no free TCP port on the host's loopback address to forward guest port \(port) to")
+                    path: "127.0.0.1",
+                    reason: "no free TCP port on the host's loopback address to forward guest port \(port) to")
             }
             forwards.append(.init(guestPort: port, hostPort: hostPort))
         }
@@ -156,7 +157,9 @@ public final class HostPorts: Sendable {
         address.sin_port = in_port_t(UInt16(port).bigEndian)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
         let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                Glibc.bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
         guard bound == 0 else { return nil }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)

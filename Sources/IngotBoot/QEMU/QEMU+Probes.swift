@@ -25,7 +25,9 @@ enum ProbeRunner {
         let finished = child.waitBlocking(seconds: timeout)
         if finished == nil { child.terminate() }
         let end = finished ?? child.waitBlocking()
-        return CapturedRun(stdout: end.standardOutputText, stderr: end.standardErrorText, status: end.status, timedOut: finished == nil)
+        return CapturedRun(
+            stdout: end.standardOutputText, stderr: end.standardErrorText, status: end.status, timedOut: finished == nil
+        )
     }
 }
 
@@ -38,7 +40,9 @@ enum KVMProbe {
     static let timeout = 2.0
 
     static func run(binary: String, architecture: String, hostArchitecture: String) -> (usable: Bool, detail: String) {
-        guard architecture == hostArchitecture else { return (false, "guest \(architecture) on host \(hostArchitecture)") }
+        guard architecture == hostArchitecture else {
+            return (false, "guest \(architecture) on host \(hostArchitecture)")
+        }
         guard access("/dev/kvm", R_OK | W_OK) == 0 else { return (false, "/dev/kvm not accessible") }
         guard architecture == "x86_64" else { return (false, "KVM probe exists only for x86_64 hosts") }
         let directory = NSTemporaryDirectory() + "ingot-kvm-probe-\(getpid())"
@@ -58,7 +62,10 @@ enum KVMProbe {
                 ], timeout: timeout)
             if run.timedOut { return (false, "KVM probe guest did not finish within \(timeout) s") }
             guard run.status == .exited(67) else {
-                return (false, "KVM probe ended with \(run.status): \(run.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+                return (
+                    false,
+                    "KVM probe ended with \(run.status): \(run.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
+                )
             }
             let stderr = run.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
             if !stderr.isEmpty { return (false, "KVM probe warned: \(stderr)") }

@@ -4,11 +4,11 @@
 // SIGKILL, then reaping once no member of the group is left.
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 import Foundation
 import IngotSpec
@@ -93,7 +93,9 @@ public final class QEMUProcess: Sendable {
     }
 
     // The blocking supervision loop, on its own thread.
-    private func supervise(plan: MachinePlan, watcher: StageWatcher, logPath: String, cancelled: CancelFlag) throws -> BootResult {
+    private func supervise(plan: MachinePlan, watcher: StageWatcher, logPath: String, cancelled: CancelFlag) throws
+        -> BootResult
+    {
         let interactive = plan.serial == .stdio
         let log = interactive ? plan.consoleLogPath : logPath
         let logFD = interactive ? -1 : open(logPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
@@ -107,7 +109,8 @@ public final class QEMUProcess: Sendable {
         let child = try ChildProcess.spawn(
             .init(
                 plan.executable, plan.arguments, standardInput: interactive ? .inherit : .null,
-                standardOutput: interactive ? .inherit : .stream, standardError: .capture(limit: 4096), graceSeconds: graceSeconds))
+                standardOutput: interactive ? .inherit : .stream, standardError: .capture(limit: 4096),
+                graceSeconds: graceSeconds))
         // Cancellation or an interrupt ends QEMU's group at once; the loop below then reports it.
         cancelled.whenSet { child.terminate() }
         let terminal = interactive ? TerminalForeground(group: child.pid) : nil
@@ -145,7 +148,8 @@ public final class QEMUProcess: Sendable {
             if verdict == nil, !interactive, let probes { verdict = probes.poll(watcher, at: elapsed()) }
             if verdict != nil && !interactive { break }
             if !interactive && elapsed() > maximumSeconds {
-                verdict = watcher.finish(at: elapsed(), cause: "run exceeded the harness limit of \(Int(maximumSeconds)) s")
+                verdict = watcher.finish(
+                    at: elapsed(), cause: "run exceeded the harness limit of \(Int(maximumSeconds)) s")
                 break
             }
             if outputEnded && child.hasEnded { break }
@@ -158,12 +162,15 @@ public final class QEMUProcess: Sendable {
         if verdict == nil {
             if let bytes = tailReader?.readNew(), !bytes.isEmpty { watcher.feed(bytes, at: wall) }
             var cause = "QEMU exited (\(end.status))"
-            if !qemuStderr.isEmpty { cause += " saying: \(qemuStderr.split(separator: "\n").suffix(3).joined(separator: " / "))" }
+            if !qemuStderr.isEmpty {
+                cause += " saying: \(qemuStderr.split(separator: "\n").suffix(3).joined(separator: " / "))"
+            }
             verdict = watcher.verdict ?? watcher.finish(at: wall, cause: cause)
         }
         logger?.debug("QEMU ended: \(end.status)", metadata: ["board": "\(plan.board)"])
         return BootResult(
-            verdict: verdict ?? watcher.finish(at: wall, cause: "run ended"), wallSeconds: wall, accelerator: plan.accelerator,
+            verdict: verdict ?? watcher.finish(at: wall, cause: "run ended"), wallSeconds: wall,
+            accelerator: plan.accelerator,
             exitStatus: end.status, logPath: log, qemuStderr: qemuStderr)
     }
 

@@ -35,7 +35,8 @@ public struct CellResult: Codable, Equatable, Sendable {
     ///   - attempts: starts of the machine (0 for a cell that never ran).
     ///   - retryReasons: why earlier attempts were thrown away.
     public init(
-        board: String, format: OutputFormat, bus: DiskBus? = nil, backend: BootBackendKind, host: String, verdict: BootVerdict,
+        board: String, format: OutputFormat, bus: DiskBus? = nil, backend: BootBackendKind, host: String,
+        verdict: BootVerdict,
         durations: [String: Double] = [:], logPath: String, status: CellStatus? = nil, attempts: Int = 1,
         retryReasons: [String] = []
     ) {
@@ -72,7 +73,8 @@ public struct CellResult: Codable, Equatable, Sendable {
         self.init(
             board: try c.decode(String.self, forKey: .board), format: try c.decode(OutputFormat.self, forKey: .format),
             bus: try c.decodeIfPresent(DiskBus.self, forKey: .bus),
-            backend: try c.decode(BootBackendKind.self, forKey: .backend), host: try c.decode(String.self, forKey: .host),
+            backend: try c.decode(BootBackendKind.self, forKey: .backend),
+            host: try c.decode(String.self, forKey: .host),
             verdict: try c.decode(BootVerdict.self, forKey: .verdict),
             durations: try c.decodeIfPresent([String: Double].self, forKey: .durations) ?? [:],
             logPath: try c.decode(String.self, forKey: .logPath),
@@ -150,7 +152,8 @@ public enum JUnitReport {
         let errors = cells.filter { $0.status == .error }.count
         let skipped = cells.filter { $0.status == .skipped }.count
         let total = cells.reduce(0.0) { $0 + wall($1) }
-        xml += "<testsuites name=\"\(escape(suiteName))\" tests=\"\(cells.count)\" failures=\"\(failures)\" errors=\"\(errors)\" skipped=\"\(skipped)\" time=\"\(seconds(total))\">\n"
+        xml +=
+            "<testsuites name=\"\(escape(suiteName))\" tests=\"\(cells.count)\" failures=\"\(failures)\" errors=\"\(errors)\" skipped=\"\(skipped)\" time=\"\(seconds(total))\">\n"
         var boards: [String] = []
         for cell in cells where !boards.contains(cell.board) { boards.append(cell.board) }
         for board in boards {
@@ -158,15 +161,18 @@ public enum JUnitReport {
             let groupFailures = group.filter { $0.status == .failed }.count
             let groupErrors = group.filter { $0.status == .error }.count
             let groupSkipped = group.filter { $0.status == .skipped }.count
-            xml += "  <testsuite name=\"\(escape(board))\" tests=\"\(group.count)\" failures=\"\(groupFailures)\" errors=\"\(groupErrors)\" skipped=\"\(groupSkipped)\" time=\"\(seconds(group.reduce(0.0) { $0 + wall($1) }))\">\n"
+            xml +=
+                "  <testsuite name=\"\(escape(board))\" tests=\"\(group.count)\" failures=\"\(groupFailures)\" errors=\"\(groupErrors)\" skipped=\"\(groupSkipped)\" time=\"\(seconds(group.reduce(0.0) { $0 + wall($1) }))\">\n"
             for cell in group {
-                xml += "    <testcase classname=\"ingot.\(escape(cell.board))\" name=\"\(escape("\(cell.cell.variant)/\(cell.backend)"))\" time=\"\(seconds(wall(cell)))\">\n"
+                xml +=
+                    "    <testcase classname=\"ingot.\(escape(cell.board))\" name=\"\(escape("\(cell.cell.variant)/\(cell.backend)"))\" time=\"\(seconds(wall(cell)))\">\n"
                 switch cell.status {
                 case .passed:
                     break
                 case .failed:
                     let stage = cell.verdict.failedStage?.rawValue ?? "unknown"
-                    xml += "      <failure message=\"\(escape("stage \(stage): \(cell.verdict.reason)"))\" type=\"\(escape(stage))\">"
+                    xml +=
+                        "      <failure message=\"\(escape("stage \(stage): \(cell.verdict.reason)"))\" type=\"\(escape(stage))\">"
                     xml += escape(cell.verdict.lastLines.joined(separator: "\n"))
                     xml += "</failure>\n"
                 case .error:
@@ -188,7 +194,9 @@ public enum JUnitReport {
     static func systemOut(_ cell: CellResult) -> String {
         var lines = ["host: \(cell.host)", "log: \(cell.logPath)", "attempts: \(cell.attempts)", cell.summary]
         for reason in cell.retryReasons { lines.append("retried: \(reason)") }
-        for (stage, seconds) in cell.verdict.stageDurations { lines.append("\(stage.rawValue): \(String(format: "%.2f", seconds)) s") }
+        for (stage, seconds) in cell.verdict.stageDurations {
+            lines.append("\(stage.rawValue): \(String(format: "%.2f", seconds)) s")
+        }
         return lines.joined(separator: "\n")
     }
 

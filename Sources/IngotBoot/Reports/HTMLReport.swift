@@ -41,7 +41,8 @@ public enum HTMLReport {
             let n = cells.filter { $0.status == status }.count
             return n == 0 || status == .passed ? nil : "\(n) \(status.rawValue)"
         }
-        html += "<p class=\"summary\">\(passed) of \(cells.count) cells passed\(counts.isEmpty ? "" : " (" + counts.joined(separator: ", ") + ")").</p>\n"
+        html +=
+            "<p class=\"summary\">\(passed) of \(cells.count) cells passed\(counts.isEmpty ? "" : " (" + counts.joined(separator: ", ") + ")").</p>\n"
         html += matrix(cells)
         for (index, cell) in cells.enumerated() {
             html += section(cell, index: index, log: readLog(cell))
@@ -63,7 +64,9 @@ public enum HTMLReport {
         for board in boards {
             html += "<tr><th>\(escape(board))</th>"
             for format in formats {
-                let matching = cells.enumerated().filter { $0.element.board == board && $0.element.cell.variant == format }
+                let matching = cells.enumerated().filter {
+                    $0.element.board == board && $0.element.cell.variant == format
+                }
                 if matching.isEmpty {
                     html += "<td class=\"none\">–</td>"
                     continue
@@ -101,14 +104,17 @@ public enum HTMLReport {
 
     static func section(_ cell: CellResult, index: Int, log: [UInt8]?) -> String {
         var html = "<div class=\"cell\" id=\"cell-\(index)\" data-status=\"\(cell.status.rawValue)\">\n"
-        let tone = cell.status == .passed ? "ok" : cell.status == .failed ? "bad" : cell.status == .error ? "warn" : "muted"
+        let tone =
+            cell.status == .passed ? "ok" : cell.status == .failed ? "bad" : cell.status == .error ? "warn" : "muted"
         html += "<h2>\(escape(cell.name)) — <span class=\"\(tone)\">\(escape(cell.summary))</span></h2>\n"
         guard cell.status == .passed || cell.status == .failed || cell.attempts > 0 else {
             return html + "</div>\n"  // never ran: the reason is the whole story
         }
         for reason in cell.retryReasons { html += "<p class=\"warn\">retried: \(escape(reason))</p>\n" }
         html += "<p>host \(escape(cell.host)); attempts \(cell.attempts); log \(escape(cell.logPath))"
-        for key in cell.durations.keys.sorted() { html += "; \(escape(key)) \(String(format: "%.1f", cell.durations[key] ?? 0)) s" }
+        for key in cell.durations.keys.sorted() {
+            html += "; \(escape(key)) \(String(format: "%.1f", cell.durations[key] ?? 0)) s"
+        }
         html += "</p>\n"
         html += timeline(cell.verdict)
         if !cell.verdict.events.isEmpty {
@@ -129,7 +135,8 @@ public enum HTMLReport {
         let total = max(durations.reduce(0) { $0 + $1.seconds }, 0.001)
         let width = 600.0, row = 22.0, label = 90.0
         let height = row * Double(durations.count) + 4
-        var svg = "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width + label + 80))\" height=\"\(Int(height))\" role=\"img\">\n"
+        var svg =
+            "<svg class=\"timeline\" xmlns=\"http://www.w3.org/2000/svg\" width=\"\(Int(width + label + 80))\" height=\"\(Int(height))\" role=\"img\">\n"
         var offset = 0.0
         let colours: [BootStage: String] = [
             .firmware: "#8e7cc3", .bootloader: "#6fa8dc", .kernel: "#f6b26b", .`init`: "#93c47d", .ready: "#38761d",
@@ -139,9 +146,12 @@ public enum HTMLReport {
             let x = label + offset / total * width
             let w = max(entry.seconds / total * width, 1)
             let skipped = verdict.skipped.contains(entry.stage)
-            svg += "<text x=\"0\" y=\"\(y + 15)\" font-size=\"12\">\(entry.stage.rawValue)\(skipped ? " (implied)" : "")</text>"
-            svg += "<rect x=\"\(String(format: "%.1f", x))\" y=\"\(y)\" width=\"\(String(format: "%.1f", w))\" height=\"\(row - 4)\" fill=\"\(colours[entry.stage] ?? "#999")\"\(skipped ? " fill-opacity=\"0.35\"" : "")><title>\(entry.stage.rawValue): \(String(format: "%.2f", entry.seconds)) s</title></rect>"
-            svg += "<text x=\"\(String(format: "%.1f", x + w + 4))\" y=\"\(y + 15)\" font-size=\"12\">\(String(format: "%.1f", entry.seconds)) s</text>\n"
+            svg +=
+                "<text x=\"0\" y=\"\(y + 15)\" font-size=\"12\">\(entry.stage.rawValue)\(skipped ? " (implied)" : "")</text>"
+            svg +=
+                "<rect x=\"\(String(format: "%.1f", x))\" y=\"\(y)\" width=\"\(String(format: "%.1f", w))\" height=\"\(row - 4)\" fill=\"\(colours[entry.stage] ?? "#999")\"\(skipped ? " fill-opacity=\"0.35\"" : "")><title>\(entry.stage.rawValue): \(String(format: "%.2f", entry.seconds)) s</title></rect>"
+            svg +=
+                "<text x=\"\(String(format: "%.1f", x + w + 4))\" y=\"\(y + 15)\" font-size=\"12\">\(String(format: "%.1f", entry.seconds)) s</text>\n"
             offset += entry.seconds
         }
         return svg + "</svg>\n"

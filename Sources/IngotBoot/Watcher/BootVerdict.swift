@@ -90,11 +90,13 @@ public struct BootVerdict: Codable, Equatable, Sendable {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         passed = try container.decode(Bool.self, forKey: .passed)
         reached = try container.decodeIfPresent(String.self, forKey: .reached).flatMap(BootStage.init(rawValue:))
-        failedStage = try container.decodeIfPresent(String.self, forKey: .failedStage).flatMap(BootStage.init(rawValue:))
+        failedStage = try container.decodeIfPresent(String.self, forKey: .failedStage).flatMap(
+            BootStage.init(rawValue:))
         reason = try container.decode(String.self, forKey: .reason)
         stageTimes = Self.keyed(try container.decodeIfPresent([String: Double].self, forKey: .stageTimes) ?? [:])
         stageLines = Self.keyed(try container.decodeIfPresent([String: Int].self, forKey: .stageLines) ?? [:])
-        skipped = (try container.decodeIfPresent([String].self, forKey: .skipped) ?? []).compactMap(BootStage.init(rawValue:))
+        skipped = (try container.decodeIfPresent([String].self, forKey: .skipped) ?? []).compactMap(
+            BootStage.init(rawValue:))
         events = try container.decodeIfPresent([BootEvent].self, forKey: .events) ?? []
         lastLines = try container.decodeIfPresent([String].self, forKey: .lastLines) ?? []
         probes = try container.decodeIfPresent([ProbeReport].self, forKey: .probes)

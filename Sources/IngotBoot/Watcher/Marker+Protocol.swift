@@ -88,7 +88,10 @@ public struct IngotMarker: Codable, Equatable, Sendable {
         guard let space = body.lastIndex(of: UInt8(ascii: " ")) else { return nil }
         let crcBytes = body[(space + 1)...]
         guard crcBytes.count == 8,
-            crcBytes.allSatisfy({ ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9")) || ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "f")) })
+            crcBytes.allSatisfy({
+                ($0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9"))
+                    || ($0 >= UInt8(ascii: "a") && $0 <= UInt8(ascii: "f"))
+            })
         else { return nil }
         let payload = body[body.startIndex..<space]
         guard MarkerChecksum.hex(payload) == String(decoding: crcBytes, as: UTF8.self) else { return nil }

@@ -101,7 +101,10 @@ public struct ProbeReport: Codable, Equatable, Sendable {
     public var answeredAt: Double?
 
     /// Creates a report.
-    public init(probe: ReadinessProbe, endpoint: String? = nil, attempts: Int = 0, last: ProbeOutcome? = nil, answeredAt: Double? = nil) {
+    public init(
+        probe: ReadinessProbe, endpoint: String? = nil, attempts: Int = 0, last: ProbeOutcome? = nil,
+        answeredAt: Double? = nil
+    ) {
         self.probe = probe
         self.endpoint = endpoint
         self.attempts = attempts

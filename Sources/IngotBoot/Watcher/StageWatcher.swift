@@ -87,7 +87,8 @@ public final class StageWatcher {
         public var description: String {
             switch self {
             case .invalidPattern(let stage, let pattern, let message):
-                return "invalid \(stage) pattern '\(pattern)': \(message); fix the board profile or spec (regular expression syntax)"
+                return
+                    "invalid \(stage) pattern '\(pattern)': \(message); fix the board profile or spec (regular expression syntax)"
             }
         }
     }
@@ -177,7 +178,9 @@ public final class StageWatcher {
             if let limit = rules.readinessTimeoutSeconds, time > limit {
                 return conclude(
                     passed: false, failedStage: .ready,
-                    reason: "not ready within \(Self.format(limit)) s of power-on (readiness.timeout): \(awaiting.reason), but \(probeFailure)")
+                    reason:
+                        "not ready within \(Self.format(limit)) s of power-on (readiness.timeout): \(awaiting.reason), but \(probeFailure)"
+                )
             }
             let deadline = probeDeadline(awaiting)
             guard time > deadline else { return nil }
@@ -191,7 +194,9 @@ public final class StageWatcher {
             let last = events.last.map { "; last init event: \($0.summary)" } ?? ""
             return conclude(
                 passed: false, failedStage: awaited,
-                reason: "not ready within \(Self.format(limit)) s of power-on (readiness.timeout), awaiting \(awaited.rawValue): \(stuck)\(last)")
+                reason:
+                    "not ready within \(Self.format(limit)) s of power-on (readiness.timeout), awaiting \(awaited.rawValue): \(stuck)\(last)"
+            )
         }
         guard let (stage, deadline) = nextDeadline(), time > deadline else { return nil }
         let since = reached.map { "entering \($0.rawValue) at \(Self.format(enteredAt)) s" } ?? "start"
@@ -226,10 +231,12 @@ public final class StageWatcher {
             if let verdict = process(line: line, number: lineNumber, at: time, complete: true) { return verdict }
         }
         if let pending = pendingReady {
-            return passReady((pending.time, pending.line, pending.reason + " (the machine ended during the settle period)"))
+            return passReady(
+                (pending.time, pending.line, pending.reason + " (the machine ended during the settle period)"))
         }
         if let awaiting = awaitingProbes {
-            return conclude(passed: false, failedStage: .ready, reason: "\(cause) after \(awaiting.reason), before \(probeFailure)")
+            return conclude(
+                passed: false, failedStage: .ready, reason: "\(cause) after \(awaiting.reason), before \(probeFailure)")
         }
         if let expired = check(at: time) { return expired }
         let awaited = nextDeadline()?.stage ?? .ready
@@ -252,13 +259,17 @@ public final class StageWatcher {
             let stage = reached ?? firstExpectedStage
             return conclude(
                 passed: false, failedStage: stage,
-                reason: "failure pattern '\(source)' on console line \(number) in stage \(stage.rawValue): \(Self.excerpt(line))")
+                reason:
+                    "failure pattern '\(source)' on console line \(number) in stage \(stage.rawValue): \(Self.excerpt(line))"
+            )
         }
         for stage in BootStage.allCases.reversed() where reached.map({ stage > $0 }) ?? true {
-            guard let patterns = stagePatterns[stage], patterns.contains(where: { $0.firstMatch(in: line, range: range) != nil })
+            guard let patterns = stagePatterns[stage],
+                patterns.contains(where: { $0.firstMatch(in: line, range: range) != nil })
             else { continue }
             if stage == .ready {
-                return reachReady(line: number, at: time, reason: "ready on console line \(number) at \(Self.format(time)) s")
+                return reachReady(
+                    line: number, at: time, reason: "ready on console line \(number) at \(Self.format(time)) s")
             }
             enter(stage, line: number, at: time)
             break
@@ -281,11 +292,14 @@ public final class StageWatcher {
                 let rc = marker.fields["rc"].map { ", last rc=\($0)" } ?? ""
                 return conclude(
                     passed: false, failedStage: .`init`,
-                    reason: "service \(name) is crash-looping: restarted \(count) times before ready\(rc) (console line \(line))")
+                    reason:
+                        "service \(name) is crash-looping: restarted \(count) times before ready\(rc) (console line \(line))"
+                )
             }
         case "ready":
             let name = marker.fields["name"].map { " (\($0))" } ?? ""
-            return reachReady(line: line, at: time, reason: "ready marker\(name) on console line \(line) at \(Self.format(time)) s")
+            return reachReady(
+                line: line, at: time, reason: "ready marker\(name) on console line \(line) at \(Self.format(time)) s")
         case "fail":
             enter(.`init`, line: line, at: time)
             var what = "init reported failure"
@@ -331,8 +345,12 @@ public final class StageWatcher {
         stageLines[stage] = line
         reached = stage
         enteredAt = time
-        if stage == .`init`, rules.probesStartAtInit, !rules.probes.isEmpty, awaitingProbes == nil, pendingReady == nil {
-            awaitingProbes = (time, line, "init stage reached on console line \(line) at \(Self.format(time)) s (the image prints no ready marker)")
+        if stage == .`init`, rules.probesStartAtInit, !rules.probes.isEmpty, awaitingProbes == nil, pendingReady == nil
+        {
+            awaitingProbes = (
+                time, line,
+                "init stage reached on console line \(line) at \(Self.format(time)) s (the image prints no ready marker)"
+            )
         }
     }
 
@@ -420,7 +438,8 @@ extension StageWatcher {
         return pending.map { report in
             let via = report.endpoint.map { " via \($0)" } ?? ""
             guard let last = report.last else { return "\(report.probe)\(via) was never attempted" }
-            return "\(report.probe)\(via) did not answer: \(last.detail) (\(report.attempts) attempt\(report.attempts == 1 ? "" : "s"))"
+            return
+                "\(report.probe)\(via) did not answer: \(last.detail) (\(report.attempts) attempt\(report.attempts == 1 ? "" : "s"))"
         }.joined(separator: "; ")
     }
 }

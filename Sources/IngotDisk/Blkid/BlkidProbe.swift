@@ -54,7 +54,8 @@ public final class BlkidProbe {
         try check("blkid_probe_set_device", blkid_probe_set_device(pr, fd, blkid_loff_t(offset), blkid_loff_t(size)))
         try check("blkid_probe_enable_superblocks", blkid_probe_enable_superblocks(pr, superblocks ? 1 : 0))
         if superblocks {
-            let flags = BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID | BLKID_SUBLKS_TYPE | BLKID_SUBLKS_SECTYPE
+            let flags =
+                BLKID_SUBLKS_LABEL | BLKID_SUBLKS_UUID | BLKID_SUBLKS_TYPE | BLKID_SUBLKS_SECTYPE
                 | BLKID_SUBLKS_USAGE | BLKID_SUBLKS_VERSION
             try check("blkid_probe_set_superblocks_flags", blkid_probe_set_superblocks_flags(pr, Int32(flags)))
         }

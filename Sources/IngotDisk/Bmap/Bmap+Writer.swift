@@ -68,8 +68,9 @@ public struct BmapWriter {
         let size = Int64(st.st_size)
         guard size > 0 else { throw Error.emptyImage(path) }
         let bs = Int64(blockSize)
-        return try write(fd: fd, path: path, size: size, blockSize: blockSize,
-                         ranges: try mappedBlockRanges(fd: fd, size: size, blockSize: bs), to: bmapPath)
+        return try write(
+            fd: fd, path: path, size: size, blockSize: blockSize,
+            ranges: try mappedBlockRanges(fd: fd, size: size, blockSize: bs), to: bmapPath)
     }
 
     /// Writes the bmap of `path` from the blocks its writer recorded (`ImageFile.written`), not
@@ -90,8 +91,11 @@ public struct BmapWriter {
         guard fstat(fd, &st) == 0 else { throw Error.io(path, String(cString: strerror(errno))) }
         let size = Int64(st.st_size)
         guard size > 0 else { throw Error.emptyImage(path) }
-        let ranges = mapped.clipped(toImageSize: size).map { BmapRange(first: $0.lowerBound, last: $0.upperBound, sha256: nil) }
-        return try write(fd: fd, path: path, size: size, blockSize: Int(BlockMap.blockSize), ranges: ranges, to: bmapPath)
+        let ranges = mapped.clipped(toImageSize: size).map {
+            BmapRange(first: $0.lowerBound, last: $0.upperBound, sha256: nil)
+        }
+        return try write(
+            fd: fd, path: path, size: size, blockSize: Int(BlockMap.blockSize), ranges: ranges, to: bmapPath)
     }
 
     private static func write(
@@ -101,7 +105,8 @@ public struct BmapWriter {
         let blocks = (size + bs - 1) / bs
         var ranges = initial
         for i in ranges.indices {
-            ranges[i].sha256 = try sha256(fd: fd, path: path, from: ranges[i].first * bs, to: min((ranges[i].last + 1) * bs, size))
+            ranges[i].sha256 = try sha256(
+                fd: fd, path: path, from: ranges[i].first * bs, to: min((ranges[i].last + 1) * bs, size))
         }
         let mapped = ranges.reduce(Int64(0)) { $0 + $1.count }
         var summary = BmapSummary(

@@ -167,7 +167,8 @@ public final class FdiskContext {
             guard let pa = fdisk_table_get_partition(tb, i) else { continue }
             let pt = fdisk_partition_get_type(pa)
             let code = pt.map { fdisk_parttype_get_code($0) } ?? 0
-            let guid = isGPT ? pt.flatMap { fdisk_parttype_get_string($0) }.map { String(cString: $0).uppercased() } : nil
+            let guid =
+                isGPT ? pt.flatMap { fdisk_parttype_get_string($0) }.map { String(cString: $0).uppercased() } : nil
             out.append(
                 FdiskEntry(
                     number: fdisk_partition_get_partno(pa) + 1,

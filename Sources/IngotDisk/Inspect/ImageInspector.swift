@@ -46,8 +46,10 @@ public struct InspectReport: Codable, Sendable, Equatable {
 
     /// A human-readable table.
     public func table(width: Int = 0) -> String {
-        var lines = ["\(path): \(size) bytes (\(DiskLayout.human(size))), "
-            + (table.map { "\($0.rawValue) table, disk id \(diskID ?? "?")" } ?? "no partition table")]
+        var lines = [
+            "\(path): \(size) bytes (\(DiskLayout.human(size))), "
+                + (table.map { "\($0.rawValue) table, disk id \(diskID ?? "?")" } ?? "no partition table")
+        ]
         let header = ["#", "start", "size", "type", "partuuid", "name", "boot", "fs", "fs-uuid", "fs-label"]
         var rows = [header]
         for p in partitions {
@@ -61,7 +63,8 @@ public struct InspectReport: Codable, Sendable, Equatable {
         let widths = header.indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
         for row in rows {
             lines.append(
-                "  " + row.indices.map { DiskLayout.pad(row[$0], widths[$0]) }.joined(separator: "  ")
+                "  "
+                    + row.indices.map { DiskLayout.pad(row[$0], widths[$0]) }.joined(separator: "  ")
                     .trimmingCharacters(in: .whitespaces))
         }
         return lines.joined(separator: "\n")
@@ -86,12 +89,14 @@ public struct InspectReport: Codable, Sendable, Equatable {
             }
             let tag = "partition \(want.number) (\(want.name))"
             if got.offset != want.range.offset || got.size != want.range.size {
-                out.append("\(tag): image has \(ByteRange(offset: got.offset, size: got.size)), layout has \(want.range)")
+                out.append(
+                    "\(tag): image has \(ByteRange(offset: got.offset, size: got.size)), layout has \(want.range)")
             }
             if layout.table == .mbr {
                 if got.mbrType != want.mbrType {
-                    out.append("\(tag): type \(got.mbrType.map { String(format: "0x%02x", $0) } ?? "none") vs "
-                        + "\(want.mbrType.map { String(format: "0x%02x", $0) } ?? "none")")
+                    out.append(
+                        "\(tag): type \(got.mbrType.map { String(format: "0x%02x", $0) } ?? "none") vs "
+                            + "\(want.mbrType.map { String(format: "0x%02x", $0) } ?? "none")")
                 }
                 if got.bootable != want.bootable {
                     out.append("\(tag): bootable flag is \(got.bootable), layout wants \(want.bootable)")
@@ -124,7 +129,8 @@ public struct ImageInspector {
             case .open(let p, let why): return "\(p): cannot open the image for inspection: \(why)"
             case .notAnImage(let p, let why): return "\(p): \(why); give a disk image file (.img) or a block device"
             case .partitionOutOfRange(let p, let n, let start, let sectors, let size):
-                return "\(p): partition \(n) starts at sector \(start) and is \(sectors) sectors long, which lies outside "
+                return
+                    "\(p): partition \(n) starts at sector \(start) and is \(sectors) sectors long, which lies outside "
                     + "the \(size)-byte image (or any possible disk); the partition table is damaged or forged — "
                     + "rewrite it (e.g. rebuild the image) before using it"
             }
@@ -138,8 +144,14 @@ public struct ImageInspector {
         guard stat(path, &st) == 0 else { throw Error.open(path, String(cString: strerror(errno))) }
         let type = st.st_mode & S_IFMT
         guard type == S_IFREG || type == S_IFBLK else {
-            let what = type == S_IFDIR ? "a directory" : type == S_IFIFO ? "a FIFO" : type == S_IFCHR ? "a character device"
-                : type == S_IFSOCK ? "a socket" : "not a regular file"
+            let what =
+                type == S_IFDIR
+                ? "a directory"
+                : type == S_IFIFO
+                    ? "a FIFO"
+                    : type == S_IFCHR
+                        ? "a character device"
+                        : type == S_IFSOCK ? "a socket" : "not a regular file"
             throw Error.notAnImage(path, "it is \(what), not a disk image")
         }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
@@ -150,15 +162,20 @@ public struct ImageInspector {
         }
         let size = Int64(lseek(fd, 0, SEEK_END))
         guard size > 0 else { throw Error.notAnImage(path, "the file is empty (0 bytes)") }
-        guard size >= 512 else { throw Error.notAnImage(path, "the file is \(size) bytes, too small to hold a partition table") }
+        guard size >= 512 else {
+            throw Error.notAnImage(path, "the file is \(size) bytes, too small to hold a partition table")
+        }
         var sector = [UInt8](repeating: 0, count: 512)
         let n = sector.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 512, 0) }
         return (max(0, size), n == 512 ? sector : [])
     }
 
     /// Byte offset and size of a table entry, checked: a forged GPT can hold any 64-bit LBA.
-    static func byteRange(of e: FdiskEntry, sectorSize ss: Int64, path: String, imageSize: Int64) throws -> (Int64, Int64) {
-        let fail = Error.partitionOutOfRange(path: path, partition: e.number, start: e.start, sectors: e.sectors, imageSize: imageSize)
+    static func byteRange(of e: FdiskEntry, sectorSize ss: Int64, path: String, imageSize: Int64) throws -> (
+        Int64, Int64
+    ) {
+        let fail = Error.partitionOutOfRange(
+            path: path, partition: e.number, start: e.start, sectors: e.sectors, imageSize: imageSize)
         guard let start = Int64(exactly: e.start), let sectors = Int64(exactly: e.sectors) else { throw fail }
         let (offset, o1) = start.multipliedReportingOverflow(by: ss)
         let (bytes, o2) = sectors.multipliedReportingOverflow(by: ss)

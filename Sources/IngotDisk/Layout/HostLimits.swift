@@ -19,10 +19,12 @@ public enum HostLimits {
         public var description: String {
             switch self {
             case .fileSizeLimit(let what, let bytes, let limit):
-                return "\(what) would be \(bytes) bytes (\(DiskLayout.human(bytes))), but this process may write files of at most "
+                return
+                    "\(what) would be \(bytes) bytes (\(DiskLayout.human(bytes))), but this process may write files of at most "
                     + "\(limit) bytes (\(DiskLayout.human(limit)), `ulimit -f`); raise the limit (ulimit -f unlimited) or reduce data.size in the spec"
             case .filesystemLimit(let what, let path, let bytes, let reason):
-                return "\(what) would be \(bytes) bytes (\(DiskLayout.human(bytes))), but the filesystem holding \(path) "
+                return
+                    "\(what) would be \(bytes) bytes (\(DiskLayout.human(bytes))), but the filesystem holding \(path) "
                     + "cannot hold a file that large (\(reason)); write the output (-o) to a filesystem that can "
                     + "(xfs, btrfs, tmpfs; ext4 stops at 16 TiB) or reduce data.size in the spec"
             }
@@ -39,7 +41,9 @@ public enum HostLimits {
         // ignored, the write fails with EFBIG and the error below (or the writer's) is printed.
         signal(SIGXFSZ, SIG_IGN)
         var limit = rlimit()
-        if getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max, UInt64(bytes) > UInt64(limit.rlim_cur) {
+        if getrlimit(__rlimit_resource_t(RLIMIT_FSIZE.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max,
+            UInt64(bytes) > UInt64(limit.rlim_cur)
+        {
             throw Error.fileSizeLimit(what: what, bytes: bytes, limit: Int64(clamping: UInt64(limit.rlim_cur)))
         }
         var st = stat()

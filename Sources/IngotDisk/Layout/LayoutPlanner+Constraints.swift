@@ -17,7 +17,8 @@ extension LayoutPlanner {
         let first = partitions[0]
         let firstCode = codes[0]
         let roleOK = c.firstPartitionRole.map { $0 == first.role } ?? true
-        let typeOK = c.allowedFirstTypes.map { allowed in allowed.contains { PartitionType.same($0, first.type) } } ?? true
+        let typeOK =
+            c.allowedFirstTypes.map { allowed in allowed.contains { PartitionType.same($0, first.type) } } ?? true
         if !roleOK || !typeOK {
             var wanted: [String] = []
             if let role = c.firstPartitionRole { wanted.append("the \(role.rawValue) partition") }

@@ -36,12 +36,14 @@ public struct LayoutPlanner {
             case .badGeometry(let why):
                 return "invalid layout geometry: \(why)"
             case .fillNotLast(let p):
-                return "partition '\(p)' is sized 'fill' but is not the last partition; only the last one may fill the disk"
+                return
+                    "partition '\(p)' is sized 'fill' but is not the last partition; only the last one may fill the disk"
             case .contentTooLarge(let p, let content, let fixed):
                 return "partition '\(p)' is fixed at \(fixed) bytes (\(DiskLayout.human(fixed))) but its content needs "
                     + "\(content) bytes (\(DiskLayout.human(content))); raise its size or shrink the content"
             case .diskTooSmall(let requested, let needed):
-                return "the requested disk size \(requested) bytes (\(DiskLayout.human(requested))) is smaller than the "
+                return
+                    "the requested disk size \(requested) bytes (\(DiskLayout.human(requested))) is smaller than the "
                     + "\(needed) bytes (\(DiskLayout.human(needed))) the partitions need; raise the disk size"
             case .constraint(let why):
                 return why
@@ -51,7 +53,8 @@ public struct LayoutPlanner {
                 return "partition '\(p)' would be \(bytes) bytes (\(DiskLayout.human(bytes))), beyond the "
                     + "\(DiskLayout.human(limit)) a disk image can be laid out to; shrink it (data.size in the spec)"
             case .beyondMBR(let p, let end, let board):
-                return "partition '\(p)' would end at \(DiskLayout.human(end)), beyond the 2 TiB an MBR partition table "
+                return
+                    "partition '\(p)' would end at \(DiskLayout.human(end)), beyond the 2 TiB an MBR partition table "
                     + "can address (\(board) uses MBR); reduce data.size in the spec so the disk stays under 2 TiB"
             }
         }
@@ -158,7 +161,8 @@ public struct LayoutPlanner {
         }
         let tail = table == .mbr ? 0 : gptTail
         if cursor + tail > maximumDiskSize {
-            throw Error.tooLarge(partition: partitions[partitions.count - 1].name, bytes: cursor + tail, limit: maximumDiskSize)
+            throw Error.tooLarge(
+                partition: partitions[partitions.count - 1].name, bytes: cursor + tail, limit: maximumDiskSize)
         }
         let needed = alignUp(cursor + tail, alignment)
         var disk = needed
@@ -168,7 +172,8 @@ public struct LayoutPlanner {
             }
             guard requested >= needed else { throw Error.diskTooSmall(requested: requested, needed: needed) }
             guard requested <= maximumDiskSize else {
-                throw Error.tooLarge(partition: partitions[partitions.count - 1].name, bytes: requested, limit: maximumDiskSize)
+                throw Error.tooLarge(
+                    partition: partitions[partitions.count - 1].name, bytes: requested, limit: maximumDiskSize)
             }
             disk = requested
         }

@@ -113,7 +113,8 @@ public struct PartitionTableWriter {
         var slot = 0
         for p in listed {
             entry(
-                slot, status: p.bootable ? 0x80 : 0, type: p.mbrType ?? 0x83, lba: UInt32(clamping: p.range.offset / 512),
+                slot, status: p.bootable ? 0x80 : 0, type: p.mbrType ?? 0x83,
+                lba: UInt32(clamping: p.range.offset / 512),
                 count: UInt32(clamping: p.range.size / 512))
             slot += 1
         }

@@ -53,7 +53,9 @@ public enum PartitionType: Sendable, Equatable {
 
     /// The name this type was given.
     public var name: String {
-        switch self { case .named(let n): return n }
+        switch self {
+        case .named(let n): return n
+        }
     }
 
     /// Resolves the name to its codes.

@@ -16,7 +16,8 @@ extension AptSolver {
         let r = try await ProcessRunner.run(
             "apt-config",
             [
-                "shell", "L", "Dir::State::Lists/d", "P", "Dir::Etc::preferencesparts/d", "PF", "Dir::Etc::preferences/f",
+                "shell", "L", "Dir::State::Lists/d", "P", "Dir::Etc::preferencesparts/d", "PF",
+                "Dir::Etc::preferences/f",
                 "SL", "Dir::Etc::sourcelist/f", "SP", "Dir::Etc::sourceparts/d",
             ], environment: environment)
         guard r.succeeded else {

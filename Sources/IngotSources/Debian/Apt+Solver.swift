@@ -156,13 +156,15 @@ struct AptSolver: Sendable {
         try prepare()
         let specs = pins.map { "\($0.name)=\($0.version)" }
         let r = try await ProcessRunner.run(
-            "apt-get", options(recommends: false) + ["download"] + specs, directory: directory, environment: environment)
+            "apt-get", options(recommends: false) + ["download"] + specs, directory: directory, environment: environment
+        )
         if !r.succeeded {
             if let gone = Self.versionNotFound(r.stderr) {
                 throw Error.versionGone(
                     name: gone.name, arch: arch, version: gone.version, available: await availableVersions(gone.name))
             }
-            throw Error.failed(command: "apt-get download \(specs.joined(separator: " "))", status: r.status, detail: r.stderr)
+            throw Error.failed(
+                command: "apt-get download \(specs.joined(separator: " "))", status: r.status, detail: r.stderr)
         }
         var files: [String: String] = [:]
         let written = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
@@ -170,7 +172,8 @@ struct AptSolver: Sendable {
             // apt names the file itself (`name_version_arch.deb`, the epoch's ':' as "%3a"); a
             // lock's recorded file name is not trusted to match it.
             let stem = "\(p.name)_\(p.version.replacingOccurrences(of: ":", with: "%3a"))_"
-            let found = written.contains(p.filename) ? p.filename : written.first { $0.hasPrefix(stem) && $0.hasSuffix(".deb") }
+            let found =
+                written.contains(p.filename) ? p.filename : written.first { $0.hasPrefix(stem) && $0.hasSuffix(".deb") }
             guard let name = found else {
                 throw Error.failed(
                     command: "apt-get download \(p.name)=\(p.version)", status: r.status,
@@ -214,7 +217,8 @@ struct AptSolver: Sendable {
                 request: request.description, arch: arch, unmet: unmet,
                 detail: err.trimmingCharacters(in: .whitespacesAndNewlines))
         }
-        return .failed(command: "apt-get install \(request.packages.joined(separator: " "))", status: r.status, detail: err)
+        return .failed(
+            command: "apt-get install \(request.packages.joined(separator: " "))", status: r.status, detail: err)
     }
 
     /// The architectures the host's apt knows `name` for (other than this one).
@@ -242,7 +246,8 @@ struct AptSolver: Sendable {
             guard fields.count == 3 else { continue }
             pins.append(
                 AptPin(
-                    name: fields[0], version: fields[1], arch: fields[2], sha256: String(hash.dropFirst(7)).lowercased(),
+                    name: fields[0], version: fields[1], arch: fields[2],
+                    sha256: String(hash.dropFirst(7)).lowercased(),
                     size: size, uri: String(cols[0].dropFirst().dropLast()), filename: cols[1]))
         }
         return pins

@@ -60,7 +60,9 @@ struct DebianConfigurator {
         -> (layer: Layer?, warnings: [String])
     {
         let key = Digest.of(
-            Array(("configure-v\(Self.format)|\(arch.debian)|" + packages.map(\.debDigest.hex).sorted().joined(separator: ",")).utf8)
+            Array(
+                ("configure-v\(Self.format)|\(arch.debian)|"
+                    + packages.map(\.debDigest.hex).sorted().joined(separator: ",")).utf8)
         ).hex
         if let r = store.record(Result.self, kind: "deb-configured", key: key), r.layer.map(store.contains) ?? true {
             return (try r.layer.map(layer), r.warnings)
@@ -80,7 +82,9 @@ struct DebianConfigurator {
     }
 
     private func layer(_ digest: Digest) throws -> Layer {
-        Layer(source: .archive(path: try store.stampedPath(for: digest), digest: digest), origin: "maintainer-script stand-in")
+        Layer(
+            source: .archive(path: try store.stampedPath(for: digest), digest: digest),
+            origin: "maintainer-script stand-in")
     }
 
     /// Computes the layer: conflicts, accounts, alternatives, diversions, CA bundle, linker cache.
@@ -93,7 +97,11 @@ struct DebianConfigurator {
         var present: [String: Debian.Entry.Kind] = [:]
         for (i, p) in pkgs.enumerated() {
             for e in p.entries {
-                if e.kind != .directory { providers[e.path, default: []].append(i) } else if present[e.path] == nil { present[e.path] = .directory }
+                if e.kind != .directory {
+                    providers[e.path, default: []].append(i)
+                } else if present[e.path] == nil {
+                    present[e.path] = .directory
+                }
                 if e.kind != .directory { present[e.path] = e.kind }
             }
         }
@@ -116,7 +124,8 @@ struct DebianConfigurator {
                 return who.allSatisfy { $0 == i || replaces.contains(pkgs[$0].name) }
             }
             guard let w = winners.first else {
-                throw ClosureError.fileConflict(path: path, packages: who.map { pkgs[$0].name }, request: request.description)
+                throw ClosureError.fileConflict(
+                    path: path, packages: who.map { pkgs[$0].name }, request: request.description)
             }
             overrides.append((path, w, path))
         }
@@ -124,7 +133,8 @@ struct DebianConfigurator {
         for (path, d) in diversions.sorted(by: { $0.key < $1.key }) {
             guard let who = providers[path], who.count == 1, pkgs[who[0]].name != d.owner else { continue }
             overrides.append((path, who[0], d.to))
-            warnings.append("\(d.owner ?? "?") diverts \(path) to \(d.to) without shipping its own; \(path) is left out")
+            warnings.append(
+                "\(d.owner ?? "?") diverts \(path) to \(d.to) without shipping its own; \(path) is left out")
         }
 
         // Per-package trees of just the files the layer copies or reads.
@@ -142,9 +152,13 @@ struct DebianConfigurator {
         for o in overrides {
             let paths = wanted[o.from] ?? []
             guard let node = try tree(o.from, "overrides", { paths.contains($0) }).lookup(o.path) else { continue }
-            let copy = Node(kind: node.kind, permissions: node.permissions, uid: node.uid, gid: node.gid, mtime: node.mtime, xattrs: node.xattrs)
+            let copy = Node(
+                kind: node.kind, permissions: node.permissions, uid: node.uid, gid: node.gid, mtime: node.mtime,
+                xattrs: node.xattrs)
             try out.insert(copy, at: o.at)
-            if o.at != o.path, diversions[o.path]?.owner != nil, providers[o.path]?.contains(where: { pkgs[$0].name == diversions[o.path]?.owner }) == false {
+            if o.at != o.path, diversions[o.path]?.owner != nil,
+                providers[o.path]?.contains(where: { pkgs[$0].name == diversions[o.path]?.owner }) == false
+            {
                 out.insert(whiteoutFor: o.path)
             }
         }
@@ -171,13 +185,15 @@ struct DebianConfigurator {
     private func accounts(_ pkgs: [Package], into out: FileTree, tree: Reader) throws -> (Accounts, [String]) {
         var warnings: [String] = []
         var accounts = Accounts()
-        if let i = pkgs.firstIndex(where: { $0.entries.contains { $0.path == "/usr/share/base-passwd/passwd.master" } }) {
+        if let i = pkgs.firstIndex(where: { $0.entries.contains { $0.path == "/usr/share/base-passwd/passwd.master" } })
+        {
             let t = try tree(i, "base-passwd") { $0.hasPrefix("/usr/share/base-passwd/") }
             if let p = t.lookup("/usr/share/base-passwd/passwd.master")?.content,
                 let g = t.lookup("/usr/share/base-passwd/group.master")?.content
             {
                 accounts = Accounts(
-                    passwd: String(decoding: try t.bytes(of: p), as: UTF8.self), group: String(decoding: try t.bytes(of: g), as: UTF8.self))
+                    passwd: String(decoding: try t.bytes(of: p), as: UTF8.self),
+                    group: String(decoding: try t.bytes(of: g), as: UTF8.self))
             }
         }
         // In script order, as dpkg would run them; an account that names a group another
@@ -191,7 +207,8 @@ struct DebianConfigurator {
                 case .addUser(let name, let uid, let group, let own, let home, let shell, let gecos, let useradd):
                     try accounts.addUser(
                         name, uid: uid, group: group, ownGroup: own, home: home ?? "/nonexistent",
-                        shell: shell ?? "/usr/sbin/nologin", gecos: gecos ?? "", allocation: useradd ? .useradd : .adduser)
+                        shell: shell ?? "/usr/sbin/nologin", gecos: gecos ?? "",
+                        allocation: useradd ? .useradd : .adduser)
                 case .addMember(let user, let group):
                     try accounts.addMember(user, to: group)
                 default:
@@ -224,7 +241,9 @@ struct DebianConfigurator {
             guard let i = pkgs.indices.last(where: { pkgs[$0].entries.contains { $0.path == path } }),
                 let n = try tree(i, "file " + path, { $0 == path }).lookup(path)
             else { return nil }
-            let copy = Node(kind: n.isDirectory ? .directory : n.kind, permissions: n.permissions, uid: n.uid, gid: n.gid, mtime: n.mtime, xattrs: n.xattrs)
+            let copy = Node(
+                kind: n.isDirectory ? .directory : n.kind, permissions: n.permissions, uid: n.uid, gid: n.gid,
+                mtime: n.mtime, xattrs: n.xattrs)
             try out.insert(copy, at: path)
             if copy.isDirectory { dirs.insert(path) }
             return copy
@@ -256,7 +275,9 @@ struct DebianConfigurator {
                     if isDirectory(to) { to += "/" + (from as NSString).lastPathComponent }
                     try out.insert(Node(kind: .file(content), permissions: src.permissions), at: to)
                 case .touch(let path):
-                    if out.lookup(path) == nil && present[path] == nil { try out.addFile(path, bytes: [], permissions: 0o644) }
+                    if out.lookup(path) == nil && present[path] == nil {
+                        try out.addFile(path, bytes: [], permissions: 0o644)
+                    }
                 case .chmod(let mode, let path):
                     guard let n = try node(path) else {
                         warnings.append("\(p.name): chmod \(path): no such file in the image")
@@ -292,9 +313,12 @@ struct DebianConfigurator {
 
     // MARK: - Alternatives
 
-    private func alternatives(_ pkgs: [Package], present: [String: Debian.Entry.Kind], into out: FileTree) throws -> [String] {
+    private func alternatives(_ pkgs: [Package], present: [String: Debian.Entry.Kind], into out: FileTree) throws
+        -> [String]
+    {
         var warnings: [String] = []
-        var byName: [String: [(pkg: String, link: String, path: String, priority: Int, slaves: [AlternativeSlave])]] = [:]
+        var byName: [String: [(pkg: String, link: String, path: String, priority: Int, slaves: [AlternativeSlave])]] =
+            [:]
         var order: [String] = []
         for p in pkgs {
             for case .alternative(let link, let name, let path, let priority, let slaves) in p.actions {
@@ -328,7 +352,9 @@ struct DebianConfigurator {
         _ pkgs: [Package], present: [String: Debian.Entry.Kind], into out: FileTree,
         tree: Reader
     ) throws -> [String] {
-        let asked = pkgs.contains { p in p.actions.contains(.updateCACertificates) } || pkgs.contains { $0.name == "ca-certificates" }
+        let asked =
+            pkgs.contains { p in p.actions.contains(.updateCACertificates) }
+            || pkgs.contains { $0.name == "ca-certificates" }
         guard asked else { return [] }
         let base = "/usr/share/ca-certificates/"
         var certs: [(rel: String, pkg: Int)] = []
@@ -366,7 +392,8 @@ struct DebianConfigurator {
             try out.addFile("/etc/ca-certificates.conf", text: conf, permissions: 0o644)
         }
         try out.insert(
-            Node(kind: .file(try spoolOrInline(bundle, out)), permissions: 0o644), at: "/etc/ssl/certs/ca-certificates.crt")
+            Node(kind: .file(try spoolOrInline(bundle, out)), permissions: 0o644),
+            at: "/etc/ssl/certs/ca-certificates.crt")
         return certs.isEmpty ? ["ca-certificates: no certificates under \(base); the bundle is empty"] : []
     }
 
@@ -381,11 +408,14 @@ struct DebianConfigurator {
         tree: Reader
     ) throws -> [String] {
         let triplet = arch == .arm64 ? "aarch64-linux-gnu" : "x86_64-linux-gnu"
-        let defaults: Set<String> = ["/lib/\(triplet)", "/usr/lib/\(triplet)", "/lib", "/usr/lib", "/lib64", "/usr/lib64"]
+        let defaults: Set<String> = [
+            "/lib/\(triplet)", "/usr/lib/\(triplet)", "/lib", "/usr/lib", "/lib64", "/usr/lib64",
+        ]
         // Directories named by /etc/ld.so.conf.d/*.conf.
         var dirs: [String] = []
         for (i, p) in pkgs.enumerated() {
-            for e in p.entries where e.path.hasPrefix("/etc/ld.so.conf.d/") && e.path.hasSuffix(".conf") && e.kind == .file {
+            for e in p.entries
+            where e.path.hasPrefix("/etc/ld.so.conf.d/") && e.path.hasSuffix(".conf") && e.kind == .file {
                 let t = try tree(i, "ld.so.conf") { $0.hasPrefix("/etc/ld.so.conf.d/") }
                 guard let c = t.lookup(e.path)?.content else { continue }
                 for line in String(decoding: try t.bytes(of: c), as: UTF8.self).split(separator: "\n") {
@@ -395,13 +425,17 @@ struct DebianConfigurator {
             }
         }
         let extra = dirs.filter { d in
-            !defaults.contains(d) && pkgs.contains { p in p.entries.contains { $0.path.hasPrefix(d + "/") && $0.path.contains(".so") } }
+            !defaults.contains(d)
+                && pkgs.contains { p in p.entries.contains { $0.path.hasPrefix(d + "/") && $0.path.contains(".so") } }
         }
         guard !extra.isEmpty else { return [] }
         var libs: [LinkerCache.Library] = []
         for d in Array(defaults).sorted() + extra {
             for (i, p) in pkgs.enumerated() {
-                for e in p.entries where e.kind != .directory && (e.path as NSString).deletingLastPathComponent == d && e.path.contains(".so") {
+                for e in p.entries
+                where e.kind != .directory && (e.path as NSString).deletingLastPathComponent == d
+                    && e.path.contains(".so")
+                {
                     let t = try tree(i, "libs " + d) { ($0 as NSString).deletingLastPathComponent == d }
                     guard let node = t.lookup(e.path) else { continue }
                     var target = node
@@ -413,7 +447,9 @@ struct DebianConfigurator {
                         hops += 1
                     }
                     guard let content = target.content,
-                        let soname = try? ELFSharedObject.soname(read: { try t.bytes(of: content, offset: $0, count: $1) })
+                        let soname = try? ELFSharedObject.soname(read: {
+                            try t.bytes(of: content, offset: $0, count: $1)
+                        })
                     else { continue }
                     if soname == (e.path as NSString).lastPathComponent {
                         libs.append(LinkerCache.Library(soname: soname, path: e.path))
@@ -422,7 +458,8 @@ struct DebianConfigurator {
             }
         }
         let cache = LinkerCache(arch: arch == .arm64 ? .aarch64 : .x86_64, libraries: libs)
-        try out.insert(Node(kind: .file(try spoolOrInline(cache.bytes(), out)), permissions: 0o644), at: "/etc/ld.so.cache")
+        try out.insert(
+            Node(kind: .file(try spoolOrInline(cache.bytes(), out)), permissions: 0o644), at: "/etc/ld.so.cache")
         return []
     }
 
@@ -441,7 +478,8 @@ struct DebianConfigurator {
             let name = String(p.dropFirst())
             switch n.kind {
             case .file(let c):
-                try w.writeHeader(path: name, mode: n.mode, uid: n.uid, gid: n.gid, mtime: 0, size: c.size, xattrs: n.xattrs)
+                try w.writeHeader(
+                    path: name, mode: n.mode, uid: n.uid, gid: n.gid, mtime: 0, size: c.size, xattrs: n.xattrs)
                 try tree.readChunks(of: c) { try w.writeData($0) }
             case .symlink(let t):
                 try w.writeHeader(path: name, mode: n.mode, uid: n.uid, gid: n.gid, mtime: 0, symlink: t)

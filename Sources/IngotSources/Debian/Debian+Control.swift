@@ -70,7 +70,9 @@ public enum Debian {
     /// alternatives included, without versions or architecture qualifiers.
     public static func relationNames(_ field: String) -> [String] {
         field.split(whereSeparator: { $0 == "," || $0 == "|" }).compactMap { clause in
-            let name = clause.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").first.map(String.init) ?? ""
+            let name =
+                clause.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: " ").first.map(String.init)
+                ?? ""
             let bare = name.split(separator: ":").first.map(String.init) ?? ""
             return bare.isEmpty ? nil : bare
         }

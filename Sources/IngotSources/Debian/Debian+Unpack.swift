@@ -32,7 +32,9 @@ extension Debian {
 
     /// One entry of a package's data: its cleaned absolute path, kind and link target.
     public struct Entry: Sendable, Hashable {
-        public enum Kind: Character, Sendable { case file = "f", directory = "d", symlink = "l", hardlink = "h", other = "o" }
+        public enum Kind: Character, Sendable {
+            case file = "f", directory = "d", symlink = "l", hardlink = "h", other = "o"
+        }
         public var path: String
         public var kind: Kind
         public var target: String?
@@ -117,7 +119,9 @@ extension Debian {
                 case .hardlink: kind = .hardlink
                 default: kind = .other
                 }
-                let target = kind == .hardlink ? e.linkTarget.flatMap(FileTree.sanitize) : (kind == .symlink ? e.linkTarget : nil)
+                let target =
+                    kind == .hardlink
+                    ? e.linkTarget.flatMap(FileTree.sanitize) : (kind == .symlink ? e.linkTarget : nil)
                 lines.append(Entry(path: clean, kind: kind, target: target).line)
             }
         } catch let error as ArchiveError {
@@ -125,7 +129,8 @@ extension Debian {
         }
         let listing = try store.put(bytes: Array((lines.joined(separator: "\n") + "\n").utf8))
         return Unpacked(
-            format: Unpacked.format, control: control, scripts: scripts, dataMember: data.1, tar: data.0, listing: listing,
+            format: Unpacked.format, control: control, scripts: scripts, dataMember: data.1, tar: data.0,
+            listing: listing,
             entryCount: lines.count)
     }
 

@@ -105,10 +105,12 @@ public indirect enum Guard: Sendable, Hashable, Codable {
     /// The inside of `[ ... ]`: `-o`/`-a` joins, `!`, unary file and string tests, `=`/`!=`.
     static func expression(_ w: [String], argument: String) -> Guard {
         if let i = w.lastIndex(of: "-o") {
-            return .or(expression(Array(w[..<i]), argument: argument), expression(Array(w[(i + 1)...]), argument: argument))
+            return .or(
+                expression(Array(w[..<i]), argument: argument), expression(Array(w[(i + 1)...]), argument: argument))
         }
         if let i = w.lastIndex(of: "-a") {
-            return .and(expression(Array(w[..<i]), argument: argument), expression(Array(w[(i + 1)...]), argument: argument))
+            return .and(
+                expression(Array(w[..<i]), argument: argument), expression(Array(w[(i + 1)...]), argument: argument))
         }
         if w.first == "!" { return .not(expression(Array(w.dropFirst()), argument: argument)) }
         func value(_ s: String) -> String? {

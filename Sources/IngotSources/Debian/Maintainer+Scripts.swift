@@ -61,7 +61,8 @@ public enum MaintainerScripts {
         "seq", "uname", "pidof", "ps", "kill", "deb-systemd-helper", "deb-systemd-invoke", "invoke-rc.d",
         "update-rc.d", "systemctl", "service", "start-stop-daemon", ".", "source", "db_get", "db_set", "db_input",
         "db_go", "db_stop", "db_purge", "db_fset", "db_fget", "db_reset", "db_unregister", "db_register", "db_subst",
-        "db_title", "db_capb", "db_version", "db_metaget", "db_settitle", "db_beginblock", "db_endblock", "db_x_loadtemplatefile",
+        "db_title", "db_capb", "db_version", "db_metaget", "db_settitle", "db_beginblock", "db_endblock",
+        "db_x_loadtemplatefile",
         "ldconfig", "debconf-updatepo", "debconf-show", "ischroot", "busctl", "telinit", "systemd-detect-virt",
         "pathfind", "update-mime", "update-desktop-database",
     ]
@@ -108,7 +109,8 @@ public enum MaintainerScripts {
                     }
                     cond = cond.simplified
                     if isElif, let last = blocks.popLast() {
-                        blocks.append((Guard.and(.not(last.taken), cond).simplified, Guard.or(last.taken, cond).simplified))
+                        blocks.append(
+                            (Guard.and(.not(last.taken), cond).simplified, Guard.or(last.taken, cond).simplified))
                     } else {
                         blocks.append((cond, cond))
                     }
@@ -116,7 +118,8 @@ public enum MaintainerScripts {
                     words.removeFirst()
                 } else {
                     if !words.isEmpty {
-                        parts.append((Guard.of(words.map { substitute($0, vars) }, argument: argument), command.separator))
+                        parts.append(
+                            (Guard.of(words.map { substitute($0, vars) }, argument: argument), command.separator))
                     }
                     condition = parts
                     continue
@@ -157,7 +160,11 @@ public enum MaintainerScripts {
                 let name = String(cmd[..<eq])
                 let value = String(cmd[cmd.index(after: eq)...])
                 let expanded = substitute(value, vars)
-                if !expanded.contains("$") && !expanded.contains("`") { vars[name] = expanded } else { vars[name] = nil }
+                if !expanded.contains("$") && !expanded.contains("`") {
+                    vars[name] = expanded
+                } else {
+                    vars[name] = nil
+                }
                 words.removeFirst()
                 guard let next = words.first else { break }
                 cmd = next
@@ -202,7 +209,8 @@ public enum MaintainerScripts {
             let loop = text.range(of: #"for confpair in [^;\n]*;\s*do[\s\S]*?\ndone"#, options: .regularExpression)
         else { return [] }
         let head = text[loop].split(separator: ";", maxSplits: 1).first ?? ""
-        let pairs = head.dropFirst("for confpair in ".count).split(separator: " ").compactMap { pair -> (String, String)? in
+        let pairs = head.dropFirst("for confpair in ".count).split(separator: " ").compactMap {
+            pair -> (String, String)? in
             let p = pair.split(separator: ":")
             guard p.count == 2 else { return nil }
             return ("/etc/nginx/modules-enabled/\(p[1])", "/usr/share/nginx/modules-available/\(p[0])")
@@ -359,7 +367,9 @@ public enum MaintainerScripts {
     static func alternatives(_ args: [String]) -> [MaintainerAction]? {
         var rest = args.filter { $0 != "--quiet" && $0 != "--force" }
         guard let mode = rest.first else { return nil }
-        if ["--remove", "--remove-all", "--auto", "--query", "--display", "--list", "--config"].contains(mode) { return [] }
+        if ["--remove", "--remove-all", "--auto", "--query", "--display", "--list", "--config"].contains(mode) {
+            return []
+        }
         guard mode == "--install", rest.count >= 5 else { return nil }
         rest.removeFirst()
         guard let priority = Int(rest[3]), rest[0...2].allSatisfy(isLiteral) else { return nil }
@@ -410,7 +420,9 @@ public enum MaintainerScripts {
         guard args.contains("--add"), operands.count == 4, operands.allSatisfy(isLiteral), operands[3].hasPrefix("/"),
             let mode = UInt32(operands[2], radix: 8)
         else { return nil }
-        return [.chown(owner: operands[0], group: operands[1], path: operands[3]), .chmod(mode: mode, path: operands[3])]
+        return [
+            .chown(owner: operands[0], group: operands[1], path: operands[3]), .chmod(mode: mode, path: operands[3]),
+        ]
     }
 
     /// `ln -s`, `mkdir`, `cp`, `touch`, `chmod`, `chown`, `install -d` on literal absolute paths.
@@ -464,10 +476,12 @@ public enum MaintainerScripts {
             else { return nil }
             return operands.dropFirst().map { .chmod(mode: m, path: $0) }
         case "chown":
-            guard !flagText.contains("R"), operands.count >= 2, operands.dropFirst().allSatisfy({ $0.hasPrefix("/") }) else {
+            guard !flagText.contains("R"), operands.count >= 2, operands.dropFirst().allSatisfy({ $0.hasPrefix("/") })
+            else {
                 return nil
             }
-            let spec = operands[0].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(String.init)
+            let spec = operands[0].split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map(
+                String.init)
             let user = spec[0].isEmpty ? nil : spec[0]
             let grp = spec.count == 2 && !spec[1].isEmpty ? spec[1] : nil
             return operands.dropFirst().map { .chown(owner: user, group: grp, path: $0) }
@@ -608,7 +622,9 @@ public enum MaintainerScripts {
             case "<", ">":
                 // Redirections: skip the operator and its target word.
                 endWord()
-                while i + 1 < chars.count && (chars[i + 1] == ">" || chars[i + 1] == "&" || chars[i + 1] == "<") { i += 1 }
+                while i + 1 < chars.count && (chars[i + 1] == ">" || chars[i + 1] == "&" || chars[i + 1] == "<") {
+                    i += 1
+                }
                 while i + 1 < chars.count && (chars[i + 1] == " " || chars[i + 1] == "\t") { i += 1 }
                 while i + 1 < chars.count && !" \t\n;|&".contains(chars[i + 1]) { i += 1 }
             default:

@@ -41,6 +41,7 @@ enum ProcessRunner {
             throw Error.cannotStart(tool: tool, reason: "\(error)")
         }
         let end = try await child.wait()
-        return ProcessResult(status: end.status.shellStatus, stdout: end.standardOutputText, stderr: end.standardErrorText)
+        return ProcessResult(
+            status: end.status.shellStatus, stdout: end.standardOutputText, stderr: end.standardErrorText)
     }
 }

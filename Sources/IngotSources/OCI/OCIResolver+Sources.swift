@@ -28,7 +28,8 @@ extension OCIResolver {
             var st = stat()
             guard stat(file, &st) == 0 else { throw Error.missing(source: source, what: "blob \(desc.digest)") }
             guard st.st_mode & S_IFMT == S_IFREG else {
-                throw Error.notRegular(source: source, what: "blob \(desc.digest)", reason: RegularFile.kind(st.st_mode))
+                throw Error.notRegular(
+                    source: source, what: "blob \(desc.digest)", reason: RegularFile.kind(st.st_mode))
             }
             guard Int64(st.st_size) == desc.size else {
                 throw Error.sizeMismatch(
@@ -163,7 +164,8 @@ extension OCIResolver {
         var st = stat()
         guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
             throw SourceResolver.SourceError.unreadableArchive(
-                path: path, detail: "it is \(RegularFile.kind(st.st_mode)), not a regular file; name the archive file itself")
+                path: path,
+                detail: "it is \(RegularFile.kind(st.st_mode)), not a regular file; name the archive file itself")
         }
         try ArchiveProbe.check(path, as: .tar)
         let reader = try ArchiveReader(path: path, formats: .tar)

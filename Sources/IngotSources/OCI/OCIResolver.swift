@@ -37,7 +37,8 @@ struct OCIResolver {
                 return "\(source): blob \(digest) is \(actual) bytes but its descriptor says \(expected); "
                     + "the image is corrupt. Re-export it."
             case .nestedTooDeep(let source, let limit, let digest):
-                return "\(source): image indexes are nested more than \(limit) deep (index \(digest) is at depth \(limit + 1)); "
+                return
+                    "\(source): image indexes are nested more than \(limit) deep (index \(digest) is at depth \(limit + 1)); "
                     + "Ingot stops there rather than follow a chain without end. Re-export the image with `skopeo copy` "
                     + "(which writes one index level), or pick the inner image by digest."
             case .notRegular(let source, let what, let reason):

@@ -26,7 +26,8 @@ extension ImageStore {
             case .archiveWithoutReference(let path):
                 return "\(path) names no image reference (no io.containerd.image.name annotation); pass --ref NAME:TAG"
             case .notAnImage(let path, let reason):
-                return "\(path) is not an OCI image archive: \(reason). Create one with `skopeo copy docker://IMAGE oci-archive:FILE`"
+                return
+                    "\(path) is not an OCI image archive: \(reason). Create one with `skopeo copy docker://IMAGE oci-archive:FILE`"
             }
         }
     }
@@ -85,7 +86,9 @@ extension ImageStore {
             for case let rel as String in walker {
                 guard let data = fm.contents(atPath: "\(refs)/\(rel)") else { continue }
                 for hex in hexDigests(in: data) where keep.insert(hex).inserted {
-                    if images.size(of: "sha256:" + hex) < 1 << 20, let record = fm.contents(atPath: "\(root)/blobs/sha256/\(hex)") {
+                    if images.size(of: "sha256:" + hex) < 1 << 20,
+                        let record = fm.contents(atPath: "\(root)/blobs/sha256/\(hex)")
+                    {
                         keep.formUnion(hexDigests(in: record))
                     }
                 }
@@ -94,7 +97,8 @@ extension ImageStore {
         for entry in lock?.packages ?? [] { keep.insert(entry.sha256.lowercased()) }
         // Manifests name their config and layers.
         for hex in keep {
-            if images.size(of: "sha256:" + hex) < 4 << 20, let data = fm.contents(atPath: "\(root)/blobs/sha256/\(hex)"),
+            if images.size(of: "sha256:" + hex) < 4 << 20,
+                let data = fm.contents(atPath: "\(root)/blobs/sha256/\(hex)"),
                 data.first == UInt8(ascii: "{")
             {
                 keep.formUnion(hexDigests(in: data))
@@ -152,7 +156,9 @@ extension ImageStore {
             annotations[Self.indexAnnotation] = nil
             top.annotations = annotations
             if top.platform == nil {
-                top.platform = .init(architecture: RegistryPlatform.linux(debianArch: entry.arch).architecture, os: "linux", variant: nil)
+                top.platform = .init(
+                    architecture: RegistryPlatform.linux(debianArch: entry.arch).architecture, os: "linux", variant: nil
+                )
             }
             descriptors.append(top)
             for blob in [entry.manifestDigest] + entry.blobs where !blobs.contains(blob) && blob != entry.indexDigest {
@@ -181,7 +187,9 @@ extension ImageStore {
             var top = RegistryDescriptor(
                 mediaType: RegistryMediaType.ociIndex, digest: nestedDigest.description, size: Int64(nested.count))
             var annotations = ["io.containerd.image.name": matches[0].reference]
-            if let tag = (try? RegistryReference.parse(matches[0].reference))?.tag { annotations[Self.tagAnnotation] = tag }
+            if let tag = (try? RegistryReference.parse(matches[0].reference))?.tag {
+                annotations[Self.tagAnnotation] = tag
+            }
             top.annotations = annotations
             try file("index.json", Array(try encoder.encode(Index(manifests: [top]))))
             try writer.writeHeader(path: "blobs", mode: 0o040755, uid: 0, gid: 0, mtime: 0)
@@ -191,9 +199,12 @@ extension ImageStore {
                 let digest = try Digest(parsing: blob)
                 let source = try store.path(for: digest)
                 let size = self.size(of: blob)
-                try writer.writeHeader(path: "blobs/sha256/\(digest.hex)", mode: 0o100644, uid: 0, gid: 0, mtime: 0, size: size)
+                try writer.writeHeader(
+                    path: "blobs/sha256/\(digest.hex)", mode: 0o100644, uid: 0, gid: 0, mtime: 0, size: size)
                 let fd = open(source, O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw ContentStore.Error.io(path: source, reason: String(cString: strerror(errno))) }
+                guard fd >= 0 else {
+                    throw ContentStore.Error.io(path: source, reason: String(cString: strerror(errno)))
+                }
                 defer { close(fd) }
                 var buffer = [UInt8](repeating: 0, count: 1 << 18)
                 while true {
@@ -265,20 +276,24 @@ extension ImageStore {
         func add(_ desc: RegistryDescriptor, named: RegistryReference, indexDigest: String?) throws {
             let type = desc.mediaType ?? RegistryMediaType.ociManifest
             if RegistryMediaType.indexes.contains(type) {
-                let nested = try JSONDecoder().decode(LayoutIndex.self, from: try store.bytes(of: try Digest(parsing: desc.digest)))
+                let nested = try JSONDecoder().decode(
+                    LayoutIndex.self, from: try store.bytes(of: try Digest(parsing: desc.digest)))
                 for inner in nested.manifests { try add(inner, named: named, indexDigest: desc.digest) }
                 return
             }
             guard RegistryMediaType.manifests.contains(type) else { return }
-            let manifest = try JSONDecoder().decode(LayoutManifest.self, from: try store.bytes(of: try Digest(parsing: desc.digest)))
+            let manifest = try JSONDecoder().decode(
+                LayoutManifest.self, from: try store.bytes(of: try Digest(parsing: desc.digest)))
             var platform = desc.platform
             if platform == nil {
                 let config = try? JSONDecoder().decode(
-                    RegistryDescriptor.Platform.self, from: try store.bytes(of: try Digest(parsing: manifest.config.digest)))
+                    RegistryDescriptor.Platform.self,
+                    from: try store.bytes(of: try Digest(parsing: manifest.config.digest)))
                 platform = config
             }
             guard let platform, platform.os == "linux", let arch = Self.debianArch(platform) else { return }
-            for blob in [desc.digest, manifest.config.digest] + manifest.layers.map(\.digest) where !stored.contains(blob) {
+            for blob in [desc.digest, manifest.config.digest] + manifest.layers.map(\.digest)
+            where !stored.contains(blob) {
                 guard let d = try? Digest(parsing: blob), store.contains(d) else {
                     throw MaintenanceError.notAnImage(path: path, reason: "blob \(blob) is missing")
                 }
@@ -297,7 +312,8 @@ extension ImageStore {
             if let e = entry(at: dir) { created.append(e) }
         }
         for desc in index.manifests {
-            let name = reference
+            let name =
+                reference
                 ?? (desc.annotations?["io.containerd.image.name"]).flatMap { try? RegistryReference.parse($0) }
             guard let name else { throw MaintenanceError.archiveWithoutReference(path: path) }
             try add(desc, named: name, indexDigest: nil)

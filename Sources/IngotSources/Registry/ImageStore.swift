@@ -117,10 +117,13 @@ public struct ImageStore: Sendable {
             guard let d = try? Digest(parsing: blob), store.contains(d) else { return nil }
         }
         let arch = (dir as NSString).lastPathComponent
-        let reference = top.annotations?[Self.referenceAnnotation]
+        let reference =
+            top.annotations?[Self.referenceAnnotation]
             ?? Self.decode((((dir as NSString).deletingLastPathComponent) as NSString).lastPathComponent)
         var lastUsed: Date?
-        if let text = FileManager.default.contents(atPath: dir + "/last-used").flatMap({ String(data: $0, encoding: .utf8) }),
+        if let text = FileManager.default.contents(atPath: dir + "/last-used").flatMap({
+            String(data: $0, encoding: .utf8)
+        }),
             let seconds = TimeInterval(text.trimmingCharacters(in: .whitespacesAndNewlines))
         {
             lastUsed = Date(timeIntervalSince1970: seconds)

@@ -46,7 +46,8 @@ public struct RegistryPuller: Sendable {
         let stored = images.entry(at: dir)
         if let stored, options.offline || reference.digest != nil {
             return Outcome(
-                directory: dir, manifestDigest: stored.manifestDigest, bytesReceived: 0, bytesTotal: 0, contactedRegistry: false)
+                directory: dir, manifestDigest: stored.manifestDigest, bytesReceived: 0, bytesTotal: 0,
+                contactedRegistry: false)
         }
         if options.offline { throw RegistryError.offline(reference: reference.familiar) }
 
@@ -62,7 +63,8 @@ public struct RegistryPuller: Sendable {
     }
 
     private func pull(
-        _ reference: RegistryReference, arch: String, client: RegistryClient, images: ImageStore, stored: ImageStore.Entry?
+        _ reference: RegistryReference, arch: String, client: RegistryClient, images: ImageStore,
+        stored: ImageStore.Entry?
     ) async throws -> Outcome {
         let platform = RegistryPlatform.linux(debianArch: arch)
         let pulled = try await client.resolve(reference, platform: platform)
@@ -77,7 +79,9 @@ public struct RegistryPuller: Sendable {
         var seen = Set<String>()
         let unique = missing.filter { seen.insert($0.digest).inserted }
         let bytes = unique.reduce(Int64(0)) { $0 + $1.size }
-        logger?.info("\(reference.familiar): pulling \(unique.count) of \(pulled.blobs.count) blobs for \(platform) (\(bytes) bytes)")
+        logger?.info(
+            "\(reference.familiar): pulling \(unique.count) of \(pulled.blobs.count) blobs for \(platform) (\(bytes) bytes)"
+        )
         try ContentStore.makeDirectory(images.partialRoot)
         let partialRoot = images.partialRoot
         let received = try await client.download(
@@ -86,7 +90,8 @@ public struct RegistryPuller: Sendable {
             completed: { desc, path in try images.adopt(partial: path, hex: desc.hex) })
         // Config and platform check before anything names the image.
         let configBytes = try store.bytes(of: try Digest(parsing: pulled.config.digest))
-        try client.checkPlatform(of: pulled, configBytes: Array(configBytes), platform: platform, name: reference.familiar)
+        try client.checkPlatform(
+            of: pulled, configBytes: Array(configBytes), platform: platform, name: reference.familiar)
         // Documents last: a layout only ever names blobs that are all present.
         try store.put(bytes: pulled.manifest.bytes, expected: try Digest(parsing: pulled.manifest.digest))
         if let index = pulled.index { try store.put(bytes: index.bytes, expected: try Digest(parsing: index.digest)) }

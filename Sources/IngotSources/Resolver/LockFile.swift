@@ -92,7 +92,9 @@ public struct LockFile: Codable, Sendable, Equatable {
 
     /// The pinned closure of `request` on `arch`, when every package it names is pinned.
     public func closure(_ request: DebianRequest, arch: String) -> (Closure, [Entry])? {
-        guard let c = closures?.first(where: { $0.request == request.description && $0.arch == arch }) else { return nil }
+        guard let c = closures?.first(where: { $0.request == request.description && $0.arch == arch }) else {
+            return nil
+        }
         var entries: [Entry] = []
         for name in c.packages {
             guard let e = packages.first(where: { $0.name == name && $0.arch == arch }) else { return nil }
@@ -144,7 +146,8 @@ public struct LockFile: Codable, Sendable, Equatable {
     ///   - store: where the .debs are kept.
     ///   - logger: optional logger.
     public static func refresh(
-        packages: [(name: String, arch: Architecture)], closures requests: [(request: DebianRequest, arch: Architecture)] = [],
+        packages: [(name: String, arch: Architecture)],
+        closures requests: [(request: DebianRequest, arch: Architecture)] = [],
         store: ContentStore, logger: Logger?
     ) async throws -> LockFile {
         var entries: [Entry] = []
@@ -155,7 +158,8 @@ public struct LockFile: Codable, Sendable, Equatable {
             let pins = try await resolver.fetchClosure(request)
             for p in pins {
                 entries.removeAll { $0.name == p.name && $0.arch == arch.debian }
-                entries.append(Entry(name: p.name, arch: arch.debian, version: p.version, sha256: p.sha256, filename: p.filename))
+                entries.append(
+                    Entry(name: p.name, arch: arch.debian, version: p.version, sha256: p.sha256, filename: p.filename))
             }
             closures.removeAll { $0.request == request.description && $0.arch == arch.debian }
             closures.append(Closure(request: request.description, arch: arch.debian, packages: pins.map(\.name)))

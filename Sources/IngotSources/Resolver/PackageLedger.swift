@@ -43,7 +43,8 @@ public final class PackageLedger: Sendable {
                 return
             }
             let source = p.control["Source"].flatMap { $0.split(separator: " ").first.map(String.init) }
-            let depends = Debian.dependencyNames([p.control["Pre-Depends"], p.control["Depends"]].compactMap { $0 }.joined(separator: ", "))
+            let depends = Debian.dependencyNames(
+                [p.control["Pre-Depends"], p.control["Depends"]].compactMap { $0 }.joined(separator: ", "))
             byKey[key] = InstalledPackage(
                 name: p.name, version: p.version, arch: p.arch, sha256: p.debDigest.hex, origin: p.input.origin,
                 locked: p.input.locked, source: source == p.name ? nil : source, maintainer: p.control["Maintainer"],

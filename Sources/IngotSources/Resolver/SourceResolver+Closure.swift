@@ -43,7 +43,8 @@ public enum ClosureError: Swift.Error, CustomStringConvertible {
 extension SourceResolver {
     /// The solver for this resolver's architecture, working in the store.
     var solver: AptSolver {
-        AptSolver(arch: arch.debian, workDirectory: "\(store.root)/apt/\(arch.debian)", aptConfig: aptConfig, logger: logger)
+        AptSolver(
+            arch: arch.debian, workDirectory: "\(store.root)/apt/\(arch.debian)", aptConfig: aptConfig, logger: logger)
     }
 
     /// Resolves, fetches and unpacks the closure of `request`.
@@ -54,12 +55,19 @@ extension SourceResolver {
         var warnings: [String] = []
         var pins: [(pin: AptPin, locked: Bool)] = []
         if let lock, let (_, entries) = lock.closure(request, arch: debArch) {
-            pins = entries.map { (AptPin(name: $0.name, version: $0.version, arch: debArch, sha256: $0.sha256, size: -1, uri: "", filename: $0.filename), true) }
+            pins = entries.map {
+                (
+                    AptPin(
+                        name: $0.name, version: $0.version, arch: debArch, sha256: $0.sha256, size: -1, uri: "",
+                        filename: $0.filename), true
+                )
+            }
             do {
                 let now = try await aptClosure(request)
                 warnings += Self.drift(pinned: entries, current: now, request: request, arch: debArch)
             } catch {
-                warnings.append("cannot check the lock's closure of '\(request)' (\(debArch)) against the mirror: \(error)")
+                warnings.append(
+                    "cannot check the lock's closure of '\(request)' (\(debArch)) against the mirror: \(error)")
             }
         } else {
             let now = try await aptClosure(request)
@@ -70,7 +78,12 @@ extension SourceResolver {
                             "\(p.name) drifted: the lock pins \(e.version), the mirror now has \(p.version) (\(debArch)); "
                                 + "building the pinned version. Run `ingot lock` to move to the mirror's.")
                     }
-                    pins.append((AptPin(name: e.name, version: e.version, arch: p.arch, sha256: e.sha256, size: -1, uri: p.uri, filename: e.filename), true))
+                    pins.append(
+                        (
+                            AptPin(
+                                name: e.name, version: e.version, arch: p.arch, sha256: e.sha256, size: -1, uri: p.uri,
+                                filename: e.filename), true
+                        ))
                 } else {
                     pins.append((p, false))
                 }
@@ -131,7 +144,8 @@ extension SourceResolver {
         let dir = "\(store.root)/tmp/apt-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        logger?.info("downloading \(missing.count) package(s) for \(arch.debian): \(missing.map(\.name).joined(separator: " "))")
+        logger?.info(
+            "downloading \(missing.count) package(s) for \(arch.debian): \(missing.map(\.name).joined(separator: " "))")
         let files = try await solver.download(missing, into: dir)
         for p in missing {
             guard let file = files[p.name] else { continue }
@@ -166,11 +180,15 @@ extension SourceResolver {
                             + "mirror lists \(c.sha256); building the pinned file if it is cached.")
                 }
             } else {
-                out.append("\(e.name) drifted: the lock pins it in the closure of '\(request)', apt no longer picks it (\(arch)).")
+                out.append(
+                    "\(e.name) drifted: the lock pins it in the closure of '\(request)', apt no longer picks it (\(arch))."
+                )
             }
         }
         for c in current.sorted(by: { $0.name < $1.name }) where then[c.name] == nil {
-            out.append("\(c.name) drifted: apt now adds \(c.version) to the closure of '\(request)' (\(arch)); the lock does not have it. Run `ingot lock` to pin it.")
+            out.append(
+                "\(c.name) drifted: apt now adds \(c.version) to the closure of '\(request)' (\(arch)); the lock does not have it. Run `ingot lock` to pin it."
+            )
         }
         return out
     }

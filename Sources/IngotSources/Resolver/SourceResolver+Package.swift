@@ -68,7 +68,8 @@ extension SourceResolver {
                     source: source)
             }
         }
-        let p = try make(deb: expected, filename: entry.filename, origin: origin, locked: true, requested: entry.name).package
+        let p = try make(deb: expected, filename: entry.filename, origin: origin, locked: true, requested: entry.name)
+            .package
         ledger.add(p, usedBy: entry.resolvedFrom ?? entry.name)
         return p
     }

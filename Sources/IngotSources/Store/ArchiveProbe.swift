@@ -15,7 +15,8 @@ enum ArchiveProbe {
         var st = stat()
         guard stat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
             throw SourceResolver.SourceError.unreadableArchive(
-                path: path, detail: "it is \(RegularFile.kind(st.st_mode)), not a regular file; name the archive file itself")
+                path: path,
+                detail: "it is \(RegularFile.kind(st.st_mode)), not a regular file; name the archive file itself")
         }
         guard let a = archive_read_new() else {
             throw SourceResolver.SourceError.unreadableArchive(path: path, detail: "out of memory")

@@ -19,7 +19,9 @@ enum RegularFile {
     static func open(_ path: String) throws -> Int32 {
         var st = stat()
         guard stat(path, &st) == 0 else { throw Error(path: path, reason: String(cString: strerror(errno))) }
-        guard st.st_mode & S_IFMT == S_IFREG else { throw Error(path: path, reason: "\(kind(st.st_mode)), not a regular file") }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            throw Error(path: path, reason: "\(kind(st.st_mode)), not a regular file")
+        }
         let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
         guard fd >= 0 else { throw Error(path: path, reason: String(cString: strerror(errno))) }
         guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {

@@ -22,9 +22,11 @@ public struct BoardCatalog: Sendable, Hashable {
         public var description: String {
             switch self {
             case .unreadableDirectory(let path):
-                return "cannot read the boards directory '\(path)' — set INGOT_BOARDS or pass the directory that holds x86_64-bios.yml etc."
+                return
+                    "cannot read the boards directory '\(path)' — set INGOT_BOARDS or pass the directory that holds x86_64-bios.yml etc."
             case .empty(let path):
-                return "no board profiles (*.yml) in '\(path)' — point INGOT_BOARDS at the repository's boards/ directory"
+                return
+                    "no board profiles (*.yml) in '\(path)' — point INGOT_BOARDS at the repository's boards/ directory"
             case .unknownBoard(let name, let available, let suggestion):
                 let near = suggestion.map { "; did you mean '\($0)'?" } ?? ""
                 return "unknown board '\(name)'\(near) — available boards: \(available.joined(separator: ", "))"

@@ -19,14 +19,16 @@ enum BoardReader {
     static func parse(yaml: String, file: String, name fileName: String) throws -> BoardProfile {
         let document = YAMLDocument(file: file)
         guard let root = try document.compose(yaml) else {
-            throw SpecError(SourceLocation(file: file, line: 1, column: 1), "the board profile is empty",
+            throw SpecError(
+                SourceLocation(file: file, line: 1, column: 1), "the board profile is empty",
                 hint: "copy an existing boards/*.yml and adapt it")
         }
         let top = try MappingReader(root, context: "the board profile", name: "the board profile", document: document)
         try top.checkKeys(allowed: topKeys)
         let name = try top.string("name") ?? fileName
         guard name == fileName else {
-            throw SpecError(top.location("name"), "board name '\(name)' does not match its file name '\(fileName).yml'",
+            throw SpecError(
+                top.location("name"), "board name '\(name)' does not match its file name '\(fileName).yml'",
                 hint: "rename the file or set 'name: \(fileName)'")
         }
         func required(_ key: String) throws -> String {
@@ -35,14 +37,16 @@ enum BoardReader {
         let arch: Architecture = try choice(top, "arch", required: true) ?? .amd64
         let kernelPackage = try required("kernelPackage")
         guard PathRules.isDebianPackageName(kernelPackage) else {
-            throw SpecError(top.location("kernelPackage"), "'\(kernelPackage)' is not a valid Debian package name",
+            throw SpecError(
+                top.location("kernelPackage"), "'\(kernelPackage)' is not a valid Debian package name",
                 hint: "write e.g. linux-image-\(arch.rawValue)")
         }
         let packages = try top.stringList("packages") ?? []
         if let index = packages.firstIndex(where: { !PathRules.isDebianPackageName($0) }),
             let nodes = try top.list("packages")
         {
-            throw SpecError(document.location(nodes[index]), "'\(packages[index])' is not a valid Debian package name",
+            throw SpecError(
+                document.location(nodes[index]), "'\(packages[index])' is not a valid Debian package name",
                 hint: "write plain package names such as systemd-boot-efi")
         }
         let failurePatterns = try top.stringList("failurePatterns") ?? []
@@ -54,7 +58,8 @@ enum BoardReader {
         let emulation = try readEmulation(top, document: document, arch: arch)
         let dtbs = try top.stringList("dtbs") ?? []
         if let dtb = emulation.dtb, !dtbs.contains(dtb) {
-            throw SpecError(top.location("emulation"), "emulation dtb '\(dtb)' is not in the board's 'dtbs'",
+            throw SpecError(
+                top.location("emulation"), "emulation dtb '\(dtb)' is not in the board's 'dtbs'",
                 hint: "add it to 'dtbs' so it is copied to the boot partition")
         }
         return BoardProfile(
@@ -79,7 +84,8 @@ enum BoardReader {
         if let value = T(rawValue: text) { return value }
         let options = T.allCases.map(\.rawValue)
         let near = suggestion(for: text, among: options).map { "; did you mean '\($0)'?" } ?? ""
-        throw SpecError(reader.location(key), "'\(text)' is not a valid '\(key)'\(near)",
+        throw SpecError(
+            reader.location(key), "'\(text)' is not a valid '\(key)'\(near)",
             hint: "use one of: \(options.joined(separator: ", "))")
     }
 
@@ -90,7 +96,9 @@ enum BoardReader {
         do {
             return try parseNameList(names.joined(separator: ","), option: "'buses'", as: DiskBus.self)
         } catch let error as ListError {
-            throw SpecError(reader.location("buses"), error.description, hint: "list the buses QEMU emulates for this machine, default first")
+            throw SpecError(
+                reader.location("buses"), error.description,
+                hint: "list the buses QEMU emulates for this machine, default first")
         }
     }
 
@@ -98,7 +106,8 @@ enum BoardReader {
         var layout = LayoutDefaults(firstPartitionOffsetMiB: 1, bootPartitionMiB: 64, rootB: false)
         guard let section = try top.mapping("layout", context: "'layout'") else { return layout }
         try section.checkKeys(allowed: layoutKeys)
-        layout.firstPartitionOffsetMiB = try positive(section, "firstPartitionOffsetMiB") ?? layout.firstPartitionOffsetMiB
+        layout.firstPartitionOffsetMiB =
+            try positive(section, "firstPartitionOffsetMiB") ?? layout.firstPartitionOffsetMiB
         layout.bootPartitionMiB = try positive(section, "bootPartitionMiB") ?? layout.bootPartitionMiB
         layout.rootB = try section.bool("rootB") ?? layout.rootB
         return layout
@@ -107,7 +116,9 @@ enum BoardReader {
     static func positive(_ section: MappingReader, _ key: String) throws -> Int? {
         guard let value = try section.int(key) else { return nil }
         guard value > 0 else {
-            throw SpecError(section.location(key), "'\(key)' must be greater than zero, found \(value)", hint: "write a positive number")
+            throw SpecError(
+                section.location(key), "'\(key)' must be greater than zero, found \(value)",
+                hint: "write a positive number")
         }
         return value
     }
@@ -119,13 +130,15 @@ enum BoardReader {
         try section.checkKeys(allowed: emulationKeys)
         let binary = try section.requiredString("binary", hint: "add 'binary: qemu-system-\(arch.qemuName)'")
         guard binary == "qemu-system-\(arch.qemuName)" else {
-            throw SpecError(section.location("binary"), "'\(binary)' does not emulate \(arch.rawValue)",
+            throw SpecError(
+                section.location("binary"), "'\(binary)' does not emulate \(arch.rawValue)",
                 hint: "use qemu-system-\(arch.qemuName)")
         }
         let firmware: FirmwareKind = try choice(section, "firmware", required: true) ?? .seabios
         let expected: Architecture? = [.seabios: .amd64, .ovmf: .amd64, .aavmf: .arm64, .ubootKernel: .arm64][firmware]
         if let expected, expected != arch {
-            throw SpecError(section.location("firmware"), "firmware '\(firmware.rawValue)' does not boot \(arch.rawValue)",
+            throw SpecError(
+                section.location("firmware"), "firmware '\(firmware.rawValue)' does not boot \(arch.rawValue)",
                 hint: "use \(arch == .amd64 ? "seabios or ovmf" : "aavmf or u-boot-kernel") for \(arch.rawValue)")
         }
         let emulation = Emulation(
@@ -138,16 +151,19 @@ enum BoardReader {
             powersOff: try section.bool("powersOff") ?? true,
             diskSizePowerOfTwo: try section.bool("diskSizePowerOfTwo") ?? false,
             dtbEdits: try readDeviceTreeEdits(section, document: document),
-            nic: try section.string("nic").flatMap { $0 == "none" ? nil : $0 }, nicMissing: try section.string("nicMissing"))
+            nic: try section.string("nic").flatMap { $0 == "none" ? nil : $0 },
+            nicMissing: try section.string("nicMissing"))
         if let version = emulation.minimumQEMU,
             version.split(separator: ".").isEmpty || !version.split(separator: ".").allSatisfy({ Int($0) != nil })
         {
-            throw SpecError(section.location("minimumQEMU"), "'minimumQEMU' must be a version such as \"9.0\", found '\(version)'",
+            throw SpecError(
+                section.location("minimumQEMU"), "'minimumQEMU' must be a version such as \"9.0\", found '\(version)'",
                 hint: "quote it: minimumQEMU: \"9.0\"")
         }
         if firmware == .ubootKernel {
             if emulation.ubootPath == nil {
-                throw section.missing("ubootPath", hint: "u-boot-kernel needs the path of u-boot.bin inside the u-boot package")
+                throw section.missing(
+                    "ubootPath", hint: "u-boot-kernel needs the path of u-boot.bin inside the u-boot package")
             }
             if emulation.dtb == nil {
                 throw section.missing("dtb", hint: "u-boot-kernel needs the DTB QEMU loads with -dtb")
@@ -166,14 +182,19 @@ enum BoardReader {
             let values = try edits.stringList(key) ?? []
             let nodes = try edits.list(key) ?? []
             for (value, node) in zip(values, nodes) {
-                let path = key == "deleteProperties" ? String(value.split(separator: ":", maxSplits: 1).first ?? "") : value
-                let property = key == "deleteProperties" ? value.split(separator: ":", maxSplits: 1).dropFirst().first.map(String.init) : nil
+                let path =
+                    key == "deleteProperties" ? String(value.split(separator: ":", maxSplits: 1).first ?? "") : value
+                let property =
+                    key == "deleteProperties"
+                    ? value.split(separator: ":", maxSplits: 1).dropFirst().first.map(String.init) : nil
                 guard path.hasPrefix("/"), path.count > 1, !path.hasSuffix("/"), !path.contains("//") else {
-                    throw SpecError(document.location(node), "'\(value)' is not an absolute device-tree node path",
+                    throw SpecError(
+                        document.location(node), "'\(value)' is not an absolute device-tree node path",
                         hint: "write the node's full path, e.g. /soc/hdmi@7ef00700")
                 }
                 if key == "deleteProperties", property?.isEmpty ?? true {
-                    throw SpecError(document.location(node), "'\(value)' names no property",
+                    throw SpecError(
+                        document.location(node), "'\(value)' names no property",
                         hint: "write NODE-PATH:PROPERTY, e.g. /soc/mmc@7e300000:non-removable")
                 }
             }
@@ -188,14 +209,19 @@ enum BoardReader {
 
     static func readStages(_ top: MappingReader, document: YAMLDocument) throws -> [BootStage: StageRule] {
         guard let section = try top.mapping("stages", context: "'stages'") else {
-            throw top.missing("stages", hint: "give patterns and a timeout for firmware, bootloader, kernel, init and ready")
+            throw top.missing(
+                "stages", hint: "give patterns and a timeout for firmware, bootloader, kernel, init and ready")
         }
         let names = BootStage.allCases.map(\.rawValue)
         try section.checkKeys(allowed: names)
         var stages: [BootStage: StageRule] = [:]
         for stage in BootStage.allCases {
             guard let rule = try section.mapping(stage.rawValue, context: "stage '\(stage.rawValue)'") else {
-                throw section.missing(stage.rawValue, hint: "every board lists all stages: \(names.joined(separator: ", ")); use 'patterns: []' for a stage not visible on the console")
+                throw section.missing(
+                    stage.rawValue,
+                    hint:
+                        "every board lists all stages: \(names.joined(separator: ", ")); use 'patterns: []' for a stage not visible on the console"
+                )
             }
             try rule.checkKeys(allowed: ["patterns", "timeout"])
             let patterns = try rule.stringList("patterns") ?? []
@@ -208,7 +234,8 @@ enum BoardReader {
                 throw rule.missing("timeout", hint: "add 'timeout: SECONDS' (TCG is slow; allow generously)")
             }
             guard timeout > 0 else {
-                throw SpecError(rule.location("timeout"), "'timeout' must be greater than zero", hint: "write seconds, e.g. 30")
+                throw SpecError(
+                    rule.location("timeout"), "'timeout' must be greater than zero", hint: "write seconds, e.g. 30")
             }
             stages[stage] = StageRule(patterns: patterns, timeoutSeconds: timeout)
         }

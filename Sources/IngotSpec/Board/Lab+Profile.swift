@@ -55,7 +55,8 @@ public struct LabProfile: Sendable, Hashable {
         do {
             text = try String(contentsOfFile: path, encoding: .utf8)
         } catch {
-            throw SpecError(SourceLocation(file: path, line: 1, column: 1), "cannot read the lab file",
+            throw SpecError(
+                SourceLocation(file: path, line: 1, column: 1), "cannot read the lab file",
                 hint: "check the path given to --lab")
         }
         return try parse(yaml: text, file: path)
@@ -65,7 +66,8 @@ public struct LabProfile: Sendable, Hashable {
     public static func parse(yaml: String, file: String) throws -> LabProfile {
         let document = YAMLDocument(file: file)
         guard let root = try document.compose(yaml) else {
-            throw SpecError(SourceLocation(file: file, line: 1, column: 1), "the lab file is empty",
+            throw SpecError(
+                SourceLocation(file: file, line: 1, column: 1), "the lab file is empty",
                 hint: "give serial (device, baud), power-on and power-off")
         }
         let top = try MappingReader(root, context: "the lab file", name: "the lab file", document: document)
@@ -76,17 +78,21 @@ public struct LabProfile: Sendable, Hashable {
         try serial.checkKeys(allowed: ["device", "baud", "appearTimeout"])
         let device = try serial.requiredString("device", hint: "add 'device: /dev/ttyUSB0' (the board's console)")
         guard device.hasPrefix("/") else {
-            throw SpecError(serial.location("device"), "serial device '\(device)' is not an absolute path",
+            throw SpecError(
+                serial.location("device"), "serial device '\(device)' is not an absolute path",
                 hint: "write the device node, e.g. /dev/ttyUSB0 or /dev/serial/by-id/...")
         }
         let baud = try serial.int("baud") ?? 115_200
         guard baudRates.contains(baud) else {
-            throw SpecError(serial.location("baud"), "\(baud) is not a baud rate the serial port supports",
+            throw SpecError(
+                serial.location("baud"), "\(baud) is not a baud rate the serial port supports",
                 hint: "use one of \(baudRates.map(String.init).joined(separator: ", "))")
         }
         let appear = try serial.double("appearTimeout") ?? 10
         guard appear >= 0 else {
-            throw SpecError(serial.location("appearTimeout"), "'appearTimeout' must not be negative", hint: "write seconds, e.g. 10")
+            throw SpecError(
+                serial.location("appearTimeout"), "'appearTimeout' must not be negative", hint: "write seconds, e.g. 10"
+            )
         }
         func command(_ key: String, required: Bool) throws -> String? {
             guard let value = try top.string(key) else {
@@ -100,18 +106,23 @@ public struct LabProfile: Sendable, Hashable {
         }
         let timeout = try top.double("command-timeout") ?? 60
         guard timeout > 0 else {
-            throw SpecError(top.location("command-timeout"), "'command-timeout' must be greater than zero", hint: "write seconds, e.g. 60")
+            throw SpecError(
+                top.location("command-timeout"), "'command-timeout' must be greater than zero",
+                hint: "write seconds, e.g. 60")
         }
         var locations: [String: SourceLocation] = [:]
         for key in ["power-on", "power-off", "media-switch", "board"] { locations[key] = top.location(key) }
         locations["serial.device"] = serial.location("device")
         return LabProfile(
             board: try top.string("board"), serialDevice: device, baud: baud, serialAppearSeconds: appear,
-            powerOn: try command("power-on", required: true) ?? "", powerOff: try command("power-off", required: true) ?? "",
+            powerOn: try command("power-on", required: true) ?? "",
+            powerOff: try command("power-off", required: true) ?? "",
             mediaSwitch: try command("media-switch", required: false), commandTimeoutSeconds: timeout, path: file,
             locations: locations)
     }
 
     /// The directory commands run in (the lab file's).
-    public var directory: String { (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent }
+    public var directory: String {
+        (path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent
+    }
 }

@@ -57,7 +57,8 @@ extension ImageRef {
             }
             if parts.count == 2 {
                 guard !parts[1].isEmpty, !parts[1].contains(where: \.isWhitespace) else {
-                    throw SpecError(location, "empty or malformed version in image '\(text)'",
+                    throw SpecError(
+                        location, "empty or malformed version in image '\(text)'",
                         hint: "write deb:NAME=VERSION, e.g. deb:busybox-static=1:1.35.0-4+b3, or drop '='")
                 }
                 return .deb(name: name, version: parts[1], recommends: recommends)

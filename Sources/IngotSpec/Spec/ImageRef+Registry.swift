@@ -18,7 +18,8 @@ public struct RegistryReference: Sendable, Hashable, CustomStringConvertible {
             case .badDomain(let d): return "'\(d)' is not a registry host name (host[:port])"
             case .badRepository(let r):
                 return "'\(r)' is not a repository name (lower-case letters, digits and . _ - separated by /)"
-            case .badTag(let t): return "'\(t)' is not a tag (up to 128 letters, digits, _ . -, not starting with . or -)"
+            case .badTag(let t):
+                return "'\(t)' is not a tag (up to 128 letters, digits, _ . -, not starting with . or -)"
             case .badDigest(let d): return "'\(d)' is not a digest (only sha256:<64 hex digits> is supported)"
             }
         }
@@ -94,7 +95,9 @@ public struct RegistryReference: Sendable, Hashable, CustomStringConvertible {
         var path = String(text)
         if let slash = text.firstIndex(of: "/") {
             let first = String(text[..<slash])
-            if first.contains(".") || first.contains(":") || first == "localhost" || first.contains(where: \.isUppercase) {
+            if first.contains(".") || first.contains(":") || first == "localhost"
+                || first.contains(where: \.isUppercase)
+            {
                 guard isDomain(first) else { throw ParseError.badDomain(first) }
                 domain = first == "index.docker.io" ? dockerHub : first
                 path = String(text[text.index(after: slash)...])
@@ -108,7 +111,9 @@ public struct RegistryReference: Sendable, Hashable, CustomStringConvertible {
 
     static func isTag(_ t: String) -> Bool {
         guard let first = t.unicodeScalars.first, t.unicodeScalars.count <= 128 else { return false }
-        func word(_ c: Unicode.Scalar) -> Bool { c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_") }
+        func word(_ c: Unicode.Scalar) -> Bool {
+            c.isASCII && (c.properties.isAlphabetic || ("0"..."9").contains(c) || c == "_")
+        }
         return word(first) && t.unicodeScalars.allSatisfy { word($0) || $0 == "." || $0 == "-" }
     }
 
@@ -120,7 +125,9 @@ public struct RegistryReference: Sendable, Hashable, CustomStringConvertible {
         if host.hasPrefix("[") && host.hasSuffix("]") { return true }
         return host.split(separator: ".", omittingEmptySubsequences: false).allSatisfy { label in
             !label.isEmpty && !label.hasPrefix("-") && !label.hasSuffix("-")
-                && label.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }
+                && label.unicodeScalars.allSatisfy {
+                    $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-")
+                }
         }
     }
 
@@ -159,7 +166,8 @@ extension ImageRef {
         } catch let error as RegistryReference.ParseError {
             throw SpecError(
                 location, "image '\(text)' is not a valid registry reference: \(error)",
-                hint: "write e.g. alpine:3.19, linuxkit/getty:TAG, registry.example:5000/team/web:1.4 or NAME@sha256:HEX; "
+                hint:
+                    "write e.g. alpine:3.19, linuxkit/getty:TAG, registry.example:5000/team/web:1.4 or NAME@sha256:HEX; "
                     + "local images use a scheme — \(accepted)")
         }
     }

@@ -33,7 +33,9 @@ enum PathRules {
     /// RFC 1123 label: 1–63 letters, digits or '-', not starting or ending with '-'.
     static func isHostnameLabel(_ text: String) -> Bool {
         guard (1...63).contains(text.utf8.count), text.first != "-", text.last != "-" else { return false }
-        return text.unicodeScalars.allSatisfy { $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-") }
+        return text.unicodeScalars.allSatisfy {
+            $0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0) || $0 == "-")
+        }
     }
 
     /// Debian policy: lower-case letters, digits, '+', '-', '.'; at least two characters, starting alphanumeric.

@@ -83,7 +83,8 @@ extension SpecLoader {
             let printable = text.unicodeScalars.allSatisfy { $0.value > 0x20 && $0.value < 0x7F }
             guard text.hasPrefix("/"), printable else {
                 throw SpecError(
-                    probe.location("path"), "'path' of readiness.http must start with '/' and have no spaces or control characters, found '\(text)'",
+                    probe.location("path"),
+                    "'path' of readiness.http must start with '/' and have no spaces or control characters, found '\(text)'",
                     hint: "write a request path such as /, /healthz or /status?full=1 (percent-encode spaces as %20)")
             }
             path = text
@@ -92,7 +93,8 @@ extension SpecLoader {
         if probe.has("status") {
             guard let value = try? probe.int("status"), (100...599).contains(value) else {
                 throw SpecError(
-                    probe.location("status"), "'status' of readiness.http must be an HTTP status from 100 to 599, found '\(probe.value("status")?.string ?? "?")'",
+                    probe.location("status"),
+                    "'status' of readiness.http must be an HTTP status from 100 to 599, found '\(probe.value("status")?.string ?? "?")'",
                     hint: "write the status the service answers when it is ready, e.g. 200 or 204")
             }
             status = value
@@ -104,7 +106,8 @@ extension SpecLoader {
     static func tcpProbe(_ section: MappingReader) throws -> TCPProbeSpec? {
         guard let probe = try section.mapping("tcp", context: "'readiness.tcp'") else { return nil }
         try probe.checkKeys(allowed: tcpKeys)
-        return TCPProbeSpec(port: try port(probe, context: "readiness.tcp"), location: probe.document.location(probe.node))
+        return TCPProbeSpec(
+            port: try port(probe, context: "readiness.tcp"), location: probe.document.location(probe.node))
     }
 
     /// A required `port:` from 1 to 65535.
@@ -112,9 +115,12 @@ extension SpecLoader {
         guard let node = probe.value("port") else {
             throw probe.missing("port", hint: "add 'port: 80' (the guest's TCP port the service listens on)")
         }
-        guard case .scalar(let scalar) = node, let value = Int(scalar.string.trimmingWhitespace()), (1...65535).contains(value) else {
+        guard case .scalar(let scalar) = node, let value = Int(scalar.string.trimmingWhitespace()),
+            (1...65535).contains(value)
+        else {
             throw SpecError(
-                probe.location("port"), "'port' of \(context) must be a TCP port from 1 to 65535, found '\(node.string ?? YAMLDocument.kind(of: node))'",
+                probe.location("port"),
+                "'port' of \(context) must be a TCP port from 1 to 65535, found '\(node.string ?? YAMLDocument.kind(of: node))'",
                 hint: "write the port the service listens on inside the guest, e.g. 80")
         }
         return value
@@ -125,16 +131,21 @@ extension SpecLoader {
     static func boot(_ section: MappingReader?, services: [ServiceSpec]) throws -> BootSpec? {
         guard let section else { return nil }
         try section.checkKeys(allowed: bootKeys)
-        let path = try section.requiredString("init", hint: "add 'init: /sbin/init' (the root's own init, run as PID 1)")
+        let path = try section.requiredString(
+            "init", hint: "add 'init: /sbin/init' (the root's own init, run as PID 1)")
         guard path.hasPrefix("/"), let normalised = PathRules.imagePath(path), !path.contains(" ") else {
             throw SpecError(
-                section.location("init"), "'init' must be an absolute path inside the root other than '/', found '\(path)'",
+                section.location("init"),
+                "'init' must be an absolute path inside the root other than '/', found '\(path)'",
                 hint: "write the root's own init, e.g. /sbin/init or /lib/systemd/systemd")
         }
         if let first = services.first {
             throw SpecError(
-                first.location, "'\(first.name)' cannot run: with 'boot.init' the root's own init is PID 1, and Ingot's onboot, services and onshutdown need Ingot's generated init",
-                hint: "make it a unit or service of the root's own init (add its files with 'files:' or to the rootfs), or remove 'boot'")
+                first.location,
+                "'\(first.name)' cannot run: with 'boot.init' the root's own init is PID 1, and Ingot's onboot, services and onshutdown need Ingot's generated init",
+                hint:
+                    "make it a unit or service of the root's own init (add its files with 'files:' or to the rootfs), or remove 'boot'"
+            )
         }
         return BootSpec(initPath: "/" + normalised, location: section.document.location(section.node))
     }

@@ -10,11 +10,13 @@ struct EntryReader {
     let baseDirectory: String
     let checkSources: Bool
 
-    static let serviceKeys = ["name", "image", "command", "env", "cwd", "net", "pid", "ipc", "uts", "binds"]
+    static let serviceKeys =
+        ["name", "image", "command", "env", "cwd", "net", "pid", "ipc", "uts", "binds"]
         + linuxKitServiceKeys
     static let unsupportedService: [String: String] = {
         var table: [String: String] = [:]
-        let generic = "Ingot's generated init does not implement it; remove it (services run as root in a chroot with the listed namespaces)"
+        let generic =
+            "Ingot's generated init does not implement it; remove it (services run as root in a chroot with the listed namespaces)"
         for key in [
             "ambient", "mounts", "tmpfs", "userns", "hostname", "readonly",
             "maskedPaths", "readonlyPaths", "uid", "gid", "additionalGids", "noNewPrivileges", "oomScoreAdj",
@@ -23,7 +25,8 @@ struct EntryReader {
         ] {
             table[key] = generic
         }
-        table["runtime"] = "Ingot has no container runtime hooks (mkdir/interfaces/bindNS); do the setup in an onboot step instead"
+        table["runtime"] =
+            "Ingot has no container runtime hooks (mkdir/interfaces/bindNS); do the setup in an onboot step instead"
         table["sysctl"] = "set sysctls from an onboot step (e.g. command: [sysctl, -w, key=value]) instead"
         return table
     }()
@@ -108,7 +111,8 @@ struct EntryReader {
         }
         let cwd = try named.string("cwd")
         if let cwd, !cwd.hasPrefix("/") {
-            throw SpecError(named.location("cwd"), "'cwd' must be an absolute path, found '\(cwd)'", hint: "write e.g. /www")
+            throw SpecError(
+                named.location("cwd"), "'cwd' must be an absolute path, found '\(cwd)'", hint: "write e.g. /www")
         }
         func namespace(_ key: String) throws -> NamespaceMode {
             guard let value = try named.string(key) else { return .new }
@@ -147,7 +151,9 @@ struct EntryReader {
         if let problem = TextRules.pathProblem(rawPath) {
             throw SpecError(
                 entry.location("path"), "file path '\(TextRules.display(rawPath))' \(problem)",
-                hint: "write a path of plain file names of at most \(TextRules.maxNameBytes) bytes each, such as etc/motd")
+                hint:
+                    "write a path of plain file names of at most \(TextRules.maxNameBytes) bytes each, such as etc/motd"
+            )
         }
         guard let path = PathRules.imagePath(rawPath) else {
             throw SpecError(
@@ -159,25 +165,31 @@ struct EntryReader {
         let symlink = try entry.string("symlink")
         if let symlink, symlink.isEmpty || symlink.utf8.contains(0) || symlink.utf8.count > TextRules.maxPathBytes {
             throw SpecError(
-                entry.location("symlink"), "symlink target '\(TextRules.display(symlink))' of \(context) is empty, holds a NUL or is too long",
+                entry.location("symlink"),
+                "symlink target '\(TextRules.display(symlink))' of \(context) is empty, holds a NUL or is too long",
                 hint: "write a target path of at most \(TextRules.maxPathBytes) bytes without NUL characters")
         }
         let contents = try entry.string("contents")
         let sourceText = try entry.string("source")
         let optional = try entry.bool("optional") ?? false
-        let given = [("contents", contents != nil), ("source", sourceText != nil), ("symlink", symlink != nil), ("directory", directory)]
-            .filter(\.1).map(\.0)
+        let given = [
+            ("contents", contents != nil), ("source", sourceText != nil), ("symlink", symlink != nil),
+            ("directory", directory),
+        ]
+        .filter(\.1).map(\.0)
         guard given.count == 1 else {
             let what = given.isEmpty ? "none of them" : given.map { "'\($0)'" }.joined(separator: " and ")
             throw SpecError(
-                document.location(node), "\(context) needs exactly one of contents, source, symlink or directory; found \(what)",
+                document.location(node),
+                "\(context) needs exactly one of contents, source, symlink or directory; found \(what)",
                 hint: "keep a single one of 'contents', 'source', 'symlink' or 'directory: true'")
         }
         var source: String?
         if let sourceText {
             guard !sourceText.isEmpty, !sourceText.utf8.contains(0) else {
                 throw SpecError(
-                    entry.location("source"), "source '\(TextRules.display(sourceText))' of \(context) is empty or holds a NUL",
+                    entry.location("source"),
+                    "source '\(TextRules.display(sourceText))' of \(context) is empty or holds a NUL",
                     hint: "name a host file, relative to \(baseDirectory) or absolute")
             }
             let resolved = PathRules.resolve(Self.expandingTilde(sourceText), against: baseDirectory)
@@ -216,7 +228,8 @@ struct EntryReader {
         guard let node = entry.value("mode") else { return nil }
         guard case .scalar(let scalar) = node else {
             throw SpecError(
-                entry.location("mode"), "'mode' must be an octal string such as \"0644\", found \(YAMLDocument.kind(of: node))",
+                entry.location("mode"),
+                "'mode' must be an octal string such as \"0644\", found \(YAMLDocument.kind(of: node))",
                 hint: "write mode: \"0644\"")
         }
         var text = scalar.string.trimmingWhitespace()
@@ -235,7 +248,8 @@ struct EntryReader {
         guard let node = entry.value(key) else { return 0 }
         guard case .scalar(let scalar) = node, let value = UInt32(scalar.string.trimmingWhitespace()) else {
             throw SpecError(
-                entry.location(key), "'\(key)' must be a numeric id, found '\(node.string ?? YAMLDocument.kind(of: node))'",
+                entry.location(key),
+                "'\(key)' must be a numeric id, found '\(node.string ?? YAMLDocument.kind(of: node))'",
                 hint: "user and group names are not resolved; write a number such as 0 or 1000")
         }
         return value

@@ -53,7 +53,9 @@ extension EntryReader {
 
 extension EntryReader {
     /// `~/x` and `~` in a `files` source mean the user's home directory, as in LinuxKit.
-    static func expandingTilde(_ path: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    static func expandingTilde(_ path: String, environment: [String: String] = ProcessInfo.processInfo.environment)
+        -> String
+    {
         guard path == "~" || path.hasPrefix("~/") else { return path }
         let home = environment["HOME"].flatMap { $0.isEmpty ? nil : $0 } ?? NSHomeDirectory()
         return home + path.dropFirst()

@@ -12,8 +12,10 @@ public enum SpecLoader {
         "boot",
     ]
     static let unsupportedTopLevel = [
-        "trust": "image signature trust is not implemented; Ingot pins Debian packages by sha256 in the firmware/ lock instead — remove 'trust'",
-        "volumes": "LinuxKit volumes are not implemented; use 'data' for persistent state and 'binds' to share it — remove 'volumes'",
+        "trust":
+            "image signature trust is not implemented; Ingot pins Debian packages by sha256 in the firmware/ lock instead — remove 'trust'",
+        "volumes":
+            "LinuxKit volumes are not implemented; use 'data' for persistent state and 'binds' to share it — remove 'volumes'",
     ]
     static let kernelKeys = ["package", "image", "cmdline"]
     static let unsupportedKernel = [
@@ -150,7 +152,8 @@ public enum SpecLoader {
         if let node = section.value("timeout") {
             guard let seconds = durationSeconds(node), seconds > 0 else {
                 throw SpecError(
-                    section.location("timeout"), "'timeout' must be a positive duration, found '\(node.string ?? YAMLDocument.kind(of: node))'",
+                    section.location("timeout"),
+                    "'timeout' must be a positive duration, found '\(node.string ?? YAMLDocument.kind(of: node))'",
                     hint: "write seconds (120) or a duration with a unit (90s, 2m)")
             }
             result.timeoutSeconds = seconds
@@ -203,7 +206,8 @@ public enum SpecLoader {
         let sizeText = try section.requiredString("size", hint: "add 'size: 64M'")
         guard let size = parseByteSize(sizeText), size >= 1 << 20 else {
             throw SpecError(
-                section.location("size"), "'size' must be a size of at least 1M, found '\(TextRules.display(sizeText))'",
+                section.location("size"),
+                "'size' must be a size of at least 1M, found '\(TextRules.display(sizeText))'",
                 hint: "write a number with a binary unit: 64M, 512M, 1G")
         }
         guard size <= DataSpec.maximumSize else {
@@ -211,7 +215,8 @@ public enum SpecLoader {
                 section.location("size"),
                 "'size' \(sizeText) is \(size) bytes, more than the \(DataSpec.maximumSize >> 40)T Ingot can lay out",
                 hint: "write a size of at most \(DataSpec.maximumSize >> 40)T; images are sparse, so a size well "
-                    + "below the target device's is usually what you want (the data partition can be grown on the device)")
+                    + "below the target device's is usually what you want (the data partition can be grown on the device)"
+            )
         }
         let filesystem = try section.string("filesystem") ?? "ext4"
         guard filesystem == "ext4" else {

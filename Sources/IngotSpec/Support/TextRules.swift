@@ -64,7 +64,8 @@ public enum TextRules {
     /// - Parameter allowReserved: accept `ingot.*` arguments (Ingot's own assembly).
     public static func commandLineProblem(_ text: String, allowReserved: Bool = false) -> String? {
         if let bad = text.unicodeScalars.first(where: { $0.value < 0x20 || $0.value == 0x7F }) {
-            let what = bad == "\n" || bad == "\r" ? "a line break" : bad == "\0" ? "a NUL character" : "a control character"
+            let what =
+                bad == "\n" || bad == "\r" ? "a line break" : bad == "\0" ? "a NUL character" : "a control character"
             return "contains \(what) (\(display(String(bad)))), which would end the bootloader's config line"
         }
         if text.unicodeScalars.contains(where: { !$0.isASCII }) {
@@ -108,11 +109,13 @@ public enum TextRules {
     /// read back by a shell script), or nil when it can. Allowed: letters, digits and `/ . _ - + @`.
     public static func mountPointProblem(_ path: String) -> String? {
         if let bad = path.unicodeScalars.first(where: { scalar in
-            !(scalar.isASCII && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
-                || "/._-+@".unicodeScalars.contains(scalar)))
+            !(scalar.isASCII
+                && (("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) || ("0"..."9").contains(scalar)
+                    || "/._-+@".unicodeScalars.contains(scalar)))
         }) {
             let what = bad == " " ? "a space" : "'\(display(String(bad)))'"
-            return "contains \(what); a mount point reaches the kernel command line and may only use letters, digits and / . _ - + @"
+            return
+                "contains \(what); a mount point reaches the kernel command line and may only use letters, digits and / . _ - + @"
         }
         return pathProblem(path)
     }

@@ -97,7 +97,8 @@ struct MappingReader {
         for (key, value) in mapping {
             guard case .scalar(let scalar) = key else {
                 throw SpecError(
-                    document.location(key), "keys in \(context) must be plain names, found \(YAMLDocument.kind(of: key))",
+                    document.location(key),
+                    "keys in \(context) must be plain names, found \(YAMLDocument.kind(of: key))",
                     hint: "use a plain word as the key")
             }
             entries.append((scalar.string, key, value))
@@ -114,7 +115,8 @@ struct MappingReader {
                     hint: why)
             }
             if let near = suggestion(for: entry.key, among: allowed) {
-                throw SpecError(location, "unknown key '\(entry.key)' in \(context); did you mean '\(near)'?",
+                throw SpecError(
+                    location, "unknown key '\(entry.key)' in \(context); did you mean '\(near)'?",
                     hint: "rename it to '\(near)'")
             }
             throw SpecError(
@@ -217,7 +219,9 @@ extension YAMLDocument {
         guard !text.utf8.contains(0) else {
             throw SpecError(
                 location(node), "\(name) '\(TextRules.display(text))' contains a NUL character (\\0)",
-                hint: "remove the \\0; spec text cannot hold NUL characters (put binary content in a file and use 'source:')")
+                hint:
+                    "remove the \\0; spec text cannot hold NUL characters (put binary content in a file and use 'source:')"
+            )
         }
     }
 
