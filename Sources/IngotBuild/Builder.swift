@@ -202,7 +202,7 @@ public struct Builder {
                     outputs.append(try staging.record(.dtb, dtb: name))
                 }
             case .tar:
-                try TarWriter.write(tree: composed, to: staging.path(.rootfsTar))
+                try composed.writeTar(to: staging.path(.rootfsTar))
                 outputs.append(try staging.record(.rootfsTar))
             case .raw, .qcow2:
                 // One disk assembly serves raw and qcow2.
@@ -269,41 +269,5 @@ public struct Builder {
         return BuildResult(
             board: board.name, prefix: layout.prefix, manifestPath: layout.path(.manifest), manifest: manifest,
             outputs: try BuildOutputs(layout: layout, manifest: manifest))
-    }
-}
-
-/// The `tar` output: the composed root as a POSIX tar (owners, modes, links, devices, xattrs).
-enum TarWriter {
-    static func write(tree: FileTree, to path: String) throws {
-        let w = try ArchiveWriter(path: path, format: .paxRestricted, compression: .none)
-        var firstPath: [ObjectIdentifier: String] = [:]
-        try tree.walk { p, node in
-            guard p != "/" else { return }
-            let name = String(p.dropFirst())
-            let id = ObjectIdentifier(node)
-            if !node.isDirectory, let first = firstPath[id] {
-                try w.writeHeader(
-                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, hardlink: first)
-                return
-            }
-            if !node.isDirectory { firstPath[id] = name }
-            switch node.kind {
-            case .file(let c):
-                try w.writeHeader(
-                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, size: c.size,
-                    xattrs: node.xattrs)
-                try tree.readChunks(of: c) { try w.writeData($0) }
-            case .symlink(let t):
-                try w.writeHeader(
-                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, symlink: t)
-            case .characterDevice(let ma, let mi), .blockDevice(let ma, let mi):
-                try w.writeHeader(
-                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, rdev: (ma, mi))
-            case .directory, .fifo, .socket:
-                try w.writeHeader(
-                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, xattrs: node.xattrs)
-            }
-        }
-        try w.close()
     }
 }

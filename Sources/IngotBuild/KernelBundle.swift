@@ -103,30 +103,9 @@ struct ModuleIndex: Codable {
     var release: String
     var modulesDep: String
 
-    /// modules.dep text for the modules under `base` (paths relative to it), from `depends=`.
+    /// modules.dep text for the modules under `base` (paths relative to it), from `depends=`
+    /// (ModuleClosure's reader, with the file's final newline).
     static func synthesize(tree: FileTree, base: String) throws -> String {
-        guard let root = tree.lookup(base) else { return "" }
-        var modules: [(rel: String, content: Content)] = []
-        func walk(_ node: Node, _ rel: String) {
-            for (name, child) in node.sortedChildren {
-                let r = rel.isEmpty ? name : rel + "/" + name
-                if child.isDirectory {
-                    walk(child, r)
-                } else if let c = child.content, name.hasSuffix(".ko") {
-                    modules.append((r, c))
-                }
-            }
-        }
-        walk(root, "")
-        var pathByName: [String: String] = [:]
-        for m in modules { pathByName[ModuleClosure.moduleName(ofPath: m.rel)] = m.rel }
-        var lines: [String] = []
-        for m in modules {
-            let fields = try ModInfo.fields(path: m.rel) { try tree.bytes(of: m.content, offset: $0, count: $1) }
-            let deps = fields.filter { $0.0 == "depends" }.flatMap { $0.1.split(separator: ",").map(String.init) }
-                .compactMap { pathByName[$0.replacingOccurrences(of: "-", with: "_")] }
-            lines.append(m.rel + ":" + deps.map { " " + $0 }.joined())
-        }
-        return lines.joined(separator: "\n") + "\n"
+        try ModuleClosure.synthesizeModulesDep(tree: tree, base: base) + "\n"
     }
 }

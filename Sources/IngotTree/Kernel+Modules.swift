@@ -96,7 +96,7 @@ public struct ModuleClosure: Sendable, Equatable {
     }
 
     /// Builds modules.dep text from the `.modinfo` sections of every module under `base`.
-    static func synthesizeModulesDep(tree: FileTree, base: String) throws -> String {
+    public static func synthesizeModulesDep(tree: FileTree, base: String) throws -> String {
         guard let root = tree.lookup(base) else { return "" }
         var modules: [(rel: String, content: Content)] = []
         func walk(_ node: Node, _ rel: String) {

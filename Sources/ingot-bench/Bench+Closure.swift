@@ -279,39 +279,8 @@ struct ClosurePhaseCommand: ParsableCommand {
         try out.save(result)
     }
 
-    /// The composed tree as an uncompressed tar (hard links kept), like the build's `tar` output.
+    /// The composed tree as an uncompressed tar (hard links kept): the build's `tar` output writer.
     func writeTar(_ tree: FileTree, to path: String) throws -> Int64 {
-        let w = try ArchiveWriter(path: path, format: .paxRestricted, compression: .none)
-        var first: [ObjectIdentifier: String] = [:]
-        var n: Int64 = 0
-        try tree.walk { p, node in
-            guard p != "/" else { return }
-            let name = String(p.dropFirst())
-            n += 1
-            if !node.isDirectory, let f = first[ObjectIdentifier(node)] {
-                try w.writeHeader(
-                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, hardlink: f)
-                return
-            }
-            if !node.isDirectory { first[ObjectIdentifier(node)] = name }
-            switch node.kind {
-            case .file(let c):
-                try w.writeHeader(
-                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, size: c.size,
-                    xattrs: node.xattrs)
-                try tree.readChunks(of: c) { try w.writeData($0) }
-            case .symlink(let target):
-                try w.writeHeader(
-                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, symlink: target)
-            case .characterDevice(let ma, let mi), .blockDevice(let ma, let mi):
-                try w.writeHeader(
-                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, rdev: (ma, mi))
-            case .directory, .fifo, .socket:
-                try w.writeHeader(
-                    path: name, mode: node.mode, uid: node.uid, gid: node.gid, mtime: node.mtime, xattrs: node.xattrs)
-            }
-        }
-        try w.close()
-        return n
+        try tree.writeTar(to: path)
     }
 }
