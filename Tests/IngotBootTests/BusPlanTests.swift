@@ -142,7 +142,7 @@ struct BusPlanTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let image = directory + "/disk.raw"
-        FileManager.default.createFile(atPath: image, contents: Data(repeating: 0xA5, count: 1 << 20))
+        _ = FileManager.default.createFile(atPath: image, contents: Data(repeating: 0xA5, count: 1 << 20))
         let before = try Data(contentsOf: URL(fileURLWithPath: image))
         let plan = try MachinePlan(
             board: try PlanTests.board("x86_64-bios"),

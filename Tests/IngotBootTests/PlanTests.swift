@@ -256,7 +256,7 @@ struct PlanTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let image = directory + "/disk.raw"
-        FileManager.default.createFile(atPath: image, contents: Data(count: 4096))
+        _ = FileManager.default.createFile(atPath: image, contents: Data(count: 4096))
         let plan = try MachinePlan(
             board: try Self.board("x86_64-efi"), artifacts: BootArtifacts(kind: .disk(path: image, format: "raw")),
             options: PlanOptions(runDirectory: directory + "/run", accelerator: .tcg))

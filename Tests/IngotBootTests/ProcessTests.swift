@@ -57,7 +57,6 @@ struct ProcessTests {
         let script =
             "trap '' TERM; echo $$ > \(directory)/pid; sleep 100 & echo 'Linux version 6.1'; echo '\(ready)'; sleep 100"
         let watcher = try StageWatcher(rules: Self.rules)
-        let started = Date()
         let result = try await QEMUProcess(graceSeconds: 0.5).run(
             plan: Self.shellPlan(script, directory: directory), watcher: watcher, logPath: directory + "/console.log")
         #expect(result.verdict.passed)
@@ -139,7 +138,7 @@ struct ProcessTests {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let image = directory + "/empty.raw"
-        FileManager.default.createFile(atPath: image, contents: Data(count: 1 << 20))
+        _ = FileManager.default.createFile(atPath: image, contents: Data(count: 1 << 20))
         let board = try PlanTests.board("x86_64-bios")
         let plan = try MachinePlan(
             board: board, artifacts: BootArtifacts(kind: .disk(path: image, format: "raw")),

@@ -106,11 +106,11 @@ import Testing
             try ImageInspector.inspect(path: tmp.file("fifo"))
         }
         #expect(Date().timeIntervalSince(started) < 5)
-        FileManager.default.createFile(atPath: tmp.file("empty.img"), contents: nil)
+        _ = FileManager.default.createFile(atPath: tmp.file("empty.img"), contents: nil)
         #expect(throws: ImageInspector.Error.notAnImage(tmp.file("empty.img"), "the file is empty (0 bytes)")) {
             try ImageInspector.inspect(path: tmp.file("empty.img"))
         }
-        FileManager.default.createFile(atPath: tmp.file("tiny.img"), contents: Data(count: 100))
+        _ = FileManager.default.createFile(atPath: tmp.file("tiny.img"), contents: Data(count: 100))
         do {
             _ = try ImageInspector.inspect(path: tmp.file("tiny.img"))
             Issue.record("a 100-byte file was inspected")

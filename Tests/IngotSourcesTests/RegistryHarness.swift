@@ -85,7 +85,7 @@ final class TestRegistry: Sendable {
         let log =
             FileHandle(forWritingAtPath: dir + "/registry.log")
             ?? {
-                FileManager.default.createFile(atPath: dir + "/registry.log", contents: nil)
+                _ = FileManager.default.createFile(atPath: dir + "/registry.log", contents: nil)
                 return FileHandle(forWritingAtPath: dir + "/registry.log")!
             }()
         log.seekToEndOfFile()

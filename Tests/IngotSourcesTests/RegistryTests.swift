@@ -142,7 +142,7 @@ struct RegistryTests {
         let tar = s.dir.path + "/big.tar"
         try sh(["tar", "-cf", tar, "-C", big, "."])
         // The layout is built by hand with the fixture helpers.
-        var bigFixture = OCIFixture(try TempDir("ingot-registry-big"))
+        let bigFixture = OCIFixture(try TempDir("ingot-registry-big"))
         defer { bigFixture.dir.cleanup() }
         let layerData = try Data(contentsOf: URL(fileURLWithPath: tar))
         let layerDesc = try bigFixture.blob(layerData, mediaType: "application/vnd.oci.image.layer.v1.tar")

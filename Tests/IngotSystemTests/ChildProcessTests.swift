@@ -118,7 +118,7 @@ func firstLine(_ child: ChildProcess) async -> String? {
         let child = try ChildProcess.spawn(.init("/bin/sh", ["-c", script], standardOutput: .stream))
         var lines: [String] = []
         for await line in try #require(child.standardOutputStream).lines {
-            if lines.isEmpty { FileManager.default.createFile(atPath: go, contents: nil) }
+            if lines.isEmpty { _ = FileManager.default.createFile(atPath: go, contents: nil) }
             lines.append(line)
         }
         #expect(lines == ["line 1", "line 2", "no newline"])
@@ -149,7 +149,7 @@ func firstLine(_ child: ChildProcess) async -> String? {
             .init("/bin/sh", ["-c", "echo out; echo err >&2"], standardError: .standardOutput))
         #expect(merged.standardOutputText == "out\nerr\n" && merged.standardError.isEmpty)
 
-        try await ChildProcess.run(
+        _ = try await ChildProcess.run(
             .init("/bin/sh", ["-c", "echo to-file"], standardOutput: .file(directory.file("out"))))
         #expect(try String(contentsOfFile: directory.file("out"), encoding: .utf8) == "to-file\n")
     }

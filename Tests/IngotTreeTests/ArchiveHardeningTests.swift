@@ -224,7 +224,7 @@ func sh(_ command: String) throws -> (Int32, String) {
             }
             #expect(Date().timeIntervalSince(started) < 5)
         }
-        FileManager.default.createFile(atPath: dir + "/ok", contents: Data(repeating: 7, count: 10_000))
+        _ = FileManager.default.createFile(atPath: dir + "/ok", contents: Data(repeating: 7, count: 10_000))
         #expect(
             try tree.bytes(of: tree.spoolHostFile(dir + "/ok", layer: "files")) == [UInt8](repeating: 7, count: 10_000))
     }
@@ -234,7 +234,7 @@ func sh(_ command: String) throws -> (Int32, String) {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: dir + "/real/etc", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: dir + "/real/etc/x", contents: Data("x".utf8))
+        _ = FileManager.default.createFile(atPath: dir + "/real/etc/x", contents: Data("x".utf8))
         #expect(symlink("real", dir + "/overlay") == 0)
         #expect(symlink("/etc/shadow", dir + "/real/etc/inner-link") == 0)
         let tree = try FileTree()
