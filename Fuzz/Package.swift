@@ -7,18 +7,22 @@ import PackageDescription
 
 let package = Package(
     name: "IngotFuzz",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     dependencies: [
         .package(name: "Ingot", path: "..")
     ],
     targets: [
-        .executableTarget(name: "FuzzSpec", dependencies: [.product(name: "IngotFuzzableParsers", package: "Ingot")]),
+        .target(name: "FuzzDriver"),
         .executableTarget(
-            name: "FuzzArchive", dependencies: [.product(name: "IngotFuzzableParsers", package: "Ingot")]),
+            name: "FuzzSpec", dependencies: ["FuzzDriver", .product(name: "IngotFuzzableParsers", package: "Ingot")]),
+        .executableTarget(
+            name: "FuzzArchive", dependencies: ["FuzzDriver", .product(name: "IngotFuzzableParsers", package: "Ingot")]),
         // FuzzOCI brings NIO/TLS (through IngotSources), FuzzInspect swift-crypto's BoringSSL (through
         // IngotDisk): longer instrumented builds, so ci/test leaves them to ci/nightly (ci/fuzz --all).
-        .executableTarget(name: "FuzzOCI", dependencies: [.product(name: "IngotFuzzableSources", package: "Ingot")]),
-        .executableTarget(name: "FuzzInspect", dependencies: [.product(name: "IngotFuzzableDisk", package: "Ingot")]),
+        .executableTarget(
+            name: "FuzzOCI", dependencies: ["FuzzDriver", .product(name: "IngotFuzzableSources", package: "Ingot")]),
+        .executableTarget(
+            name: "FuzzInspect", dependencies: ["FuzzDriver", .product(name: "IngotFuzzableDisk", package: "Ingot")]),
     ],
     swiftLanguageModes: [.v5]
 )

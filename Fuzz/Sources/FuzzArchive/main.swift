@@ -1,15 +1,10 @@
 // Fuzz target: an archive layer (tar in any compression, cpio, ar) applied to a tree, the path
 // every `tar:`, `deb:` and OCI layer takes. Errors are expected; traps and hangs are findings.
 import Foundation
+import FuzzDriver
 import IngotTree
 
-let scratch: String = {
-    let dir =
-        (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory())
-        + "/ingot-fuzz-archive-\(getpid())"
-    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}()
+let scratch = FuzzDriver.scratch("archive")
 
 func fuzzOne(_ input: UnsafeBufferPointer<UInt8>) -> CInt {
     let path = scratch + "/layer"
@@ -27,18 +22,4 @@ func fuzzOne(_ input: UnsafeBufferPointer<UInt8>) -> CInt {
     return 0
 }
 
-// SwiftPM links an executable's `main` under its own name, so libFuzzer's `main` never runs;
-// its driver is started from here instead (LLVMFuzzerRunDriver, libFuzzer in LLVM 11 and later).
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
-var arguments = CommandLine.argc
-var vector = CommandLine.unsafeArgv
-exit(
-    LLVMFuzzerRunDriver(&arguments, &vector) { data, size in
-        fuzzOne(UnsafeBufferPointer(start: data, count: data == nil ? 0 : size))
-    })
+FuzzDriver.run(fuzzOne)

@@ -2,16 +2,11 @@
 // tar reader, the digest checks, the JSON documents and the index walk (nesting, platforms).
 import Dispatch
 import Foundation
+import FuzzDriver
 import IngotSources
 import IngotSpec
 
-let scratch: String = {
-    let dir =
-        (FileManager.default.fileExists(atPath: "/dev/shm") ? "/dev/shm" : NSTemporaryDirectory())
-        + "/ingot-fuzz-oci-\(getpid())"
-    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return dir
-}()
+let scratch = FuzzDriver.scratch("oci")
 
 final class Outcome: @unchecked Sendable { var error: Error? }
 
@@ -33,18 +28,4 @@ func fuzzOne(_ input: UnsafeBufferPointer<UInt8>) -> CInt {
     return 0
 }
 
-// SwiftPM links an executable's `main` under its own name, so libFuzzer's `main` never runs;
-// its driver is started from here instead (LLVMFuzzerRunDriver, libFuzzer in LLVM 11 and later).
-@_silgen_name("LLVMFuzzerRunDriver")
-func LLVMFuzzerRunDriver(
-    _ argc: UnsafeMutablePointer<CInt>,
-    _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
-    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
-) -> CInt
-
-var arguments = CommandLine.argc
-var vector = CommandLine.unsafeArgv
-exit(
-    LLVMFuzzerRunDriver(&arguments, &vector) { data, size in
-        fuzzOne(UnsafeBufferPointer(start: data, count: data == nil ? 0 : size))
-    })
+FuzzDriver.run(fuzzOne)
