@@ -8,6 +8,7 @@
 import Foundation
 import IngotSpec
 import IngotTree
+import IngotTestSupport
 import Testing
 
 @testable import IngotSources

@@ -1,31 +1,52 @@
-// A tiny apt repository made by the test (the same helper as IngotSourcesTests/FakeAptRepo.swift;
-// test targets cannot share files): .debs built with dpkg-deb, a flat `Packages` index, and an
-// APT_CONFIG that points apt at it, so `ingot build` can be shown bad closures hermetically.
+// A tiny apt repository made by a test: .debs built with dpkg-deb, a flat `Packages` index, and
+// an APT_CONFIG that points apt at it (own sources list, own lists directory) — so closure
+// resolution, conflicts, drift and vanished versions are tested against apt itself, hermetically.
+// Shared by IngotSourcesTests (the resolver) and IngotCommandsTests (`ingot build`).
 
 import Foundation
-import IngotSources
-import Testing
+import IngotSystem
 
 /// A flat repository (`deb [trusted=yes] copy:DIR ./`) with its own apt configuration.
-final class FakeAptRepo {
-    struct Package {
-        var name: String
-        var version: String
-        var arch: String = "all"
-        var fields: [String: String] = [:]
+public final class FakeAptRepo {
+    public struct Package {
+        public var name: String
+        public var version: String
+        public var arch: String = "all"
+        public var fields: [String: String] = [:]
         /// Path (relative, no leading '/') → content; a value starting with "->" is a symlink.
-        var files: [String: String] = [:]
-        var scripts: [String: String] = [:]
+        public var files: [String: String] = [:]
+        public var scripts: [String: String] = [:]
         /// Binary files (e.g. a compiled shared object): path → host file to copy.
-        var hostFiles: [String: String] = [:]
+        public var hostFiles: [String: String] = [:]
+
+        /// A package; only `name` and `version` are needed.
+        public init(
+            name: String, version: String, arch: String = "all", fields: [String: String] = [:],
+            files: [String: String] = [:], scripts: [String: String] = [:], hostFiles: [String: String] = [:]
+        ) {
+            self.name = name
+            self.version = version
+            self.arch = arch
+            self.fields = fields
+            self.files = files
+            self.scripts = scripts
+            self.hostFiles = hostFiles
+        }
     }
 
-    let root: String
-    var aptConfig: String { root + "/apt.conf" }
-    private(set) var packages: [Package] = []
+    /// The repository's directory (repo/, lists/, cache/, apt.conf).
+    public let root: String
+    /// The APT_CONFIG file that points apt at this repository only.
+    public var aptConfig: String { root + "/apt.conf" }
+    /// The packages added (and not removed).
+    public private(set) var packages: [Package] = []
 
-    init() throws {
-        root = try E2E.tempDir("fake-repo")
+    /// An empty repository in a new temporary directory (open to all: apt's _apt sandbox and
+    /// unprivileged builds use it).
+    public init() throws {
+        root = NSTemporaryDirectory() + "ingot-fake-repo-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        chmod(root, 0o777)
         try FileManager.default.createDirectory(atPath: root + "/repo", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root + "/lists/partial", withIntermediateDirectories: true)
         try FileManager.default.createDirectory(atPath: root + "/cache", withIntermediateDirectories: true)
@@ -47,7 +68,7 @@ final class FakeAptRepo {
     deinit { try? FileManager.default.removeItem(atPath: root) }
 
     /// Builds the package's .deb into the repository (replacing nothing: versions coexist).
-    func add(_ p: Package) throws {
+    public func add(_ p: Package) throws {
         let stage = root + "/stage-\(p.name)-\(UUID().uuidString.prefix(6))"
         defer { try? FileManager.default.removeItem(atPath: stage) }
         var control =
@@ -84,14 +105,14 @@ final class FakeAptRepo {
     }
 
     /// Removes a version from the repository (the mirror "moved on").
-    func remove(_ name: String, version: String, arch: String = "all") throws {
+    public func remove(_ name: String, version: String, arch: String = "all") throws {
         let deb = root + "/repo/\(name)_\(version.replacingOccurrences(of: ":", with: "%3a"))_\(arch).deb"
         try FileManager.default.removeItem(atPath: deb)
         packages.removeAll { $0.name == name && $0.version == version && $0.arch == arch }
     }
 
     /// Writes the Packages index and runs `apt-get update` with the repository's config.
-    func publish() throws {
+    public func publish() throws {
         var index = ""
         let files = try FileManager.default.contentsOfDirectory(atPath: root + "/repo").filter { $0.hasSuffix(".deb") }
             .sorted()
@@ -101,7 +122,8 @@ final class FakeAptRepo {
             guard rc == 0 else { throw FakeRepoError.build(control) }
             let size = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
             index += control.trimmingCharacters(in: .whitespacesAndNewlines) + "\n"
-            index += "Filename: ./\(f)\nSize: \(size)\nSHA256: \(try Digest.of(fileAt: path).hex)\n\n"
+            index +=
+                "Filename: ./\(f)\nSize: \(size)\nSHA256: \(SHA256Stream.hex(try SHA256Stream.digest(ofFile: path)))\n\n"
         }
         try write(root + "/repo/Packages", index)
         let (rc, log) = try Self.sh(["apt-get", "update", "-q"], env: ["APT_CONFIG": aptConfig])
@@ -114,21 +136,12 @@ final class FakeAptRepo {
         try Data(text.utf8).write(to: URL(fileURLWithPath: path))
     }
 
-    enum FakeRepoError: Error { case build(String), update(String) }
+    /// dpkg-deb or apt-get failed, with its output.
+    public enum FakeRepoError: Error { case build(String), update(String) }
 
+    /// Runs a host tool (through PATH), both outputs merged.
     static func sh(_ args: [String], env: [String: String] = [:]) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = args
-        var e = ProcessInfo.processInfo.environment
-        for (k, v) in env { e[k] = v }
-        p.environment = e
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let r = try Command.run("/usr/bin/env", args, environment: env, mergeStandardError: true)
+        return (r.status, r.stdout)
     }
 }
