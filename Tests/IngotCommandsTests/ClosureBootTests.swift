@@ -312,16 +312,9 @@ enum SBOMCheck {
             "pyspdxtools accepted a broken document")
     }
 
+    /// Runs argv with stderr merged into stdout.
     static func run(_ argv: [String]) throws -> (status: Int32, output: String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0])
-        p.arguments = Array(argv.dropFirst())
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let d = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: d, as: UTF8.self))
+        let r = try Command.run(argv[0], Array(argv.dropFirst()), mergeStandardError: true)
+        return (r.status, r.stdout)
     }
 }

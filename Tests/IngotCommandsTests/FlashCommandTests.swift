@@ -4,7 +4,7 @@
 // one failing, and the whole path — build an image, flash it, boot the device under QEMU.
 
 import Foundation
-import Synchronization
+import IngotTestSupport
 import Testing
 
 /// Loop devices and small process helpers for the flash command tests.
@@ -20,40 +20,12 @@ enum FlashHost {
         var all: String { out + err }
     }
 
-    /// Runs argv with `input` on stdin.
+    /// Runs argv with `input` on stdin, with the repository's boards and the shared cache.
     static func run(_ argv: [String], input: String = "", cwd: String? = nil) throws -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: argv[0].hasPrefix("/") ? argv[0] : "/usr/bin/env")
-        p.arguments = argv[0].hasPrefix("/") ? Array(argv.dropFirst()) : argv
-        if let cwd { p.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        var env = ProcessInfo.processInfo.environment
-        env["INGOT_BOARDS"] = E2E.root + "/boards"
-        env["INGOT_CACHE"] = env["INGOT_CACHE"] ?? E2E.cache
-        p.environment = env
-        let out = Pipe()
-        let err = Pipe()
-        let inp = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = inp
-        try p.run()
-        inp.fileHandleForWriting.write(Data(input.utf8))
-        try? inp.fileHandleForWriting.close()
-        // Read stderr on another thread so neither pipe fills up.
-        let errBox = DataBox()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errBox.data = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        let errData = errBox.data
-        p.waitUntilExit()
-        return Output(
-            status: p.terminationStatus, out: String(decoding: outData, as: UTF8.self),
-            err: String(decoding: errData, as: UTF8.self))
+        let r = try Command.run(
+            argv[0], Array(argv.dropFirst()), cwd: cwd, environment: Command.ingotEnvironment(),
+            input: .bytes(Array(input.utf8)))
+        return Output(status: r.status, out: r.stdout, err: r.stderr)
     }
 
     static func ingot(_ args: [String], input: String = "") throws -> Output {
@@ -235,14 +207,5 @@ final class FlashLoop {
         // The boot ran on a snapshot: the device still verifies against the image.
         let verify = try FlashHost.ingot(["flash", "--verify-only", img, loop.path])
         #expect(verify.status == 0, "\(verify.all)")
-    }
-}
-
-/// Stderr collected on another thread.
-private final class DataBox: Sendable {
-    private let stored = Mutex(Data())
-    var data: Data {
-        get { stored.withLock { $0 } }
-        set { stored.withLock { $0 = newValue } }
     }
 }

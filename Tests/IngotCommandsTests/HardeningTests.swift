@@ -4,11 +4,12 @@
 // `INGOT_HARDENING_BINARY` runs the suite against another build (e.g. the old one, to see it fail).
 
 import Foundation
-import Synchronization
+import IngotSystem
 import IngotTestSupport
+import Synchronization
 import Testing
 
-/// A value shared with a watcher thread or a timer.
+/// A value shared with a watcher thread.
 final class Locked<Value: Sendable>: Sendable {
     private let value: Mutex<Value>
     init(_ value: Value) { self.value = Mutex(value) }
@@ -41,53 +42,31 @@ enum Hostile {
         _ args: [String], cwd: String = E2E.root, env: [String: String] = [:], deadline: Double = 300,
         shell: String? = nil
     ) throws -> Outcome {
-        let p = Process()
-        if let shell {
-            // Runs `shell` (which uses "$INGOT") through /bin/sh, e.g. to set `ulimit -f` first.
-            p.executableURL = URL(fileURLWithPath: "/bin/sh")
-            p.arguments = ["-c", shell, "sh"] + args
+        var environment = Command.ingotEnvironment(env)
+        environment["INGOT"] = env["INGOT"] ?? binary
+        // With `shell`: runs it (it uses "$INGOT") through /bin/sh, e.g. to set `ulimit -f` first.
+        let child = try ChildProcess.spawn(
+            ChildProcess.Configuration(
+                shell == nil ? binary : "/bin/sh", shell.map { ["-c", $0, "sh"] + args } ?? args,
+                environment: environment, workingDirectory: cwd))
+        var timedOut = false
+        let termination: ChildProcess.Termination
+        if let ended = child.waitBlocking(seconds: deadline) {
+            termination = ended
         } else {
-            p.executableURL = URL(fileURLWithPath: binary)
-            p.arguments = args
+            timedOut = true
+            child.kill()
+            termination = child.waitBlocking()
         }
-        p.currentDirectoryURL = URL(fileURLWithPath: cwd)
-        var environment = ProcessInfo.processInfo.environment
-        environment["INGOT_CACHE"] = environment["INGOT_CACHE"] ?? E2E.cache
-        environment["INGOT_BOARDS"] = E2E.root + "/boards"
-        environment["INGOT"] = binary
-        for (k, v) in env { environment[k] = v }
-        p.environment = environment
-        let out = Pipe()
-        let err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        let started = Date()
-        try p.run()
-        let pid = p.processIdentifier
-        setpgid(pid, pid)
-        let timedOut = Locked(false)
-        let timer = DispatchWorkItem {
-            timedOut.update { $0 = true }
-            kill(-pid, SIGKILL)
-            kill(pid, SIGKILL)
+        let status: Int32
+        let signal: Int32?
+        switch termination.status {
+        case .exited(let code): (status, signal) = (code, nil)
+        case .signaled(let number): (status, signal) = (number, number)
         }
-        DispatchQueue.global().asyncAfter(deadline: .now() + deadline, execute: timer)
-        let errData = Locked(Data())
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            let data = err.fileHandleForReading.readDataToEndOfFile()
-            errData.update { $0 = data }
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        p.waitUntilExit()
-        timer.cancel()
         return Outcome(
-            status: p.terminationStatus, signal: p.terminationReason == .uncaughtSignal ? p.terminationStatus : nil,
-            timedOut: timedOut.get(), stdout: String(decoding: outData, as: UTF8.self),
-            stderr: String(decoding: errData.get(), as: UTF8.self), seconds: Date().timeIntervalSince(started))
+            status: status, signal: signal, timedOut: timedOut, stdout: termination.standardOutputText,
+            stderr: termination.standardErrorText, seconds: termination.wallSeconds)
     }
 
     static let base = "name: hostile\ninit:\n  - deb:busybox-static\n"
@@ -99,17 +78,10 @@ enum Hostile {
         return dir
     }
 
+    /// Runs `command` through /bin/sh in the current directory; stderr merged into stdout.
     static func sh(_ command: String) throws -> (Int32, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        let pipe = Pipe()
-        p.standardOutput = pipe
-        p.standardError = pipe
-        try p.run()
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+        let r = try Command.run("/bin/sh", ["-c", command], mergeStandardError: true)
+        return (r.status, r.stdout)
     }
 
     /// Whether tests that mount (tmpfs, a loop ext4) can run; CI has root, so there they must.
@@ -401,11 +373,9 @@ enum Hostile {
         let tmp = dir + "/tmp"
         try FileManager.default.createDirectory(atPath: tmp, withIntermediateDirectories: true)
         // Leftovers of a dead build in the shared cache, and one of a live process.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/true")
-        try p.run()
-        p.waitUntilExit()
-        let dead = p.processIdentifier
+        let exited = try ChildProcess.spawn(ChildProcess.Configuration("/bin/true"))
+        _ = exited.waitBlocking()
+        let dead = exited.pid
         let cacheTmp = E2E.cache + "/tmp"
         try FileManager.default.createDirectory(atPath: cacheTmp + "/apt-\(dead)-77", withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: cacheTmp + "/apt-\(dead)-77/x.deb", contents: Data(count: 4096))

@@ -1,39 +1,29 @@
 // Outputs that are never partial, stale or mixed, and nonsense refused before any work (issue
 // 12: cases 5, 16–22), as a user meets them on the command line.
 import Foundation
+import IngotSystem
+import IngotTestSupport
 import Testing
 
 /// A running `ingot` (for kills and concurrent builds), its output in files.
 struct RunningIngot {
-    let process: Process
+    let process: ChildProcess
     let stdout: String
     let stderr: String
 
     static func start(_ args: [String], in dir: String, tag: String) throws -> RunningIngot {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: E2E.binary)
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: E2E.root)
-        var env = ProcessInfo.processInfo.environment
-        env["INGOT_CACHE"] = env["INGOT_CACHE"] ?? E2E.cache
-        env["INGOT_BOARDS"] = E2E.root + "/boards"
-        p.environment = env
         let out = dir + "/\(tag).out"
         let err = dir + "/\(tag).err"
-        _ = FileManager.default.createFile(atPath: out, contents: nil)
-        _ = FileManager.default.createFile(atPath: err, contents: nil)
-        p.standardOutput = FileHandle(forWritingAtPath: out)
-        p.standardError = FileHandle(forWritingAtPath: err)
-        try p.run()
-        return RunningIngot(process: p, stdout: out, stderr: err)
+        let process = try Command.startIngot(args, stdout: .file(out), stderr: .file(err))
+        return RunningIngot(process: process, stdout: out, stderr: err)
     }
 
     func wait() -> (status: Int32, all: String) {
-        process.waitUntilExit()
+        let termination = process.waitBlocking()
         let text =
             ((try? String(contentsOfFile: stdout, encoding: .utf8)) ?? "")
             + ((try? String(contentsOfFile: stderr, encoding: .utf8)) ?? "")
-        return (process.terminationStatus, text)
+        return (termination.status.shellStatus, text)
     }
 
     /// Polls (bounded) until `condition` holds.
@@ -63,7 +53,7 @@ struct RunningIngot {
         let killed = try RunningIngot.start(Self.build + ["--format", "raw", "-o", out, "-q"], in: dir, tag: "killed")
         let staging = RunningIngot.waitFor { E2E.listing(out).contains { $0.hasPrefix(".ingot-staging-") } }
         #expect(staging, "the build never started staging")
-        kill(killed.process.processIdentifier, SIGKILL)
+        kill(killed.process.pid, SIGKILL)
         _ = killed.wait()
         #expect(
             E2E.listing(out).contains { $0.hasPrefix(".ingot-staging-hello-x86_64-efi-") },
@@ -105,7 +95,7 @@ struct RunningIngot {
         let (sa, ta) = a.wait()
         let (sb, tb) = b.wait()
         #expect(sa == 0 && sb == 0, "\(ta)\n\(tb)")
-        #expect(tb.contains("waiting for process \(a.process.processIdentifier)"), "\(tb)")
+        #expect(tb.contains("waiting for process \(a.process.pid)"), "\(tb)")
         #expect(
             E2E.listing(out) == [
                 "hello-x86_64-efi-cmdline", "hello-x86_64-efi-initrd.img", "hello-x86_64-efi-kernel",

@@ -4,6 +4,7 @@
 // records each image's reference and digest, and the kernel+initrd image boots to ready.
 
 import Foundation
+import IngotSystem
 import Testing
 
 /// The tools the test needs; under CI=true the test runs (and fails) without them.
@@ -74,17 +75,13 @@ struct RegistryBootTests {
               secret: ingot-test
 
             """, to: dir + "/registry.yml")
-        let registry = Process()
-        registry.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
-        registry.arguments = ["serve", dir + "/registry.yml"]
-        registry.standardOutput = FileHandle.nullDevice
-        registry.standardError = FileHandle.nullDevice
-        try registry.run()
+        let registry = try ChildProcess.spawn(
+            ChildProcess.Configuration(
+                "/usr/bin/docker-registry", ["serve", dir + "/registry.yml"], standardOutput: .null,
+                standardError: .null))
         defer {
-            if registry.isRunning {
-                registry.terminate()
-                registry.waitUntilExit()
-            }
+            registry.terminate()
+            _ = registry.waitBlocking()
         }
         let host = "127.0.0.1:\(port)"
         var up = false
@@ -133,7 +130,7 @@ struct RegistryBootTests {
 
         // Registry stopped: --offline builds the same outputs from the store alone.
         registry.terminate()
-        registry.waitUntilExit()
+        _ = registry.waitBlocking()
         let offlineOut = dir + "/offline"
         let offline = try E2E.ingot([
             "build", spec, "--board", "x86_64-efi", "--format", "kernel+initrd", "-o", offlineOut, "--offline",

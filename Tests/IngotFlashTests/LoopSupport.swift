@@ -5,8 +5,8 @@
 
 import Crypto
 import Foundation
-import Synchronization
 import IngotDisk
+import IngotTestSupport
 
 @testable import IngotFlash
 
@@ -26,36 +26,11 @@ enum Host {
         var err: String
     }
 
-    /// Runs argv (argv[0] looked up in PATH) and captures its output.
+    /// Runs argv (argv[0] looked up in PATH, then sbin) and captures its output.
     @discardableResult
     static func run(_ argv: [String], input: String? = nil) throws -> Output {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = argv
-        let out = Pipe()
-        let err = Pipe()
-        let inp = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        p.standardInput = inp
-        try p.run()
-        if let input { inp.fileHandleForWriting.write(Data(input.utf8)) }
-        try? inp.fileHandleForWriting.close()
-        // Read stderr on another thread so neither pipe fills up.
-        let errBox = DataBox()
-        let group = DispatchGroup()
-        group.enter()
-        DispatchQueue.global().async {
-            errBox.data = err.fileHandleForReading.readDataToEndOfFile()
-            group.leave()
-        }
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        group.wait()
-        let errData = errBox.data
-        p.waitUntilExit()
-        return Output(
-            status: p.terminationStatus, out: String(decoding: outData, as: UTF8.self),
-            err: String(decoding: errData, as: UTF8.self))
+        let r = try Command.run(argv[0], Array(argv.dropFirst()), input: .bytes(Array((input ?? "").utf8)))
+        return Output(status: r.status, out: r.stdout, err: r.stderr)
     }
 
     /// Runs a shell command and requires success; returns stdout.
@@ -235,14 +210,5 @@ extension Loop {
         return try FlashPlanner.plan(
             FlashRequest(
                 image: image, targets: loops.map(\.path), bmap: bmap, noBmap: noBmap, policy: policy, options: options))
-    }
-}
-
-/// Stderr collected on another thread.
-private final class DataBox: Sendable {
-    private let stored = Mutex(Data())
-    var data: Data {
-        get { stored.withLock { $0 } }
-        set { stored.withLock { $0 = newValue } }
     }
 }

@@ -4,6 +4,7 @@
 // the test builds, and an optional throttling proxy (python3) to stop transfers midway.
 
 import Foundation
+import IngotSystem
 import Synchronization
 import Testing
 
@@ -35,8 +36,8 @@ final class TestRegistry: Sendable {
     let tls: Bool
     let user: (name: String, password: String)?
     /// The running docker-registry (replaced by `start()`).
-    var process: Process? { running.withLock { $0 } }
-    private let running = Mutex<Process?>(nil)
+    var process: ChildProcess? { running.withLock { $0 } }
+    private let running = Mutex<ChildProcess?>(nil)
     var host: String { "127.0.0.1:\(port)" }
     var caFile: String { dir + "/ca.crt" }
     var storage: String { dir + "/storage" }
@@ -79,19 +80,10 @@ final class TestRegistry: Sendable {
 
     /// Starts (or restarts) the registry on the same port and storage, waiting until it answers.
     func start() throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
-        p.arguments = ["serve", dir + "/config.yml"]
-        let log =
-            FileHandle(forWritingAtPath: dir + "/registry.log")
-            ?? {
-                _ = FileManager.default.createFile(atPath: dir + "/registry.log", contents: nil)
-                return FileHandle(forWritingAtPath: dir + "/registry.log")!
-            }()
-        log.seekToEndOfFile()
-        p.standardOutput = log
-        p.standardError = log
-        try p.run()
+        let p = try ChildProcess.spawn(
+            ChildProcess.Configuration(
+                "/usr/bin/docker-registry", ["serve", dir + "/config.yml"],
+                standardOutput: .file(dir + "/registry.log", append: true), standardError: .standardOutput))
         running.withLock { $0 = p }
         let scheme = tls ? "https" : "http"
         for _ in 0..<100 {
@@ -99,7 +91,7 @@ final class TestRegistry: Sendable {
                 "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert", caFile, "\(scheme)://\(host)/v2/",
             ])
             if out == "200" || out == "401" { return }
-            guard p.isRunning else { break }
+            guard !p.hasEnded else { break }
             usleep(100_000)
         }
         let text = (try? String(contentsOfFile: dir + "/registry.log", encoding: .utf8)) ?? ""
@@ -108,16 +100,16 @@ final class TestRegistry: Sendable {
 
     /// Kills the registry at once (SIGKILL), as a crash would.
     func kill() {
-        guard let p = process, p.isRunning else { return }
-        Foundation.kill(p.processIdentifier, SIGKILL)
-        p.waitUntilExit()
+        guard let p = process else { return }
+        p.kill()
+        _ = p.waitBlocking()
     }
 
     /// Stops it for good (cleanup).
     func stop() {
-        guard let p = process, p.isRunning else { return }
+        guard let p = process else { return }
         p.terminate()
-        p.waitUntilExit()
+        _ = p.waitBlocking()
     }
 
     deinit { stop() }
@@ -172,7 +164,7 @@ final class TestRegistry: Sendable {
 /// test can stop the registry while a blob is half-way through.
 final class ThrottlingProxy: Sendable {
     let port: Int
-    private let process: Process
+    private let process: ChildProcess
 
     init(to upstream: Int, bytesPerSecond: Int, latency: Double = 0, dir: String) throws {
         port = try freePort()
@@ -200,13 +192,11 @@ final class ThrottlingProxy: Sendable {
                 threading.Thread(target=pump, args=(u, c, True), daemon=True).start()
             """
         try Data(script.utf8).write(to: URL(fileURLWithPath: dir + "/proxy-\(port).py"))
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", dir + "/proxy-\(port).py", String(port), String(upstream), String(bytesPerSecond),
-            String(latency),
-        ]
-        try process.run()
+        process = try ChildProcess.spawn(
+            ChildProcess.Configuration(
+                "python3",
+                [dir + "/proxy-\(port).py", String(port), String(upstream), String(bytesPerSecond), String(latency)],
+                standardOutput: .inherit, standardError: .inherit))
         for _ in 0..<50 {
             if (try? sh(["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(port))).close()"]).0)
                 == 0
@@ -215,14 +205,14 @@ final class ThrottlingProxy: Sendable {
             }
             usleep(100_000)
         }
+        stop()
         throw OCIFixture.FixtureError("the throttling proxy did not start")
     }
 
     /// SIGKILL: the test runner may ignore SIGTERM, and python inherits that.
     func stop() {
-        guard process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.kill()
+        _ = process.waitBlocking()
     }
 
     deinit { stop() }
@@ -234,7 +224,7 @@ final class ThrottlingProxy: Sendable {
 /// JWT-signing token server, which this stands in for.
 final class BearerFront: Sendable {
     let port: Int
-    private let process: Process
+    private let process: ChildProcess
     var host: String { "127.0.0.1:\(port)" }
 
     init(to upstream: Int, user: String, password: String, dir: String) throws {
@@ -276,13 +266,10 @@ final class BearerFront: Sendable {
             ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
             """#
         try Data(script.utf8).write(to: URL(fileURLWithPath: dir + "/bearer-\(port).py"))
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", dir + "/bearer-\(port).py", String(port), String(upstream), "\(user):\(password)",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        process = try ChildProcess.spawn(
+            ChildProcess.Configuration(
+                "python3", [dir + "/bearer-\(port).py", String(port), String(upstream), "\(user):\(password)"],
+                standardOutput: .null, standardError: .inherit))
         for _ in 0..<50 {
             if (try? sh(["python3", "-c", "import socket; socket.create_connection(('127.0.0.1', \(port))).close()"]).0)
                 == 0
@@ -296,9 +283,8 @@ final class BearerFront: Sendable {
     }
 
     func stop() {
-        guard process.isRunning else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.kill()
+        _ = process.waitBlocking()
     }
 
     deinit { stop() }
