@@ -4,6 +4,7 @@
 
 import Foundation
 import IngotSpec
+import IngotSystem
 import Testing
 
 @testable import IngotSources
@@ -80,11 +81,9 @@ import Testing
         let dir = try TempDir()
         defer { dir.cleanup() }
         // A PID that certainly ran and ended.
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/true")
-        try p.run()
-        p.waitUntilExit()
-        let dead = p.processIdentifier
+        let p = try ChildProcess.spawn(.init("/bin/true", []))
+        _ = p.waitBlocking()
+        let dead = p.pid
         let tmp = dir.path + "/cache/tmp"
         try FileManager.default.createDirectory(
             atPath: tmp + "/apt-\(dead)-123/partial", withIntermediateDirectories: true)

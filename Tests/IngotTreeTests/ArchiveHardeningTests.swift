@@ -5,6 +5,7 @@
 // tar, or tar headers by hand where no writer produces the hostile field).
 
 import Foundation
+import IngotTestSupport
 import Testing
 
 @testable import IngotTree
@@ -56,16 +57,8 @@ enum HostileTar {
 
 /// Runs a shell command; returns its status and combined output.
 func sh(_ command: String) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/bin/sh")
-    p.arguments = ["-c", command]
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+    let r = try Command.run("/bin/sh", ["-c", command], mergeStandardError: true)
+    return (r.status, r.stdout)
 }
 
 @Suite struct ArchiveHardeningTests {
