@@ -2,7 +2,7 @@
 // libFuzzer targets for Ingot's parsers of untrusted input: the spec loader, the tar/OCI readers
 // and `inspect`'s partition-table parsing. Kept out of the main package so a normal build never
 // sees them; `ci/fuzz` builds them with `-sanitize=fuzzer` (every module instrumented for
-// coverage) and runs each for a bounded time against the seed corpus in Fuzz/Corpus/.
+// coverage) and runs each for a bounded time from the seed corpus Fuzz/make-corpus makes.
 import PackageDescription
 
 let package = Package(
