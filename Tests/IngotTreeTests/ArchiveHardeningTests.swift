@@ -10,51 +10,6 @@ import Testing
 
 @testable import IngotTree
 
-enum HostileTar {
-    /// One ustar header block with `typeflag`, checksummed.
-    static func header(name: String, mode: UInt32, size: Int, typeflag: UInt8) -> [UInt8] {
-        var h = [UInt8](repeating: 0, count: 512)
-        func put(_ text: String, _ at: Int) { for (i, c) in text.utf8.enumerated() { h[at + i] = c } }
-        put(String(name.prefix(99)), 0)
-        put(String(format: "%07o", mode), 100)
-        put("0000000", 108)
-        put("0000000", 116)
-        put(String(format: "%011o", size), 124)
-        put(String(format: "%011o", 1_700_000_000), 136)
-        h[156] = typeflag
-        put("ustar", 257)
-        put("00", 263)
-        for i in 148..<156 { h[i] = 0x20 }
-        let sum = h.reduce(0) { $0 + Int($1) }
-        put(String(format: "%06o", sum), 148)
-        h[154] = 0
-        h[155] = 0x20
-        return h
-    }
-
-    static func padded(_ data: [UInt8]) -> [UInt8] {
-        data + [UInt8](repeating: 0, count: (512 - data.count % 512) % 512)
-    }
-
-    /// A PAX record "LEN key=value\n" (LEN counts itself).
-    static func record(_ key: String, _ value: String) -> String {
-        let body = " \(key)=\(value)\n"
-        var length = body.utf8.count + 1
-        while "\(length)".utf8.count + body.utf8.count != length { length += 1 }
-        return "\(length)\(body)"
-    }
-
-    /// A tar with one regular file carrying PAX `records` (uid=..., path=...).
-    static func file(_ path: String, name: String, mode: UInt32, data: [UInt8], pax records: [(String, String)]) throws
-    {
-        let pax = Array(records.map { record($0.0, $0.1) }.joined().utf8)
-        var out = header(name: "PaxHeaders/x", mode: 0o644, size: pax.count, typeflag: UInt8(ascii: "x")) + padded(pax)
-        out += header(name: name, mode: mode, size: data.count, typeflag: UInt8(ascii: "0")) + padded(data)
-        out += [UInt8](repeating: 0, count: 1024)
-        try Data(out).write(to: URL(fileURLWithPath: path))
-    }
-}
-
 /// Runs a shell command; returns its status and combined output.
 func sh(_ command: String) throws -> (Int32, String) {
     let r = try Command.run("/bin/sh", ["-c", command], mergeStandardError: true)
@@ -144,7 +99,7 @@ func sh(_ command: String) throws -> (Int32, String) {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for (key, value) in [("uid", "1099511627776"), ("gid", "4294967296"), ("uid", "4294967295")] {
             let path = dir + "/owner.tar"
-            try HostileTar.file(path, name: "bin/su-evil", mode: 0o4755, data: Array("evil".utf8), pax: [(key, value)])
+            try PaxTar.file(path, name: "bin/su-evil", mode: 0o4755, data: Array("evil".utf8), pax: [(key, value)])
             let (_, listing) = try sh("tar tvf '\(path)' --numeric-owner")
             #expect(listing.contains(value), "fixture: \(listing)")
             expectLayerError(path, label: "tar ./owner.tar") {
@@ -153,7 +108,7 @@ func sh(_ command: String) throws -> (Int32, String) {
         }
         // Large but valid owners are kept exactly.
         let ok = dir + "/ok.tar"
-        try HostileTar.file(
+        try PaxTar.file(
             ok, name: "bin/tool", mode: 0o755, data: Array("x".utf8), pax: [("uid", "4294967294"), ("gid", "100000")])
         let tree = try FileTree()
         try tree.applyLayer(archive: ok)
@@ -270,7 +225,7 @@ func sh(_ command: String) throws -> (Int32, String) {
         let dir = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let long = String(repeating: "n", count: 300)
-        try HostileTar.file(dir + "/long.tar", name: "x", mode: 0o644, data: [1], pax: [("path", "etc/\(long)")])
+        try PaxTar.file(dir + "/long.tar", name: "x", mode: 0o644, data: [1], pax: [("path", "etc/\(long)")])
         expectLayerError(dir + "/long.tar", label: "tar ./long.tar") { $0.contains("300 bytes") && $0.contains("255") }
         let tree = try FileTree()
         try tree.addSymlink("/a", target: "b")

@@ -60,17 +60,11 @@ public struct BmapWriter {
     @discardableResult
     public static func write(image path: String, blockSize: Int = 4096, to bmapPath: String) throws -> BmapSummary {
         guard blockSize > 0, blockSize % 512 == 0 else { throw Error.badBlockSize(blockSize) }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw Error.open(path, String(cString: strerror(errno))) }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw Error.io(path, String(cString: strerror(errno))) }
-        let size = Int64(st.st_size)
-        guard size > 0 else { throw Error.emptyImage(path) }
-        let bs = Int64(blockSize)
-        return try write(
-            fd: fd, path: path, size: size, blockSize: blockSize,
-            ranges: try mappedBlockRanges(fd: fd, size: size, blockSize: bs), to: bmapPath)
+        return try withImage(path) { fd, size in
+            try write(
+                fd: fd, path: path, size: size, blockSize: blockSize,
+                ranges: try mappedBlockRanges(fd: fd, size: size, blockSize: Int64(blockSize)), to: bmapPath)
+        }
     }
 
     /// Writes the bmap of `path` from the blocks its writer recorded (`ImageFile.written`), not
@@ -84,6 +78,17 @@ public struct BmapWriter {
     /// - Returns: what was written.
     @discardableResult
     public static func write(image path: String, mapped: BlockMap, to bmapPath: String) throws -> BmapSummary {
+        try withImage(path) { fd, size in
+            let ranges = mapped.clipped(toImageSize: size).map {
+                BmapRange(first: $0.lowerBound, last: $0.upperBound, sha256: nil)
+            }
+            return try write(
+                fd: fd, path: path, size: size, blockSize: Int(BlockMap.blockSize), ranges: ranges, to: bmapPath)
+        }
+    }
+
+    /// Opens the (non-empty) image read-only for `body`, with its size.
+    private static func withImage<T>(_ path: String, _ body: (Int32, Int64) throws -> T) throws -> T {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw Error.open(path, String(cString: strerror(errno))) }
         defer { close(fd) }
@@ -91,11 +96,7 @@ public struct BmapWriter {
         guard fstat(fd, &st) == 0 else { throw Error.io(path, String(cString: strerror(errno))) }
         let size = Int64(st.st_size)
         guard size > 0 else { throw Error.emptyImage(path) }
-        let ranges = mapped.clipped(toImageSize: size).map {
-            BmapRange(first: $0.lowerBound, last: $0.upperBound, sha256: nil)
-        }
-        return try write(
-            fd: fd, path: path, size: size, blockSize: Int(BlockMap.blockSize), ranges: ranges, to: bmapPath)
+        return try body(fd, size)
     }
 
     private static func write(
