@@ -10,6 +10,7 @@ import Foundation
 import IngotRegistry
 import IngotSources
 import IngotSpec
+import IngotSystem
 
 #if canImport(Glibc)
     import Glibc
@@ -215,7 +216,7 @@ struct PullPhaseCommand: ParsableCommand {
 /// A docker-registry on a free 127.0.0.1 port with its own storage, for the benchmark.
 final class BenchRegistry {
     let host: String
-    private let process: Process
+    private let process: IngotSystem.ChildProcess
 
     init(dir: String) throws {
         try FileManager.default.createDirectory(atPath: dir + "/storage", withIntermediateDirectories: true)
@@ -238,12 +239,10 @@ final class BenchRegistry {
 
             """
         try Data(config.utf8).write(to: URL(fileURLWithPath: dir + "/config.yml"))
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
-        process.arguments = ["serve", dir + "/config.yml"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        process = try IngotSystem.ChildProcess.spawn(
+            .init(
+                "/usr/bin/docker-registry", ["serve", dir + "/config.yml"], standardOutput: .null, standardError: .null)
+        )
         for _ in 0..<100 {
             if (try? sh(["curl", "-sf", "-o", "/dev/null", "http://\(host)/v2/"]))?.0 == 0 { return }
             usleep(100_000)
@@ -253,40 +252,26 @@ final class BenchRegistry {
     }
 
     func stop() {
-        guard process.isRunning else { return }
+        guard !process.hasEnded else { return }
         process.terminate()
-        process.waitUntilExit()
+        _ = process.waitBlocking()
     }
 }
 
-/// Runs a tool, throwing with its output when it fails.
+/// Runs a tool (looked up in PATH) with both outputs merged, throwing with its output when it fails.
 @discardableResult
 private func sh(_ argv: [String]) throws -> (Int32, String) {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    p.arguments = argv
-    let pipe = Pipe()
-    p.standardOutput = pipe
-    p.standardError = pipe
-    try p.run()
-    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    let out = String(decoding: data, as: UTF8.self)
-    guard p.terminationStatus == 0 else { throw PullCommand.Error.setup("\(argv.joined(separator: " ")): \(out)") }
-    return (0, out)
+    let end = try IngotSystem.ChildProcess.runBlocking(
+        .init(argv[0], Array(argv.dropFirst()), standardError: .standardOutput))
+    guard end.status.succeeded else {
+        throw PullCommand.Error.setup("\(argv.joined(separator: " ")): \(end.standardOutputText)")
+    }
+    return (0, end.standardOutputText)
 }
 
 /// sha256 of a file as `sha256:<hex>`, streamed.
 private func hashFile(_ path: String) throws -> String {
-    guard let h = FileHandle(forReadingAtPath: path) else { throw PullCommand.Error.setup("cannot read \(path)") }
-    defer { try? h.close() }
-    var hasher = SHA256()
-    while true {
-        let chunk = h.readData(ofLength: 1 << 20)
-        if chunk.isEmpty { break }
-        hasher.update(data: chunk)
-    }
-    return "sha256:" + hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    "sha256:" + SHA256Stream.hex(try SHA256Stream.digest(ofFile: path))
 }
 
 extension Int {
